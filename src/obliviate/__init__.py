@@ -1,0 +1,31 @@
+"""obliviate: machine unlearning toolkit.
+
+    >>> import obliviate
+    >>> result = obliviate.unlearn(model, task, "finetune", epochs=5)
+    >>> obliviate.evaluate(result.model, task, reference=retrained)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "unlearn", "evaluate", "Task", "ForgetRequest", "METHODS"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: `import obliviate` does not import torch
+    if name in ("unlearn", "evaluate"):
+        from . import api
+
+        return getattr(api, name)
+    if name in ("Task", "ForgetRequest"):
+        from . import tasks
+
+        return getattr(tasks, name)
+    if name == "METHODS":
+        from .methods import METHODS, load_all
+
+        load_all()
+        return METHODS
+    raise AttributeError(f"module 'obliviate' has no attribute {name!r}")

@@ -1,0 +1,110 @@
+"""The Python API: ``unlearn`` and ``evaluate`` on a model and a task."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import __version__
+from .methods import get_method
+from .tasks import Task
+
+
+@dataclass
+class UnlearnResult:
+    model: nn.Module
+    method: str
+    params: dict[str, Any]
+    seed: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def unlearn(model: nn.Module, task: Task, method: str, *, seed: int = 0, inplace: bool = False, **params: Any) -> UnlearnResult:
+    """Run ``method`` on ``model`` for ``task``; the model is copied first unless ``inplace``.
+
+    Parameters are the method's config fields (``obliviate ls methods -v``); unknown names raise.
+    """
+    from .utils.seeding import seed_everything
+
+    cls = get_method(method)
+    config = cls.Config.from_params(params)
+    if not inplace:
+        model = copy.deepcopy(model)
+    data = task.unlearn_data(with_labels=cls.uses_labels)
+    seed_everything(seed)
+    start = time.perf_counter()
+    model = cls().run(model, data, config, seed=seed)
+    return UnlearnResult(model, method, config.as_dict(), seed, time.perf_counter() - start)
+
+
+def evaluate(model: nn.Module, task: Task, *, reference: nn.Module | dict | None = None) -> dict[str, dict]:
+    """Forget/retain/test accuracy, UA, MIA-efficacy; gaps when a reference model or its metrics are given."""
+    from .metrics.classifier import evaluate_classifier
+
+    if isinstance(reference, nn.Module):
+        reference = evaluate_classifier(reference, task)["metrics"]
+    return evaluate_classifier(model, task, reference=reference)
+
+
+def weights_hash(model: nn.Module) -> str:
+    """SHA-256 over the state dict (names, shapes and bytes, in order)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def unlearn_from_dirs(
+    *, model_dir: str, dataset: str, forget: str, method: str, params: dict[str, Any], seed: int, out: str,
+    evaluate: bool = False, data_dir: str | None = None, max_train: int | None = None,
+) -> dict[str, Any]:
+    """CLI helper: load, unlearn, save the model with a ``record.json`` (one atomic directory)."""
+    from .data import load_image_dataset
+    from .models import load_classifier, save_classifier
+    from .utils.env import environment, git_commit
+    from .utils.io import atomic_write_json
+
+    original = load_classifier(model_dir)
+    splits = load_image_dataset(dataset, data_dir=data_dir, max_train=max_train)
+    n_classes = original.kwargs.get("num_classes")
+    if n_classes is not None and n_classes != splits.num_classes:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{model_dir} predicts {n_classes} classes but {dataset} has {splits.num_classes}")
+    task = Task.build(splits, forget, seed)
+    result = unlearn(original, task, method, seed=seed, **params)
+    record: dict[str, Any] = {
+        "kind": "obliviate unlearning record (empirical; approximate unlearning promises nothing formal)",
+        "tool": {"name": "obliviate", "version": __version__, "git_commit": git_commit()},
+        "method": method,
+        "params": result.params,
+        "seed": seed,
+        "dataset": dataset,
+        "forget_spec": task.request.spec,
+        "forget_size": int(len(task.forget_idx)),
+        "forget_indices_sha256": hashlib.sha256(task.forget_idx.tobytes()).hexdigest(),
+        "original_model": str(Path(model_dir).resolve()),
+        "original_weights_sha256": weights_hash(original),
+        "unlearned_weights_sha256": weights_hash(result.model),
+        "seconds": result.seconds,
+        "environment": environment(),
+    }
+    if evaluate:
+        from .metrics.classifier import evaluate_classifier
+
+        record["metrics_before"] = evaluate_classifier(original, task)["metrics"]
+        record["metrics"] = evaluate_classifier(result.model, task)["metrics"]
+    save_classifier(result.model, out, extra={"unlearned_with": method, "seed": seed})
+    atomic_write_json(Path(out) / "record.json", record)
+    return record

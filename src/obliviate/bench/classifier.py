@@ -1,0 +1,221 @@
+"""The classifier benchmark: original model and exact-retrain reference per seed (cached), every
+method on the same task, metrics and gaps to retrain, one row per (forget spec, method, seed)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import load_image_dataset
+from ..methods import get_method
+from ..methods.retrain import Retrain, RetrainConfig, train_classifier
+from ..metrics.classifier import evaluate_classifier
+from ..metrics.gap import time_ratio
+from ..models.classifier import build_classifier
+from ..tasks import ForgetRequest, Task
+from ..utils.progress import progress
+from ..utils.seeding import seed_everything
+from .cache import cached_classifier, default_cache_dir
+from .recipes import recipe_for
+from .rows import RowStore
+
+log = logging.getLogger("obliviate.bench")
+
+
+@dataclass
+class ClassifierBench:
+    """A grid of forget specs x methods x seeds on one dataset."""
+
+    dataset: str = "digits"
+    forget: list[str] = field(default_factory=lambda: ["random:0.1"])
+    methods: list[str] = field(default_factory=lambda: ["retrain", "finetune", "grad_ascent", "random_label"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    model: str | None = None
+    #: method name -> {param: value}; overrides the recipe's method defaults
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: overrides of the original-training / retrain recipe
+    train: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    max_train: int | None = None
+    cache_dir: str | None = None
+    mia_max_per_side: int | None = 5000
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything that determines the results (recorded next to them)."""
+        recipe = recipe_for(self.dataset)
+        train = RetrainConfig.from_params({**recipe.train, **self.train}).as_dict()
+        return {
+            "family": "classifier",
+            "dataset": self.dataset,
+            "model": self.model or recipe.model,
+            "model_kwargs": dict(recipe.model_kwargs),
+            "max_train": self.max_train if self.max_train is not None else recipe.max_train,
+            "train": train,
+            "forget": list(self.forget),
+            "seeds": list(self.seeds),
+            "methods": {m: self.method_params(m) for m in self.methods},
+            "mia_max_per_side": self.mia_max_per_side,
+        }
+
+    def method_params(self, name: str) -> dict[str, Any]:
+        """The full config of ``name`` (validated): paper defaults < recipe defaults < user params."""
+        method = get_method(name)
+        if method.is_exact:  # exact retrain follows the recipe that trained the original model
+            recipe = recipe_for(self.dataset)
+            return RetrainConfig.from_params({**recipe.train, **self.train, **self.params.get(name, {})}).as_dict()
+        fields = {n for n, *_ in method.Config.describe()}
+        defaults = {k: v for k, v in recipe_for(self.dataset).method_defaults.items() if k in fields}
+        return method.Config.from_params({**defaults, **self.params.get(name, {})}).as_dict()
+
+    def validate(self) -> None:
+        """Fail fast, before any training, on every bad name, spec or parameter."""
+        from ..data import IMAGE_DATASETS
+
+        IMAGE_DATASETS.get(self.dataset)
+        for spec in self.forget:
+            ForgetRequest.parse(spec)
+        unknown = set(self.params) - set(self.methods)
+        if unknown:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
+        if not self.seeds:
+            from ..errors import ConfigError
+
+            raise ConfigError("at least one seed is needed")
+        self.resolved()  # parses every method config and the training recipe
+
+
+def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str, Any]]:
+    """Run (or resume) the grid; returns the rows in grid order. Rows are stored under out_dir/rows."""
+    bench.validate()
+    conf = bench.resolved()
+    splits = load_image_dataset(conf["dataset"], data_dir=bench.data_dir, max_train=conf["max_train"])
+    c, _, _ = splits.image_shape
+    model_kwargs = {"in_channels": c, "num_classes": splits.num_classes, **conf["model_kwargs"]}
+    cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
+    store = RowStore(out_dir)
+    train_cfg = RetrainConfig.from_params(conf["train"])
+    base_key = {
+        "family": "classifier", "dataset": conf["dataset"], "n_train": len(splits.train), "max_train": conf["max_train"],
+        "model": conf["model"], "model_kwargs": model_kwargs, "train": conf["train"],
+    }
+    # resolve every forget set first: a bad spec fails before anything is trained
+    tasks = {(seed, spec): Task.build(splits, spec, seed) for seed in conf["seeds"] for spec in conf["forget"]}
+    rows: list[dict[str, Any]] = []
+    n_methods = sum(not get_method(m).is_exact for m in conf["methods"])
+    bar = progress(total=len(tasks) * (2 + n_methods), desc=f"bench {conf['dataset']}", unit="row", always=True, leave=True)
+
+    def emit(row: dict[str, Any]) -> None:
+        rows.append(row)
+        bar.set_postfix_str(f"{row['task']['forget_spec']} {row['method']['name']} s{row['seed']}", refresh=False)
+        bar.update(1)
+
+    for seed in conf["seeds"]:
+        def train_original() -> Any:
+            seed_everything(seed)
+            model = build_classifier(conf["model"], **model_kwargs)
+            return train_classifier(model, splits.train, train_cfg, seed=seed, desc=f"original s{seed}")
+
+        original, orig_meta = cached_classifier(cache_dir, "original", {**base_key, "seed": seed}, train_original)
+        for spec in conf["forget"]:
+            task = tasks[seed, spec]
+            key = {**base_key, "seed": seed, "forget": task.request.spec, "forget_hash": _hash_indices(task)}
+
+            def train_reference() -> Any:
+                seed_everything(seed)
+                model = build_classifier(conf["model"], **model_kwargs)
+                return Retrain().run(model, task.unlearn_data(), train_cfg, seed=seed)
+
+            reference, ref_meta = cached_classifier(cache_dir, "retrain", key, train_reference)
+            retrain_seconds = float(ref_meta["seconds"])
+            ref_row = _reference_row(store, key, task, reference, retrain_seconds, conf, bench)
+            ref_metrics = ref_row["metrics"]
+            emit(_original_row(store, key, task, original, ref_metrics, retrain_seconds, bench))
+            emit(ref_row)  # the reference is always part of the table, listed or not
+            for name, params in conf["methods"].items():
+                if not get_method(name).is_exact:
+                    emit(_method_row(store, key, task, original, name, params, ref_metrics, retrain_seconds, bench))
+    bar.close()
+    return rows
+
+
+def _hash_indices(task: Task) -> str:
+    import hashlib
+
+    return hashlib.sha256(task.forget_idx.tobytes()).hexdigest()[:16]
+
+
+def _row(task: Task, method: str, params: dict, seed: int, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
+    return {
+        "family": "classifier",
+        "task": task.describe() | {"model": None},
+        "method": {"name": method, "params": params},
+        "seed": seed,
+        "status": "ok",
+        "error": None,
+        "seconds": seconds,
+        "retrain_seconds": retrain_seconds,
+        "time_ratio": time_ratio(seconds, retrain_seconds),
+        "metrics": evaluation["metrics"],
+        "gap_to_retrain": evaluation.get("gap_to_retrain", {}),
+    }
+
+
+def _reference_row(store: RowStore, key: dict, task: Task, reference, retrain_seconds: float, conf: dict, bench: ClassifierBench) -> dict:
+    row_key = {**key, "method": "retrain", "role": "reference"}
+    row = store.get(row_key)
+    if row is None:
+        evaluation = evaluate_classifier(reference, task, mia_max_per_side=bench.mia_max_per_side)
+        evaluation["gap_to_retrain"] = {k: 0.0 for k in evaluation["metrics"]} | {"average": 0.0}
+        row = _row(task, "retrain", conf["train"], task.seed, evaluation, retrain_seconds, retrain_seconds)
+        row["task"]["model"] = conf["model"]
+        store.put(row_key, row)
+    return row
+
+
+def _original_row(store: RowStore, key: dict, task: Task, original, ref_metrics: dict, retrain_seconds: float, bench: ClassifierBench) -> dict:
+    row_key = {**key, "method": "original"}
+    row = store.get(row_key)
+    if row is None:
+        evaluation = evaluate_classifier(original, task, reference=ref_metrics, mia_max_per_side=bench.mia_max_per_side)
+        row = _row(task, "original", {}, task.seed, evaluation, 0.0, retrain_seconds)
+        row["task"]["model"] = key["model"]
+        store.put(row_key, row)
+    return row
+
+
+def _method_row(
+    store: RowStore, key: dict, task: Task, original, name: str, params: dict, ref_metrics: dict,
+    retrain_seconds: float, bench: ClassifierBench,
+) -> dict:
+    row_key = {**key, "method": name, "params": params}
+    row = store.get(row_key)
+    if row is not None and row["status"] == "ok":  # failed rows are retried
+        log.info("skip finished row %s %s seed %s", task.request.spec, name, task.seed)
+        return row
+    method = get_method(name)
+    config = method.Config.from_params(params)
+    model = copy.deepcopy(original)
+    data = task.unlearn_data(with_labels=method.uses_labels)
+    seed_everything(task.seed)
+    log.info("run %s on %s seed %s with %s", name, task.request.spec, task.seed, params)
+    start = time.perf_counter()
+    try:
+        model = method().run(model, data, config, seed=task.seed)
+        seconds = time.perf_counter() - start
+        evaluation = evaluate_classifier(model, task, reference=ref_metrics, mia_max_per_side=bench.mia_max_per_side)
+        row = _row(task, name, params, task.seed, evaluation, seconds, retrain_seconds)
+    except Exception as exc:  # a failing method becomes a failed row; the grid goes on
+        seconds = time.perf_counter() - start
+        log.error("%s failed on %s seed %s:\n%s", name, task.request.spec, task.seed, traceback.format_exc())
+        row = _row(task, name, params, task.seed, {"metrics": {}}, seconds, retrain_seconds)
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}", time_ratio=None)
+    row["task"]["model"] = key["model"]
+    store.put(row_key, row)
+    return row

@@ -1,0 +1,298 @@
+"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, ObliviateError
+
+FAMILIES = ("classifier",)
+
+
+def _kv(items: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _method_params(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """``finetune.lr=0.02`` -> {"finetune": {"lr": "0.02"}}."""
+    out: dict[str, dict[str, str]] = {}
+    for key, value in _kv(items, "--param").items():
+        method, dot, name = key.partition(".")
+        if not dot or not name:
+            raise ConfigError(f"--param expects METHOD.NAME=VALUE (e.g. finetune.lr=0.02), got {key}={value}")
+        out.setdefault(method, {})[name] = value
+    return out
+
+
+def _split_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _seeds(n: int) -> list[int]:
+    if n < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {n}")
+    return list(range(n))
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summaries")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="obliviate",
+        description="Machine unlearning: remove chosen training data from a trained model and measure how well it worked.",
+    )
+    parser.add_argument("--version", action="version", version=f"obliviate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser("bench", help="run a benchmark grid (no family: the quick embedded default suite)",
+                       description="Train the original model and the exact-retrain reference per seed (cached), run every "
+                       "method, write results.json and report.html. With no family, runs the quick default suite.")
+    b.add_argument("family", nargs="?", choices=FAMILIES, help="model family; omit for the quick default suite")
+    b.add_argument("--dataset", default="digits", help="dataset name (see `obliviate ls datasets`; default digits)")
+    b.add_argument("--forget", action="append", metavar="SPEC",
+                   help="forget spec, repeatable: random:0.1, random:500, class:3[,5], indices:FILE (default random:0.1)")
+    b.add_argument("--methods", default="retrain,finetune,grad_ascent,random_label", help="comma-separated method names")
+    b.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1; default 3)")
+    b.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE", help="override a method parameter, repeatable")
+    b.add_argument("--train", action="append", metavar="NAME=VALUE",
+                   help="override the original-training / retrain recipe (epochs, lr, batch_size, ...), repeatable")
+    b.add_argument("--model", default=None, help="architecture (cnn, resnet18; default: the dataset's recipe)")
+    b.add_argument("--data-dir", default=None, help="folder with the dataset's files (fashion-mnist IDX files)")
+    b.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
+    b.add_argument("--mia-max-per-side", type=int, default=5000, help="cap on attacker training samples per side")
+    b.add_argument("--out", default=None, help="output directory (default runs/<timestamp>); rerun to resume")
+    b.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
+    _add_common(b)
+
+    t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
+    t.add_argument("--dataset", default="digits")
+    t.add_argument("--model", default="cnn", help="architecture (cnn, resnet18)")
+    t.add_argument("--train", action="append", metavar="NAME=VALUE", help="override the recipe, repeatable")
+    t.add_argument("--data-dir", default=None)
+    t.add_argument("--max-train", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="model directory to write")
+    _add_common(t)
+
+    u = sub.add_parser("unlearn", help="unlearn a forget set from a saved model",
+                       description="Load a model directory, run one method, save the unlearned model and a record.json.")
+    u.add_argument("--model", required=True, help="model directory (model.safetensors + config.json)")
+    u.add_argument("--dataset", default="digits", help="the dataset the model was trained on")
+    u.add_argument("--forget", required=True, metavar="SPEC", help="random:0.1, random:500, class:3, indices:FILE")
+    u.add_argument("--method", required=True, help="method name (see `obliviate ls methods`)")
+    u.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, repeatable")
+    u.add_argument("--data-dir", default=None)
+    u.add_argument("--max-train", type=int, default=None)
+    u.add_argument("--seed", type=int, default=0, help="seed for the forget selection and the method")
+    u.add_argument("--eval", action="store_true", help="also evaluate before/after and store it in the record")
+    u.add_argument("--out", required=True, help="directory for the unlearned model")
+    _add_common(u)
+
+    e = sub.add_parser("eval", help="evaluate a saved model on a task (metrics as JSON)")
+    e.add_argument("--model", required=True)
+    e.add_argument("--dataset", default="digits")
+    e.add_argument("--forget", required=True, metavar="SPEC")
+    e.add_argument("--reference", default=None, help="retrained model directory: adds gaps to retrain")
+    e.add_argument("--data-dir", default=None)
+    e.add_argument("--max-train", type=int, default=None)
+    e.add_argument("--seed", type=int, default=0)
+    _add_common(e)
+
+    r = sub.add_parser("report", help="re-render report.html and plots from a results.json")
+    r.add_argument("results", help="path to results.json")
+    r.add_argument("--out", default=None, help="output directory (default: beside results.json)")
+    _add_common(r)
+
+    ls = sub.add_parser("ls", help="list registered methods, datasets or models")
+    ls.add_argument("what", choices=("methods", "datasets", "models"))
+    ls.add_argument("--verbose", "-v", action="store_true", help="show every method parameter with its default")
+
+    sub.add_parser("env", help="print the environment obliviate sees (versions, device)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .utils.progress import set_quiet
+
+    set_quiet(getattr(args, "quiet", False))
+    try:
+        return int(_COMMANDS[args.command](args) or 0)
+    except ObliviateError as exc:
+        print(f"obliviate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("obliviate: interrupted; finished rows are kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.classifier import ClassifierBench
+    from .bench.report import format_table_text
+    from .bench.run import default_out_dir, quick_suite, run_suite
+
+    out = Path(args.out) if args.out else default_out_dir()
+    command = "obliviate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.family is None:
+        suite, benches = "quick", quick_suite(args.cache_dir, seeds=args.seeds)
+    else:
+        suite = args.family
+        benches = [
+            ClassifierBench(
+                dataset=args.dataset,
+                forget=args.forget or ["random:0.1"],
+                methods=_split_list(args.methods),
+                seeds=_seeds(args.seeds),
+                model=args.model,
+                params=_method_params(args.param),
+                train=_kv(args.train, "--train"),
+                data_dir=args.data_dir,
+                max_train=args.max_train,
+                cache_dir=args.cache_dir,
+                mia_max_per_side=args.mia_max_per_side,
+            )
+        ]
+    doc = run_suite(suite, benches, out, command)
+    _say(args, format_table_text(doc))
+    _say(args, f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
+    return 0
+
+
+def _load_splits(args: argparse.Namespace):
+    from .data import load_image_dataset
+
+    return load_image_dataset(args.dataset, data_dir=args.data_dir, max_train=args.max_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .bench.recipes import recipe_for
+    from .methods.retrain import RetrainConfig, train_classifier
+    from .models import build_classifier, save_classifier
+    from .utils.seeding import seed_everything
+
+    splits = _load_splits(args)
+    config = RetrainConfig.from_params({**recipe_for(args.dataset).train, **_kv(args.train, "--train")})
+    seed_everything(args.seed)
+    c, _, _ = splits.image_shape
+    model = build_classifier(args.model, in_channels=c, num_classes=splits.num_classes)
+    train_classifier(model, splits.train, config, seed=args.seed, desc="train")
+    save_classifier(model, args.out, extra={"trained_on": args.dataset, "seed": args.seed, "train": config.as_dict()})
+    _say(args, f"saved {args.out}")
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    from .api import unlearn_from_dirs
+
+    record = unlearn_from_dirs(
+        model_dir=args.model, dataset=args.dataset, forget=args.forget, method=args.method,
+        params=_kv(args.param, "--param"), seed=args.seed, out=args.out, evaluate=args.eval,
+        data_dir=args.data_dir, max_train=args.max_train,
+    )
+    _say(args, json.dumps({k: record[k] for k in ("method", "seconds", "metrics") if k in record}, indent=2))
+    _say(args, f"saved {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .metrics.classifier import evaluate_classifier
+    from .models import load_classifier
+    from .tasks import Task
+
+    splits = _load_splits(args)
+    task = Task.build(splits, args.forget, args.seed)
+    reference = None
+    if args.reference:
+        reference = evaluate_classifier(load_classifier(args.reference), task)["metrics"]
+    result = evaluate_classifier(load_classifier(args.model), task, reference=reference)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .bench.report import write_report
+    from .bench.results import validate_results
+
+    path = Path(args.results)
+    if not path.is_file():
+        raise ObliviateError(f"{path} does not exist")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ObliviateError(f"{path} is not valid JSON: {exc}") from None
+    import jsonschema
+
+    try:
+        validate_results(doc)
+    except jsonschema.ValidationError as exc:
+        raise ObliviateError(f"{path} does not follow the results schema: {exc.message}") from None
+    report = write_report(doc, Path(args.out) if args.out else path.parent)
+    _say(args, f"report: {report}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    if args.what == "methods":
+        from .methods import METHODS, load_all
+
+        load_all()
+        for name in METHODS.names():
+            m = METHODS.get(name)
+            flags = "" if m.uses_labels else "  [label-free]"
+            print(f"{name:<16} {m.family:<11} {m.summary}{flags}\n{'':<28}paper: {m.paper}")
+            if args.verbose:
+                for pname, ptype, default, help_text in m.Config.describe():
+                    print(f"{'':<30}{pname} ({ptype}, default {default!r}): {help_text}")
+    elif args.what == "datasets":
+        from .data import IMAGE_DATASETS
+
+        for name in IMAGE_DATASETS.names():
+            doc = (IMAGE_DATASETS.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:<16} classifier  {doc}")
+    else:
+        from .models import CLASSIFIERS
+
+        for name in CLASSIFIERS.names():
+            doc = (CLASSIFIERS.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:<16} classifier  {doc}")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from .utils.env import environment, git_commit
+
+    print(json.dumps({"obliviate": __version__, "git_commit": git_commit(), **environment()}, indent=2))
+    return 0
+
+
+_COMMANDS: dict[str, Any] = {
+    "bench": cmd_bench, "train": cmd_train, "unlearn": cmd_unlearn, "eval": cmd_eval,
+    "report": cmd_report, "ls": cmd_ls, "env": cmd_env,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Image-classification datasets: sklearn's bundled digits and Fashion-MNIST from Debian's package.
+
+Every dataset is held in memory as normalised float tensors of shape (N, C, H, W) with int64
+labels; the train/test split is fixed (it never depends on the experiment seed), so every seed of
+a benchmark shares one test set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from ..errors import ConfigError, MissingDataError
+from ..registry import Registry
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Images ``x`` (N, C, H, W) float32 and labels ``y`` (N,) int64; ``y`` is None when unlabelled."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+
+    def __post_init__(self) -> None:
+        if self.y is not None and len(self.y) != len(self.x):
+            raise ValueError(f"{len(self.x)} images but {len(self.y)} labels")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, indices: np.ndarray | torch.Tensor) -> "ImageDataset":
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return ImageDataset(self.x[idx], None if self.y is None else self.y[idx])
+
+    def without_labels(self) -> "ImageDataset":
+        return ImageDataset(self.x, None)
+
+    def with_labels(self, y: torch.Tensor) -> "ImageDataset":
+        return ImageDataset(self.x, y)
+
+    def as_torch(self) -> TensorDataset:
+        """A ``TensorDataset`` of (x, y), or of (x,) when unlabelled, for the training loop."""
+        return TensorDataset(self.x) if self.y is None else TensorDataset(self.x, self.y)
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    """A dataset's fixed train and test splits plus what a model needs to know about it."""
+
+    name: str
+    train: ImageDataset
+    test: ImageDataset
+    num_classes: int
+    class_names: tuple[str, ...]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.x.shape[1:]
+        return int(c), int(h), int(w)
+
+
+IMAGE_DATASETS: Registry[Callable[..., ImageSplits]] = Registry("dataset")
+
+
+def load_image_dataset(name: str, *, data_dir: str | Path | None = None, max_train: int | None = None) -> ImageSplits:
+    """Load a registered image dataset; ``max_train`` keeps a class-stratified subset of train."""
+    splits = IMAGE_DATASETS.get(name)(data_dir=data_dir)
+    if max_train is not None:
+        if max_train < splits.num_classes:
+            raise ConfigError(f"max_train={max_train} is smaller than the number of classes ({splits.num_classes})")
+        if max_train < len(splits.train):
+            keep = _stratified_subset(splits.train.y.numpy(), max_train, seed=0)
+            splits = ImageSplits(splits.name, splits.train.subset(keep), splits.test, splits.num_classes, splits.class_names)
+    return splits
+
+
+def _stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed)
+    return np.sort(keep)
+
+
+def _normalise(x: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    return torch.from_numpy(((x - mean) / std).astype(np.float32))
+
+
+def _digits(data_dir: str | Path | None = None) -> ImageSplits:
+    """sklearn's 1,797 8x8 digits, split 80/20 (stratified, fixed seed 0)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32)[:, None] / 16.0
+    labels = bunch.target.astype(np.int64)
+    tr, te = train_test_split(np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0)
+    tr, te = np.sort(tr), np.sort(te)
+    mean, std = float(images[tr].mean()), float(images[tr].std())
+    x = _normalise(images, mean, std)
+    y = torch.from_numpy(labels)
+    return ImageSplits(
+        "digits",
+        ImageDataset(x[tr], y[tr]),
+        ImageDataset(x[te], y[te]),
+        10,
+        tuple(str(i) for i in range(10)),
+    )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse one (gzipped) IDX file as used by MNIST-style datasets."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise MissingDataError(f"{path} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(data) - offset != expected:
+        raise MissingDataError(f"{path} is truncated: expected {expected} bytes of data, found {len(data) - offset}")
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def _find_idx(root: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem):
+        if (root / name).is_file():
+            return root / name
+    raise MissingDataError(
+        f"Fashion-MNIST file {stem}(.gz) not found in {root}. Install it with "
+        "`apt-get install -y dataset-fashion-mnist` (files go to /usr/share/datasets/fashion-mnist) "
+        "or pass --data-dir pointing at a folder with the four IDX files."
+    )
+
+
+def _fashion_mnist(data_dir: str | Path | None = None) -> ImageSplits:
+    """Fashion-MNIST (60k train / 10k test, 28x28) from the IDX files of Debian's package."""
+    root = Path(data_dir or os.environ.get("OBLIVIATE_FASHION_MNIST_DIR", FASHION_MNIST_DIR))
+    arrays = {
+        stem: _read_idx(_find_idx(root, stem))
+        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    }
+    xtr = arrays["train-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
+    xte = arrays["t10k-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
+    ytr = torch.from_numpy(arrays["train-labels-idx1-ubyte"].astype(np.int64))
+    yte = torch.from_numpy(arrays["t10k-labels-idx1-ubyte"].astype(np.int64))
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise MissingDataError(f"Fashion-MNIST files in {root} disagree on the number of samples")
+    mean, std = 0.2860, 0.3530  # the training set's pixel statistics
+    return ImageSplits(
+        "fashion-mnist",
+        ImageDataset(_normalise(xtr, mean, std), ytr),
+        ImageDataset(_normalise(xte, mean, std), yte),
+        10,
+        FASHION_CLASSES,
+    )
+
+
+IMAGE_DATASETS.register("digits", _digits)
+IMAGE_DATASETS.register("fashion-mnist", _fashion_mnist)

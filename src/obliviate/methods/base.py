@@ -1,0 +1,162 @@
+"""The method contract and registry.
+
+A method is one class with a typed config dataclass whose defaults come from its paper. It turns
+(model, :class:`~obliviate.tasks.UnlearnData`) into an unlearned model; it never sees the test set
+or the retrained model, and declares whether it needs labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+from ..tasks import UnlearnData
+from ..training import OptimConfig
+
+
+def param(default: Any, help: str) -> Any:
+    """A config field with help text (shown by ``obliviate ls methods -v`` and the CLI)."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method config: parsing from a ``{name: value}`` dict and validation."""
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None = None) -> "MethodConfig":
+        params = dict(params or {})
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in params if k not in names]
+        if unknown:
+            msgs = []
+            for k in unknown:
+                close = difflib.get_close_matches(k, names, n=1)
+                msgs.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ConfigError(f"{cls.__name__}: unknown parameter {', '.join(msgs)}; known: {', '.join(names)}")
+        values = {k: _coerce(k, v, hints[k]) for k, v in params.items()}
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Generic checks; subclasses extend with their own and call ``super().validate()``."""
+        problems = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{f.name} must be finite, got {value}")
+            if f.name in ("epochs", "steps") and isinstance(value, int) and value < 0:
+                problems.append(f"{f.name} must be >= 0, got {value}")
+            if f.name in ("lr", "batch_size") and isinstance(value, (int, float)) and value <= 0:
+                problems.append(f"{f.name} must be > 0, got {value}")
+        if problems:
+            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, Any, str]]:
+        """(name, type, default, help) for every field."""
+        hints = typing.get_type_hints(cls)
+        return [
+            (f.name, getattr(hints[f.name], "__name__", str(hints[f.name])), f.default, f.metadata.get("help", ""))
+            for f in dataclasses.fields(cls)
+        ]
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Convert CLI strings to the field's type (int, float, bool, str, Literal, Optional)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(name, value, inner[0]) if len(inner) == 1 else value
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{name} must be one of {list(args)}, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    try:
+        if hint is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint in (int, float):
+            return hint(value)
+    except ValueError:
+        raise ConfigError(f"{name} expects {hint.__name__}, got {value!r}") from None
+    return value
+
+
+@dataclass
+class TrainingConfig(MethodConfig):
+    """Fields shared by every method that runs the training loop."""
+
+    epochs: int = param(10, "passes over the method's main data stream")
+    lr: float = param(0.01, "learning rate")
+    batch_size: int = param(256, "mini-batch size")
+    optimizer: typing.Literal["sgd", "adam"] = param("sgd", "optimiser")
+    momentum: float = param(0.9, "SGD momentum")
+    weight_decay: float = param(5e-4, "weight decay")
+    schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
+
+    def optim(self) -> OptimConfig:
+        return OptimConfig(self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule)
+
+    def validate(self) -> None:
+        super().validate()
+        self.optim().validate()
+
+
+class Method(ABC):
+    """An unlearning method. Subclasses set the class attributes and implement :meth:`run`."""
+
+    name: ClassVar[str]
+    family: ClassVar[str] = "classifier"
+    paper: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    uses_labels: ClassVar[bool] = True
+    #: True only for exact retraining: the bench reuses its cached reference model for this method.
+    is_exact: ClassVar[bool] = False
+
+    @abstractmethod
+    def run(self, model: nn.Module, data: UnlearnData, config: MethodConfig, *, seed: int) -> nn.Module:
+        """Return the unlearned model (may modify ``model`` in place and return it)."""
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to the registry under ``cls.name``."""
+    METHODS.register(cls.name, cls)
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    from . import load_all  # noqa: F401  (registers built-in methods on first use)
+
+    load_all()
+    return METHODS.get(name)

@@ -1,0 +1,46 @@
+"""Describe the environment a run happened in (recorded next to every result)."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+def git_commit() -> str | None:
+    """The obliviate source checkout's commit, or None when not in a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def environment() -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("numpy", "scikit-learn", "accelerate", "safetensors", "transformers"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device_name(),
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }

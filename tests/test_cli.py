@@ -1,0 +1,125 @@
+"""End-to-end: a tiny bench through the CLI, its results schema, resume, and CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from obliviate.cli import main
+
+SHARED_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schema" / "results.schema.json"
+
+TINY_BENCH = [
+    "bench", "classifier", "--dataset", "digits", "--forget", "class:3", "--forget", "random:0.1",
+    "--methods", "retrain,finetune,grad_ascent,random_label", "--seeds", "2",
+    "--train", "epochs=3", "--param", "finetune.epochs=2", "--param", "random_label.epochs=2",
+    "--max-train", "400", "--quiet",
+]
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    out, cache = root / "out", root / "cache"
+    assert main([*TINY_BENCH, "--out", str(out), "--cache-dir", str(cache)]) == 0
+    return out, cache
+
+
+def test_bench_writes_schema_valid_results_and_report(bench_run):
+    out, _ = bench_run
+    doc = json.loads((out / "results.json").read_text())
+    from obliviate.bench.results import load_schema
+
+    jsonschema.validate(doc, load_schema())
+    if SHARED_SCHEMA.is_file():  # the team's canonical copy, when the checkout has it beside it
+        jsonschema.validate(doc, json.loads(SHARED_SCHEMA.read_text()))
+    # 2 seeds x 2 specs x (original + retrain + 3 methods)
+    assert len(doc["runs"]) == 20
+    assert {r["method"]["name"] for r in doc["runs"]} == {"original", "retrain", "finetune", "grad_ascent", "random_label"}
+    assert all(r["status"] == "ok" for r in doc["runs"])
+    for run in doc["runs"]:
+        m = run["metrics"]
+        assert m["unlearning_accuracy"] == pytest.approx(100 - m["forget_accuracy"])
+        assert 0 <= m["mia_efficacy"] <= 100
+        assert run["retrain_seconds"] > 0
+        if run["method"]["name"] == "retrain":
+            assert run["gap_to_retrain"]["average"] == 0
+    assert doc["environment"]["torch"] and doc["tool"]["name"] == "obliviate"
+    assert doc["config"]["benches"][0]["train"]["epochs"] == 3
+    ft = next(r for r in doc["runs"] if r["method"]["name"] == "finetune")
+    assert ft["method"]["params"]["epochs"] == 2 and ft["method"]["params"]["batch_size"] == 32  # recipe default
+    html = (out / "report.html").read_text()
+    assert "finetune" in html and "random_label" in html
+    assert list((out / "plots").glob("*.png"))
+    assert (out / "bench.log").read_text().strip() and (out / "config.json").is_file()
+
+
+def test_bench_rerun_resumes_without_rerunning_rows(bench_run):
+    out, cache = bench_run
+    rows = sorted((out / "rows").glob("*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in rows}
+    before = json.loads((out / "results.json").read_text())
+    assert main([*TINY_BENCH, "--out", str(out), "--cache-dir", str(cache)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in rows} == stamps, "finished rows must not be recomputed"
+    after = json.loads((out / "results.json").read_text())
+    assert [r["metrics"] for r in after["runs"]] == [r["metrics"] for r in before["runs"]]
+    assert "skip finished row" in (out / "bench.log").read_text()
+
+
+def test_bench_rejects_bad_input_before_training(tmp_path, capsys):
+    base = ["bench", "classifier", "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    cases = [
+        (["--methods", "fintune"], "Did you mean 'finetune'"),
+        (["--forget", "random:1.5"], "strictly between 0 and 1"),
+        (["--dataset", "cifar10"], "unknown dataset 'cifar10'"),
+        (["--param", "finetune.lrr=0.1"], "did you mean 'lr'"),
+        (["--param", "lr=0.1"], "METHOD.NAME=VALUE"),
+        (["--forget", "class:42"], "unknown class"),
+    ]
+    for extra, message in cases:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists(), "nothing may be trained for a bad request"
+
+
+def test_train_unlearn_eval_round_trip(tmp_path, capsys):
+    model_dir, out = tmp_path / "model", tmp_path / "unlearned"
+    assert main(["train", "--dataset", "digits", "--train", "epochs=2", "--out", str(model_dir), "--quiet"]) == 0
+    assert main(["unlearn", "--model", str(model_dir), "--forget", "class:1", "--method", "grad_ascent",
+                 "--param", "batch_size=32", "--eval", "--out", str(out), "--quiet"]) == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["method"] == "grad_ascent" and record["forget_size"] > 0
+    assert record["original_weights_sha256"] != record["unlearned_weights_sha256"]
+    assert record["metrics"]["forget_accuracy"] < record["metrics_before"]["forget_accuracy"]
+    capsys.readouterr()
+    assert main(["eval", "--model", str(out), "--forget", "class:1", "--reference", str(model_dir)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "average" in result["gap_to_retrain"]
+    assert main(["unlearn", "--model", str(tmp_path / "missing"), "--forget", "class:1", "--method", "finetune",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_ls_and_help(capsys):
+    assert main(["ls", "methods", "-v"]) == 0
+    out = capsys.readouterr().out
+    for name in ("retrain", "finetune", "grad_ascent", "random_label"):
+        assert name in out
+    assert "default" in out
+    assert main(["ls", "datasets"]) == 0 and "fashion-mnist" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--help"])
+    assert exc.value.code == 0 and "--forget" in capsys.readouterr().out
+
+
+def test_report_command_rejects_bad_files(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["report", str(tmp_path / "bad.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    (tmp_path / "wrong.json").write_text(json.dumps({"schema_version": 1}))
+    assert main(["report", str(tmp_path / "wrong.json")]) == 2
+    assert "does not follow the results schema" in capsys.readouterr().err

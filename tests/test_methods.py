@@ -1,0 +1,128 @@
+"""Conformance suite over every registered classifier method, plus per-method behaviour on digits.
+
+Behaviour is checked on class-wise forgetting (digits class 3), where the retrained model's forget
+accuracy is ~0%: every method must move forget accuracy toward it while accuracy on the other
+classes' test images stays within TOLERANCE points of the original model's.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_TRAIN, accuracy_on
+from obliviate.errors import ConfigError
+from obliviate.methods import METHODS, get_method, load_all
+from obliviate.models import load_classifier, save_classifier
+from obliviate.tasks import UnlearnData
+from obliviate.utils.seeding import seed_everything
+
+load_all()
+CLASSIFIER_METHODS = [n for n in METHODS.names() if METHODS.get(n).family == "classifier"]
+
+#: Parameters for the tiny digits task (1.4k images). Paper defaults are tuned for CIFAR-10; where
+#: a method needs a different value on digits it is set here and explained.
+TINY_PARAMS: dict[str, dict] = {
+    "retrain": TINY_TRAIN,
+    # FT at the paper's lr=0.01 keeps a whole digit class (forget accuracy stays 100%): the class's
+    # features survive without a signal against them. lr=0.1 (the training lr scale) forgets it.
+    "finetune": {"batch_size": 32, "lr": 0.1, "epochs": 5},
+    "grad_ascent": {"batch_size": 32},
+    "random_label": {"batch_size": 32, "epochs": 5},
+}
+TOLERANCE = 10.0  # points of test accuracy on the classes that are not forgotten
+
+
+def run_method(name, model, task, seed=0, **overrides):
+    cls = get_method(name)
+    config = cls.Config.from_params({**TINY_PARAMS.get(name, {}), **overrides})
+    seed_everything(seed)
+    return cls().run(model, task.unlearn_data(with_labels=cls.uses_labels), config, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def retrained(trained_original, class_task):
+    return run_method("retrain", copy.deepcopy(trained_original), class_task)
+
+
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
+def test_method_moves_forget_accuracy_toward_retrain(name, original, retrained, class_task):
+    task = class_task
+    keep = task.test.y != 3
+    before_f = accuracy_on(original, task.forget.x, task.forget.y)
+    before_keep = accuracy_on(original, task.test.x[keep], task.test.y[keep])
+    target_f = accuracy_on(retrained, task.forget.x, task.forget.y)
+    params_before = [p.detach().clone() for p in original.parameters()]
+
+    model = run_method(name, original, task)
+
+    after_f = accuracy_on(model, task.forget.x, task.forget.y)
+    after_keep = accuracy_on(model, task.test.x[keep], task.test.y[keep])
+    assert before_f > 95 and target_f < 5, "the fixture should give a clear class-forgetting task"
+    assert abs(after_f - target_f) < abs(before_f - target_f) - 20, (
+        f"{name}: forget accuracy {before_f:.1f} -> {after_f:.1f}, retrain {target_f:.1f}"
+    )
+    assert after_keep >= before_keep - TOLERANCE, f"{name}: other-class test accuracy {before_keep:.1f} -> {after_keep:.1f}"
+    assert any(not torch.equal(a, b) for a, b in zip(params_before, model.parameters())), "parameters unchanged"
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
+def test_method_result_saves_and_reloads_bit_identically(name, original, class_task, tmp_path):
+    model = run_method(name, original, class_task, epochs=1)
+    save_classifier(model, tmp_path / name)
+    loaded = load_classifier(tmp_path / name)
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
+def test_method_rejects_bad_config(name):
+    cls = get_method(name)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        cls.Config.from_params({"definitely_not_a_parameter": 1})
+    with pytest.raises(ConfigError):
+        cls.Config.from_params({"epochs": -1})
+
+
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
+def test_method_is_deterministic_under_a_seed(name, trained_original, class_task):
+    a = run_method(name, copy.deepcopy(trained_original), class_task, seed=5, epochs=1)
+    b = run_method(name, copy.deepcopy(trained_original), class_task, seed=5, epochs=1)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)
+
+
+def test_retrain_never_touches_forget_data(original, class_task):
+    """By construction: poison the forget images with NaN; any use of them would make the loss NaN."""
+    data = class_task.unlearn_data()
+    poisoned = UnlearnData(data.forget.with_labels(data.forget.y).__class__(torch.full_like(data.forget.x, float("nan")), data.forget.y), data.retain, data.num_classes)
+    cls = get_method("retrain")
+    model = cls().run(original, poisoned, cls.Config.from_params({**TINY_TRAIN, "epochs": 2}), seed=0)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_retrain_starts_from_scratch(original, class_task):
+    """Retrain re-initialises: with zero epochs it must not keep the original's weights."""
+    cls = get_method("retrain")
+    before = [p.detach().clone() for p in original.parameters()]
+    model = cls().run(original, class_task.unlearn_data(), cls.Config.from_params({**TINY_TRAIN, "epochs": 0}), seed=1)
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()) if a.numel() > 1 and a.std() > 0)
+
+
+def test_grad_ascent_divergence_is_a_clear_error(original, class_task):
+    from obliviate.training.loop import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        run_method("grad_ascent", original, class_task, lr=10.0, epochs=20, momentum=0.99)
+
+
+def test_random_labels_are_fixed_per_seed():
+    from obliviate.methods.random_label import random_labels
+
+    a, b, c = random_labels(100, 10, 1), random_labels(100, 10, 1), random_labels(100, 10, 2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() < 10 and len(np.unique(a.numpy())) > 5
