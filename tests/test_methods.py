@@ -40,7 +40,7 @@ def run_method(name, model, task, seed=0, **overrides):
     cls = get_method(name)
     config = cls.Config.from_params({**TINY_PARAMS.get(name, {}), **overrides})
     seed_everything(seed)
-    return cls().run(model, task.unlearn_data(with_labels=cls.uses_labels), config, seed=seed)
+    return cls().run(model, task.unlearn_data(with_labels=cls.needs_labels(config)), config, seed=seed)
 
 
 @pytest.fixture(scope="module")

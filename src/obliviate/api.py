@@ -38,7 +38,7 @@ def unlearn(model: nn.Module, task: Task, method: str, *, seed: int = 0, inplace
     config = cls.Config.from_params(params)
     if not inplace:
         model = copy.deepcopy(model)
-    data = task.unlearn_data(with_labels=cls.uses_labels)
+    data = task.unlearn_data(with_labels=cls.needs_labels(config))
     seed_everything(seed)
     start = time.perf_counter()
     model = cls().run(model, data, config, seed=seed)

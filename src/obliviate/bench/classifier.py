@@ -202,7 +202,7 @@ def _method_row(
     method = get_method(name)
     config = method.Config.from_params(params)
     model = copy.deepcopy(original)
-    data = task.unlearn_data(with_labels=method.uses_labels)
+    data = task.unlearn_data(with_labels=method.needs_labels(config))
     seed_everything(task.seed)
     log.info("run %s on %s seed %s with %s", name, task.request.spec, task.seed, params)
     start = time.perf_counter()

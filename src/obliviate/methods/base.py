@@ -141,6 +141,11 @@ class Method(ABC):
     #: True only for exact retraining: the bench reuses its cached reference model for this method.
     is_exact: ClassVar[bool] = False
 
+    @classmethod
+    def needs_labels(cls, config: MethodConfig) -> bool:
+        """Whether this run needs labels; a method whose need depends on its config overrides this."""
+        return cls.uses_labels
+
     @abstractmethod
     def run(self, model: nn.Module, data: UnlearnData, config: MethodConfig, *, seed: int) -> nn.Module:
         """Return the unlearned model (may modify ``model`` in place and return it)."""

@@ -96,6 +96,39 @@ class FitStats:
         return asdict(self)
 
 
+def _with_weight_masks(model: nn.Module, grad_hook: Hook | None, step_hook: Hook | None) -> tuple[Hook | None, Hook | None]:
+    """Keep a pruned model pruned: if ``model.weight_masks`` ({param name: bool tensor}) is set,
+    masked-out weights start at zero, get zero gradient and are re-zeroed after every step
+    (weight decay or momentum cannot revive them)."""
+    masks: dict[str, torch.Tensor] | None = getattr(model, "weight_masks", None)
+    if not masks:
+        return grad_hook, step_hook
+    params = dict(model.named_parameters())
+    unknown = sorted(set(masks) - set(params))
+    if unknown:
+        raise ConfigError(f"weight_masks name parameters the model does not have: {unknown[:5]}")
+
+    @torch.no_grad()
+    def zero_weights(m: nn.Module) -> None:
+        for name, mask in masks.items():
+            params[name].mul_(mask.to(params[name].dtype))
+        if step_hook is not None:
+            step_hook(m)
+
+    @torch.no_grad()
+    def zero_grads(m: nn.Module) -> None:
+        for name, mask in masks.items():
+            if params[name].grad is not None:
+                params[name].grad.mul_(mask.to(params[name].grad.dtype))
+        if grad_hook is not None:
+            grad_hook(m)
+
+    with torch.no_grad():
+        for name, mask in masks.items():
+            params[name].mul_(mask.to(params[name].dtype))
+    return zero_grads, zero_weights
+
+
 def make_loader(dataset: Dataset, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
     gen = torch.Generator()
     gen.manual_seed(seed)
@@ -135,6 +168,7 @@ def fit(
         if len(ds) == 0:
             raise ConfigError(f"data stream {name!r} is empty")
     accelerator = get_accelerator()
+    grad_hook, step_hook = _with_weight_masks(model, grad_hook, step_hook)
     names = list(streams)
     loaders = [make_loader(streams[n], batch_size, seed + i) for i, n in enumerate(names)]
     steps_per_epoch = len(loaders[0])
