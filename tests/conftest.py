@@ -22,6 +22,26 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 #: The recipe every test original/retrain uses: digits, batch 32, 10 epochs (a few seconds).
 TINY_TRAIN = {"epochs": 10, "lr": 0.05, "batch_size": 32, "schedule": "cosine"}
 
+#: Per-method parameters for class-wise forgetting on the digits fixture (1.4k images, batch 32).
+#: Paper defaults are tuned for CIFAR-10; where a method needs another value on digits it is set here
+#: and explained. Every registered classifier method must have an entry (the conformance suite checks).
+DIGITS_PARAMS: dict[str, dict] = {
+    "retrain": TINY_TRAIN,
+    # FT at the paper's lr=0.01 keeps a whole digit class; measured on this fixture (forget acc /
+    # other-class test acc): lr 0.1 x 5 epochs 98.6 / 99.4, lr 0.1 x 10 23 / 90, lr 0.2 x 5 0 / 97.8.
+    "finetune": {"batch_size": 32, "lr": 0.2, "epochs": 5},
+    "grad_ascent": {"batch_size": 32},
+    "random_label": {"batch_size": 32, "epochs": 5},
+    # see tests/test_l1_sparse.py for the alpha measurements
+    "l1_sparse": {"batch_size": 32, "lr": 0.05, "epochs": 3, "alpha": 1.5e-3},
+    # see tests/test_influence_fisher.py: on digits H^-1 v ~ v and the paper's alpha=0.2 moves nothing
+    "influence": {"alpha": 150.0, "max_retain_samples": 128},
+    "fisher_forgetting": {"alpha": 1e-6, "max_retain_samples": 32},
+    "salun": {"batch_size": 32, "epochs": 5},
+    "scrub": {"batch_size": 32, "lr": 0.002},
+    "laf": {},
+}
+
 
 @pytest.fixture(scope="session")
 def digits():

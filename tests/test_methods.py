@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TRAIN, accuracy_on
+from conftest import DIGITS_PARAMS, TINY_TRAIN, accuracy_on
 from obliviate.errors import ConfigError
 from obliviate.methods import METHODS, get_method, load_all
 from obliviate.models import load_classifier, save_classifier
@@ -23,24 +23,21 @@ from obliviate.utils.seeding import seed_everything
 load_all()
 CLASSIFIER_METHODS = [n for n in METHODS.names() if METHODS.get(n).family == "classifier"]
 
-#: Parameters for the tiny digits task (1.4k images). Paper defaults are tuned for CIFAR-10; where
-#: a method needs a different value on digits it is set here and explained.
-TINY_PARAMS: dict[str, dict] = {
-    "retrain": TINY_TRAIN,
-    # FT at the paper's lr=0.01 keeps a whole digit class (forget accuracy stays 100%): the class's
-    # features survive without a signal against them. lr=0.1 (the training lr scale) forgets it.
-    "finetune": {"batch_size": 32, "lr": 0.1, "epochs": 5},
-    "grad_ascent": {"batch_size": 32},
-    "random_label": {"batch_size": 32, "epochs": 5},
-}
 TOLERANCE = 10.0  # points of test accuracy on the classes that are not forgotten
 
 
 def run_method(name, model, task, seed=0, **overrides):
     cls = get_method(name)
-    config = cls.Config.from_params({**TINY_PARAMS.get(name, {}), **overrides})
+    fields = {f for f, *_ in cls.Config.describe()}
+    # one-shot methods (influence, Fisher) have no epochs: a "quick" override only applies where it fits
+    overrides = {k: v for k, v in overrides.items() if k in fields}
+    config = cls.Config.from_params({**DIGITS_PARAMS[name], **overrides})
     seed_everything(seed)
     return cls().run(model, task.unlearn_data(with_labels=cls.needs_labels(config)), config, seed=seed)
+
+
+def test_every_classifier_method_has_digits_parameters():
+    assert set(CLASSIFIER_METHODS) <= set(DIGITS_PARAMS), set(CLASSIFIER_METHODS) - set(DIGITS_PARAMS)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,10 @@ import importlib
 from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, register_method
 
 #: Modules of the built-in methods; importing one registers it.
-BUILTIN = ("retrain", "finetune", "grad_ascent", "random_label")
+BUILTIN = (
+    "retrain", "finetune", "grad_ascent", "random_label",
+    "l1_sparse", "influence", "fisher_forgetting", "salun", "scrub", "laf",
+)
 
 _loaded = False
 
