@@ -123,3 +123,38 @@ def test_report_command_rejects_bad_files(tmp_path, capsys):
     (tmp_path / "wrong.json").write_text(json.dumps({"schema_version": 1}))
     assert main(["report", str(tmp_path / "wrong.json")]) == 2
     assert "does not follow the results schema" in capsys.readouterr().err
+
+
+def test_bench_prune_first_groups_rows_and_keeps_the_dense_reference(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["bench", "classifier", "--dataset", "digits", "--forget", "class:3", "--methods", "retrain,finetune",
+            "--seeds", "1", "--train", "epochs=2", "--param", "finetune.epochs=1", "--max-train", "300",
+            "--prune", "omp:0.9,retrain=1", "--quiet", "--cache-dir", str(cache)]
+    assert main([*args, "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert {r["task"]["prune"] for r in doc["runs"]} == {"omp:0.9,retrain=1"}
+    assert all(r["pruning"]["sparsity"] == pytest.approx(0.9, abs=0.005) for r in doc["runs"])
+    assert "pruned omp:0.9,retrain=1" in (out / "report.html").read_text()
+    # the reference is the dense retrain: one retrain and one pruned model in the cache, shared with a dense bench
+    assert len(list(cache.glob("pruned-*"))) == 1 and len(list(cache.glob("retrain-*"))) == 1
+    dense = [a for a in args if a not in ("--prune", "omp:0.9,retrain=1")]
+    assert main([*dense, "--out", str(tmp_path / "dense")]) == 0
+    assert len(list(cache.glob("retrain-*"))) == 1
+    bad = [a if a != "omp:0.9,retrain=1" else "omp:1.5" for a in args]
+    assert main([*bad, "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad" / "results.json").exists()
+
+
+def test_unlearn_prune_first_saves_a_pruned_model_with_its_record(tmp_path):
+    from obliviate.models import load_classifier
+    from obliviate.pruning import sparsity
+
+    model_dir, out = tmp_path / "model", tmp_path / "unlearned"
+    assert main(["train", "--dataset", "digits", "--train", "epochs=2", "--max-train", "300", "--out", str(model_dir),
+                 "--quiet"]) == 0
+    assert main(["unlearn", "--model", str(model_dir), "--forget", "class:1", "--method", "finetune", "--max-train", "300",
+                 "--param", "epochs=1", "--prune", "omp:0.8,retrain=1", "--out", str(out), "--quiet"]) == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["pruning"]["spec"] == "omp:0.8,retrain=1" and record["pruning"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    reloaded = load_classifier(out)
+    assert sparsity(reloaded) == pytest.approx(0.8, abs=0.01) and reloaded.weight_masks

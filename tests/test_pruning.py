@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import obliviate.methods.l1_sparse  # noqa: F401  (registers "l1_sparse")
-from conftest import TINY_TRAIN, accuracy_on
+from conftest import DIGITS_PARAMS, TINY_TRAIN, accuracy_on
 from obliviate.errors import ConfigError, ModelLoadError
 from obliviate.methods import get_method
 from obliviate.methods.retrain import RetrainConfig, train_classifier
@@ -283,6 +283,44 @@ def test_unlearning_keeps_the_sparsity(name, fixture, request, class_task):
     assert sparsity(model) == pytest.approx(0.95, abs=0.005)
     params = dict(model.named_parameters())
     assert any(not torch.equal(params[n][m], before[n][m]) for n, m in model.weight_masks.items())
+
+
+ONE_SHOT_OR_NEW = ["influence", "fisher_forgetting", "salun", "scrub", "laf"]
+
+
+@pytest.mark.parametrize("name", ONE_SHOT_OR_NEW)
+def test_every_other_method_keeps_the_sparsity_in_the_bench(name, omp_model, class_task):
+    """The bench runs every method on a deep copy of the pruned original, then ``apply_masks``; a
+    method must not break the model (finite weights, the requested sparsity, masks still attached)."""
+    model = copy.deepcopy(omp_model)
+    cls = get_method(name)
+    fields = {f for f, *_ in cls.Config.describe()}
+    params = {**DIGITS_PARAMS[name], **({"epochs": 1} if "epochs" in fields else {})}
+    config = cls.Config.from_params(params)
+    seed_everything(0)
+    model = apply_masks(cls().run(model, class_task.unlearn_data(with_labels=cls.needs_labels(config)), config, seed=0))
+    assert masked_out_are_zero(model) and set(model.weight_masks) == set(omp_model.weight_masks)
+    assert sparsity(model) == pytest.approx(0.95, abs=0.005)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_pruned_model_reloads_pruned(omp_model, tmp_path):
+    from obliviate.models import load_classifier, save_classifier
+
+    save_classifier(omp_model, tmp_path / "pruned")
+    loaded = load_classifier(tmp_path / "pruned")
+    assert set(loaded.weight_masks) == set(omp_model.weight_masks)
+    assert all(torch.equal(loaded.weight_masks[n], m.cpu()) for n, m in omp_model.weight_masks.items())
+    assert sparsity(loaded) == pytest.approx(sparsity(omp_model))
+    save_classifier(build_classifier("cnn", in_channels=1, num_classes=10), tmp_path / "dense")
+    assert not hasattr(load_classifier(tmp_path / "dense"), "weight_masks")
+    # masks of another architecture are a clear load error, not a shape error deep in torch
+    import shutil
+
+    save_classifier(build_classifier("cnn", in_channels=1, num_classes=10, width=16), tmp_path / "narrow")
+    shutil.copy(tmp_path / "pruned" / "weight_masks.safetensors", tmp_path / "narrow")
+    with pytest.raises(ModelLoadError, match="weight_masks.safetensors does not fit"):
+        load_classifier(tmp_path / "narrow")
 
 
 def test_apply_masks_restores_sparsity_after_a_direct_weight_edit(omp_model):

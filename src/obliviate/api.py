@@ -67,15 +67,20 @@ def weights_hash(model: nn.Module) -> str:
 
 def unlearn_from_dirs(
     *, model_dir: str, dataset: str, forget: str, method: str, params: dict[str, Any], seed: int, out: str,
-    evaluate: bool = False, data_dir: str | None = None, max_train: int | None = None,
+    evaluate: bool = False, data_dir: str | None = None, max_train: int | None = None, prune: str | None = None,
 ) -> dict[str, Any]:
-    """CLI helper: load, unlearn, save the model with a ``record.json`` (one atomic directory)."""
+    """CLI helper: load, (optionally prune first,) unlearn, save the model with a ``record.json``.
+
+    ``prune`` (e.g. ``omp:0.95``) prunes the loaded model and retrains it sparse on the whole training
+    set with the recipe recorded in its config.json (else the dataset's recipe) before unlearning;
+    the saved model keeps its masks."""
     from .data import load_image_dataset
     from .models import load_classifier, save_classifier
     from .utils.env import environment, git_commit
     from .utils.io import atomic_write_json
 
     original = load_classifier(model_dir)
+    original_hash = weights_hash(original)  # before any pruning
     splits = load_image_dataset(dataset, data_dir=data_dir, max_train=max_train)
     n_classes = original.kwargs.get("num_classes")
     if n_classes is not None and n_classes != splits.num_classes:
@@ -83,6 +88,9 @@ def unlearn_from_dirs(
 
         raise ConfigError(f"{model_dir} predicts {n_classes} classes but {dataset} has {splits.num_classes}")
     task = Task.build(splits, forget, seed)
+    pruning = None
+    if prune:
+        pruning = _prune_loaded(original, model_dir, dataset, splits, prune, seed)
     result = unlearn(original, task, method, seed=seed, **params)
     record: dict[str, Any] = {
         "kind": "obliviate unlearning record (empirical; approximate unlearning promises nothing formal)",
@@ -95,16 +103,33 @@ def unlearn_from_dirs(
         "forget_size": int(len(task.forget_idx)),
         "forget_indices_sha256": hashlib.sha256(task.forget_idx.tobytes()).hexdigest(),
         "original_model": str(Path(model_dir).resolve()),
-        "original_weights_sha256": weights_hash(original),
+        "original_weights_sha256": original_hash,
         "unlearned_weights_sha256": weights_hash(result.model),
         "seconds": result.seconds,
+        "pruning": pruning,
         "environment": environment(),
     }
     if evaluate:
         from .metrics.classifier import evaluate_classifier
 
-        record["metrics_before"] = evaluate_classifier(original, task)["metrics"]
+        record["metrics_before"] = evaluate_classifier(original, task)["metrics"]  # after pruning, if any
         record["metrics"] = evaluate_classifier(result.model, task)["metrics"]
     save_classifier(result.model, out, extra={"unlearned_with": method, "seed": seed})
     atomic_write_json(Path(out) / "record.json", record)
     return record
+
+
+def _prune_loaded(model: nn.Module, model_dir: str, dataset: str, splits: Any, spec: str, seed: int) -> dict[str, Any]:
+    """Prune ``model`` in place (prune-first); returns the record's ``pruning`` entry."""
+    from .bench.recipes import recipe_for
+    from .methods.retrain import RetrainConfig
+    from .models.io import read_config
+    from .pruning import PruneSpec, prune, sparsity
+
+    parsed = PruneSpec.parse(spec)
+    recorded = read_config(model_dir).get("train") or {}
+    recipe = RetrainConfig.from_params({**recipe_for(dataset).train, **recorded})
+    start = time.perf_counter()
+    prune(model, parsed, splits.train, recipe, seed=seed)
+    return {"spec": parsed.spec, "sparsity": sparsity(model), "seconds": time.perf_counter() - start,
+            "recipe": recipe.as_dict()}

@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", default=None, help="architecture (cnn, resnet18; default: the dataset's recipe)")
     b.add_argument("--data-dir", default=None, help="folder with the dataset's files (fashion-mnist IDX files)")
     b.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
+    b.add_argument("--prune", default=None, metavar="SPEC", help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
     b.add_argument("--mia-max-per-side", type=int, default=5000, help="cap on attacker training samples per side")
     b.add_argument("--out", default=None, help="output directory (default runs/<timestamp>); rerun to resume")
     b.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--data-dir", default=None)
     u.add_argument("--max-train", type=int, default=None)
     u.add_argument("--seed", type=int, default=0, help="seed for the forget selection and the method")
+    u.add_argument("--prune", default=None, metavar="SPEC", help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
     u.add_argument("--eval", action="store_true", help="also evaluate before/after and store it in the record")
     u.add_argument("--out", required=True, help="directory for the unlearned model")
     _add_common(u)
@@ -173,6 +175,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 max_train=args.max_train,
                 cache_dir=args.cache_dir,
                 mia_max_per_side=args.mia_max_per_side,
+                prune=args.prune,
             )
         ]
     doc = run_suite(suite, benches, out, command)
@@ -210,7 +213,7 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     record = unlearn_from_dirs(
         model_dir=args.model, dataset=args.dataset, forget=args.forget, method=args.method,
         params=_kv(args.param, "--param"), seed=args.seed, out=args.out, evaluate=args.eval,
-        data_dir=args.data_dir, max_train=args.max_train,
+        data_dir=args.data_dir, max_train=args.max_train, prune=args.prune,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "seconds", "metrics") if k in record}, indent=2))
     _say(args, f"saved {args.out}")

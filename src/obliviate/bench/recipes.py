@@ -20,6 +20,9 @@ class Recipe:
     train: dict[str, Any] = field(default_factory=dict)
     #: defaults applied to every method config that has the field, unless the user sets it
     method_defaults: dict[str, Any] = field(default_factory=dict)
+    #: per-method settings for this dataset (over method_defaults), each justified by a measured sweep
+    #: (benchmarks/sweep_classifier.py) and recorded in docs/benchmarks.md
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_train: int | None = None
 
 
@@ -29,7 +32,7 @@ RECIPES: dict[str, Recipe] = {
         method_defaults={"batch_size": 32},
     ),
     "fashion-mnist": Recipe(
-        train={"epochs": 8, "lr": 0.05, "batch_size": 128, "schedule": "cosine"},
+        train={"epochs": 20, "lr": 0.05, "batch_size": 128, "schedule": "cosine"},
         method_defaults={"batch_size": 128},
     ),
 }

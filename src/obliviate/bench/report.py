@@ -95,8 +95,10 @@ def _method_name(row: Mapping[str, Any]) -> str:
 
 def _group_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     task = row.get("task") if isinstance(row.get("task"), Mapping) else {}
-    spec = task.get("forget_spec") or task.get("scenario") or ""
-    return (str(row.get("family", "?")), str(task.get("dataset", "?")), str(spec))
+    spec = str(task.get("forget_spec") or task.get("scenario") or "")
+    if task.get("prune"):  # prune-first rows form their own group
+        spec += f" (pruned {task['prune']})"
+    return (str(row.get("family", "?")), str(task.get("dataset", "?")), spec)
 
 
 def _time_ratio(row: Mapping[str, Any]) -> float | None:

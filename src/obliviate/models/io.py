@@ -1,4 +1,5 @@
-"""Save and load classifiers as a directory: ``model.safetensors`` + ``config.json``.
+"""Save and load classifiers as a directory: ``model.safetensors`` + ``config.json`` (+
+``weight_masks.safetensors`` for a pruned model, so it stays pruned when reloaded).
 
 Weights are never pickled. Saving is atomic: the directory appears complete or not at all.
 """
@@ -21,6 +22,7 @@ from .classifier import CLASSIFIERS, Classifier, build_classifier
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+MASKS = "weight_masks.safetensors"
 
 
 def save_classifier(model: Classifier, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
@@ -28,8 +30,13 @@ def save_classifier(model: Classifier, directory: str | Path, extra: dict[str, A
     directory = Path(directory)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     config = {"family": "classifier", "arch": model.arch, "kwargs": model.kwargs, **(extra or {})}
+    masks = getattr(model, "weight_masks", None)
     with atomic_dir(directory) as tmp:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "arch": model.arch})
+        if masks:
+            from ..pruning import save_masks
+
+            save_masks(masks, tmp / MASKS)
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return directory
 
@@ -74,6 +81,14 @@ def load_classifier(directory: str | Path) -> Classifier:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelLoadError(f"{directory / WEIGHTS} does not fit architecture {arch!r}: {exc}") from None
+    if (directory / MASKS).is_file():
+        from ..errors import ConfigError
+        from ..pruning import attach_masks, load_masks
+
+        try:
+            attach_masks(model, load_masks(directory / MASKS))
+        except ConfigError as exc:
+            raise ModelLoadError(f"{directory / MASKS} does not fit the model: {exc}") from None
     return model
 
 

@@ -111,7 +111,7 @@ def _with_weight_masks(model: nn.Module, grad_hook: Hook | None, step_hook: Hook
     @torch.no_grad()
     def zero_weights(m: nn.Module) -> None:
         for name, mask in masks.items():
-            params[name].mul_(mask.to(params[name].dtype))
+            params[name].mul_(mask.to(device=params[name].device, dtype=params[name].dtype))
         if step_hook is not None:
             step_hook(m)
 
@@ -119,7 +119,7 @@ def _with_weight_masks(model: nn.Module, grad_hook: Hook | None, step_hook: Hook
     def zero_grads(m: nn.Module) -> None:
         for name, mask in masks.items():
             if params[name].grad is not None:
-                params[name].grad.mul_(mask.to(params[name].grad.dtype))
+                params[name].grad.mul_(mask.to(device=params[name].grad.device, dtype=params[name].grad.dtype))
         if grad_hook is not None:
             grad_hook(m)
 
