@@ -12,7 +12,8 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError, ObliviateError
 
-FAMILIES = ("classifier",)
+FAMILIES = ("classifier", "lm")
+DEFAULT_METHODS = {"classifier": "retrain,finetune,grad_ascent,random_label"}
 
 
 def _kv(items: list[str] | None, what: str) -> dict[str, str]:
@@ -65,12 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", default="digits", help="dataset name (see `obliviate ls datasets`; default digits)")
     b.add_argument("--forget", action="append", metavar="SPEC",
                    help="forget spec, repeatable: random:0.1, random:500, class:3[,5], indices:FILE (default random:0.1)")
-    b.add_argument("--methods", default="retrain,finetune,grad_ascent,random_label", help="comma-separated method names")
+    b.add_argument("--methods", default=None,
+                   help="comma-separated method names (default classifier: retrain,finetune,grad_ascent,random_label; "
+                   "lm: every lm method, with npo_gdr / npo_klr for NPO's retain variants)")
     b.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1; default 3)")
     b.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE", help="override a method parameter, repeatable")
     b.add_argument("--train", action="append", metavar="NAME=VALUE",
                    help="override the original-training / retrain recipe (epochs, lr, batch_size, ...), repeatable")
-    b.add_argument("--model", default=None, help="architecture (cnn, resnet18; default: the dataset's recipe)")
+    b.add_argument("--model", default=None,
+                   help="classifier: architecture (cnn, resnet18; default: the dataset's recipe); lm: tiny or small (default tiny)")
+    b.add_argument("--corpus", default="bios", help="lm: corpus (bios, the embedded fictitious biographies)")
+    b.add_argument("--people", type=int, default=20, help="lm: people in the bios corpus (20%% forget, 20%% holdout)")
+    b.add_argument("--eval", action="append", metavar="NAME=VALUE",
+                   help="lm: evaluation setting (prefix_tokens, verbmem_new_tokens, knowmem_new_tokens, batch_size)")
     b.add_argument("--data-dir", default=None, help="folder with the dataset's files (fashion-mnist IDX files)")
     b.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
     b.add_argument("--prune", default=None, metavar="SPEC", help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
@@ -160,13 +168,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     command = "obliviate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.family is None:
         suite, benches = "quick", quick_suite(args.cache_dir, seeds=args.seeds)
+    elif args.family == "lm":
+        from .bench.lm import DEFAULT_METHODS as LM_METHODS, LMBench
+
+        suite = "lm"
+        classifier_only = [flag for flag, value in (("--dataset", args.dataset != "digits"), ("--forget", args.forget),
+                           ("--prune", args.prune), ("--data-dir", args.data_dir), ("--max-train", args.max_train)) if value]
+        if classifier_only:
+            verb = "applies" if len(classifier_only) == 1 else "apply"
+            raise ConfigError(f"{', '.join(classifier_only)} {verb} to the classifier family only; "
+                              "the lm bench forgets the bios corpus's forget people (--people sets the corpus size)")
+        benches = [
+            LMBench(
+                corpus=args.corpus,
+                model=args.model or "tiny",
+                methods=_split_list(args.methods) if args.methods else list(LM_METHODS),
+                seeds=_seeds(args.seeds),
+                people=args.people,
+                params=_method_params(args.param),
+                train=_kv(args.train, "--train"),
+                eval=_kv(args.eval, "--eval"),
+                cache_dir=args.cache_dir,
+            )
+        ]
     else:
         suite = args.family
         benches = [
             ClassifierBench(
                 dataset=args.dataset,
                 forget=args.forget or ["random:0.1"],
-                methods=_split_list(args.methods),
+                methods=_split_list(args.methods or DEFAULT_METHODS["classifier"]),
                 seeds=_seeds(args.seeds),
                 model=args.model,
                 params=_method_params(args.param),

@@ -11,12 +11,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..models.classifier import Classifier
 from ..models.io import load_classifier, read_config, save_classifier
 
 CACHE_FORMAT = 1
+M = TypeVar("M")
 
 
 def default_cache_dir() -> Path:
@@ -31,20 +32,37 @@ def config_hash(key: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def cached_classifier(
-    cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], Classifier]
-) -> tuple[Classifier, dict[str, Any]]:
-    """Load the model for ``key`` from the cache, or build (train) it, time it and store it.
+def cached_model(
+    cache_dir: Path,
+    kind: str,
+    key: dict[str, Any],
+    build: Callable[[], M],
+    save: Callable[[M, Path, dict[str, Any]], Any],
+    load: Callable[[Path], tuple[M, dict[str, Any]]],
+) -> tuple[M, dict[str, Any]]:
+    """Load the model for ``key`` from ``cache_dir/<kind>-<hash>``, or build (train) it, time it and
+    ``save(model, directory, meta)`` it; ``save`` must create the directory atomically.
 
     Returns the model and its metadata (``seconds`` = training wall time, ``key``, ``hash``).
     """
     digest = config_hash(key)
     directory = Path(cache_dir) / f"{kind}-{digest}"
-    if directory.is_dir():  # save_classifier writes the directory atomically: present means complete
-        return load_classifier(directory), read_config(directory)["cache"]
+    if directory.is_dir():  # written atomically: present means complete
+        return load(directory)
     start = time.perf_counter()
     model = build()
     seconds = time.perf_counter() - start
     meta = {"kind": kind, "hash": digest, "seconds": seconds, "key": key}
-    save_classifier(model, directory, extra={"cache": meta})
+    save(model, directory, meta)
     return model, meta
+
+
+def cached_classifier(
+    cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], Classifier]
+) -> tuple[Classifier, dict[str, Any]]:
+    """:func:`cached_model` for classifiers (safetensors + config.json holding the metadata)."""
+    return cached_model(
+        cache_dir, kind, key, build,
+        save=lambda model, directory, meta: save_classifier(model, directory, extra={"cache": meta}),
+        load=lambda directory: (load_classifier(directory), read_config(directory)["cache"]),
+    )

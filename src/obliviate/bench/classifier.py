@@ -4,9 +4,6 @@ method on the same task, metrics and gaps to retrain, one row per (forget spec, 
 from __future__ import annotations
 
 import copy
-import logging
-import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +20,8 @@ from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from .cache import cached_classifier, default_cache_dir
 from .recipes import recipe_for
-from .rows import RowStore
+from .rows import RowStore, run_method_row
 
-log = logging.getLogger("obliviate.bench")
 
 
 @dataclass
@@ -69,7 +65,7 @@ class ClassifierBench:
 
     def method_params(self, name: str) -> dict[str, Any]:
         """The full config of ``name`` (validated): paper defaults < recipe defaults < user params."""
-        method = get_method(name)
+        method = get_method(name, family="classifier")  # an lm method fails here, before training
         if method.is_exact:  # exact retrain follows the recipe that trained the original model
             recipe = recipe_for(self.dataset)
             return RetrainConfig.from_params({**recipe.train, **self.train, **self.params.get(name, {})}).as_dict()
@@ -228,28 +224,23 @@ def _method_row(
     store: RowStore, key: dict, task: Task, original, name: str, params: dict, ref_metrics: dict,
     retrain_seconds: float, bench: ClassifierBench,
 ) -> dict:
-    row_key = {**key, "method": name, "params": params}
-    row = store.get(row_key)
-    if row is not None and row["status"] == "ok":  # failed rows are retried
-        log.info("skip finished row %s %s seed %s", task.request.spec, name, task.seed)
-        return row
     method = get_method(name)
     config = method.Config.from_params(params)
+
     model = copy.deepcopy(original)
     data = task.unlearn_data(with_labels=method.needs_labels(config))
     seed_everything(task.seed)
-    log.info("run %s on %s seed %s with %s", name, task.request.spec, task.seed, params)
-    start = time.perf_counter()
-    try:
-        model = apply_masks(method().run(model, data, config, seed=task.seed))  # no-op unless pruned
-        seconds = time.perf_counter() - start
-        evaluation = evaluate_classifier(model, task, reference=ref_metrics, mia_max_per_side=bench.mia_max_per_side)
+
+    def unlearn() -> Any:  # timed from here
+        return apply_masks(method().run(model, data, config, seed=task.seed))  # no-op unless pruned
+
+    def make_row(evaluation: dict, seconds: float) -> dict:
         row = _row(task, name, params, task.seed, evaluation, seconds, retrain_seconds)
-    except Exception as exc:  # a failing method becomes a failed row; the grid goes on
-        seconds = time.perf_counter() - start
-        log.error("%s failed on %s seed %s:\n%s", name, task.request.spec, task.seed, traceback.format_exc())
-        row = _row(task, name, params, task.seed, {"metrics": {}}, seconds, retrain_seconds)
-        row.update(status="failed", error=f"{type(exc).__name__}: {exc}", time_ratio=None)
-    row["task"]["model"] = key["model"]
-    store.put(row_key, row)
-    return row
+        row["task"]["model"] = key["model"]
+        return row
+
+    return run_method_row(
+        store, {**key, "method": name, "params": params}, f"{name} on {task.request.spec} seed {task.seed}", unlearn,
+        lambda model: evaluate_classifier(model, task, reference=ref_metrics, mia_max_per_side=bench.mia_max_per_side),
+        make_row,
+    )

@@ -11,7 +11,8 @@ Three entry points:
 
 The report never trusts its input to be complete: missing keys, ``None`` values, failed rows with empty
 metrics and families it does not know about (lm, clip, ...) all render; the classifier-only plot
-(UA vs RA) is drawn only for classifier groups.
+(UA vs RA) is drawn only for classifier groups; lm groups get MUSE's pass/fail criteria
+(:data:`MUSE_CRITERIA`), a KnowMem forget-vs-retain plot and PrivLeak bars.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_table_text", "summarize", "write_report"]
+__all__ = ["format_table_text", "muse_verdicts", "summarize", "write_report"]
 
 #: Methods that are not unlearning methods but references: never "best", drawn distinctly.
 REFERENCE_METHODS: tuple[str, ...] = ("retrain", "original")
@@ -57,6 +58,17 @@ METRIC_LABELS: dict[str, str] = {
     "for": "For",
     "h": "H",
 }
+
+#: MUSE-style criteria for lm groups, each judged on the mean over seeds against the same group's
+#: references: (name, metric, description). See :func:`muse_verdicts`.
+MUSE_CRITERIA: tuple[tuple[str, str, str], ...] = (
+    ("No VerbMem", "verbmem_forget", "VerbMem on forget at or below retrain's"),
+    ("No KnowMem", "knowmem_forget", "KnowMem on forget at or below retrain's"),
+    ("No privacy leak", "privleak", "PrivLeak within [-5, 5]"),
+    ("Utility kept", "utility", "utility (KnowMem on retain) at least 95% of the original's"),
+)
+PRIVLEAK_BAND = 5.0
+UTILITY_KEPT = 0.95
 
 _DPI = 120
 _REF_STYLE = {"retrain": ("black", "*"), "original": ("#8c8c8c", "X")}
@@ -486,6 +498,89 @@ def _plot_gap(entries: Sequence[dict], colors: Mapping[str, str], title: str, ta
     return True
 
 
+def muse_verdicts(entries: Sequence[dict]) -> dict[str, dict[str, bool | None]]:
+    """method -> {criterion name: passed?} for the non-reference methods of one lm group (None when a
+    metric or the reference it is judged against is missing); thresholds in :data:`MUSE_CRITERIA`."""
+    means = {e["method"]: {k: v["mean"] for k, v in e["metrics"].items()} for e in entries}
+    retrain, original = means.get("retrain", {}), means.get("original", {})
+    out: dict[str, dict[str, bool | None]] = {}
+    for method, m in means.items():
+        if method in REFERENCE_METHODS:
+            continue
+        verdict: dict[str, bool | None] = {}
+        for name, metric, _ in MUSE_CRITERIA:
+            value = m.get(metric)
+            if metric == "privleak":
+                ok = None if value is None else abs(value) <= PRIVLEAK_BAND
+            elif metric == "utility":
+                ref = original.get(metric)
+                ok = None if value is None or ref is None else value >= UTILITY_KEPT * ref
+            else:
+                ref = retrain.get(metric)
+                ok = None if value is None or ref is None else value <= ref + 1e-9
+            verdict[name] = ok
+        out[method] = verdict
+    return out
+
+
+def _muse_html(entries: Sequence[dict]) -> str:
+    verdicts = muse_verdicts(entries)
+    if not verdicts:
+        return ""
+    mark = {True: '<td class="closest"><span class="val">pass</span></td>', False: "<td>fail</td>", None: "<td>-</td>"}
+    head = "".join(f'<th title="{_esc(desc)}">{_esc(name)}</th>' for name, _, desc in MUSE_CRITERIA)
+    rows = []
+    for method, verdict in verdicts.items():
+        passed = sum(v is True for v in verdict.values())
+        rows.append(f"<tr><td>{_esc(method)}</td>" + "".join(mark[v] for v in verdict.values())
+                    + f"<td>{passed}/{len(verdict)}</td></tr>")
+    rules = "; ".join(f"<b>{_esc(n)}</b>: {_esc(d)}" for n, _, d in MUSE_CRITERIA)
+    return (f"<h3>MUSE criteria (pass/fail against the references, means over seeds)</h3>"
+            f'<div class="scroll"><table><thead><tr><th>Method</th>{head}<th>Passed</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div><p class="legend">{rules}.</p>')
+
+
+def _plot_knowmem(entries: Sequence[dict], colors: Mapping[str, str], title: str, target: Path) -> bool:
+    pts = [e for e in entries if "knowmem_forget" in e["metrics"] and "knowmem_retain" in e["metrics"]]
+    if not pts:
+        return False
+    fig, ax = _new_figure(7.6, 5.0)
+    others = [e for e in pts if e["method"] not in REFERENCE_METHODS]
+    for e in pts:
+        kf, kr = e["metrics"]["knowmem_forget"], e["metrics"]["knowmem_retain"]
+        method = e["method"]
+        if method in _REF_STYLE:
+            color, marker = _REF_STYLE[method]
+        else:
+            color, marker = colors[method], _MARKERS[others.index(e) % len(_MARKERS)]
+        ax.errorbar(kf["mean"], kr["mean"], xerr=kf["std"], yerr=kr["std"], fmt=marker, color=color,
+                    markersize=14 if method == "retrain" else 8, capsize=3, label=_mpl_text(method), zorder=4)
+    ax.set_xlabel("KnowMem on forget (ROUGE-L F1 ×100)  ←  lower forgets more")
+    ax.set_ylabel("KnowMem on retain = utility  →  higher keeps more")
+    ax.set_title(_mpl_text(f"KnowMem forget vs retain — {title}\nmean ± std over seeds; ★ retrain"), fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.margins(0.12)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False, borderaxespad=0)
+    _atomic_save_figure(fig, target)
+    return True
+
+
+def _plot_privleak(entries: Sequence[dict], colors: Mapping[str, str], title: str, target: Path) -> bool:
+    pts = [e for e in entries if "privleak" in e["metrics"] and e["method"] != "retrain"]
+    if not pts:
+        return False
+    means = [e["metrics"]["privleak"]["mean"] for e in pts]
+    stds = [e["metrics"]["privleak"]["std"] for e in pts]
+    fig, ax = _new_figure(7.6, 1.3 + 0.5 * len(pts))
+    _barh(ax, [e["method"] for e in pts], means, stds, [colors[e["method"]] for e in pts])
+    ax.axvspan(-PRIVLEAK_BAND, PRIVLEAK_BAND, color="#34a853", alpha=0.15, zorder=1)
+    ax.axvline(0, color="black", lw=1, zorder=2)
+    ax.set_xlabel(f"PrivLeak (%): > 0 under-unlearned, < 0 over-unlearned; green band ±{PRIVLEAK_BAND:g} passes")
+    ax.set_title(_mpl_text(f"PrivLeak (Min-40% AUC vs retrain) — {title}"), fontsize=11)
+    _atomic_save_figure(fig, target)
+    return True
+
+
 # ------------------------------------------------------------------------------------------------
 # HTML
 
@@ -655,9 +750,10 @@ def _group_html(idx: int, key: tuple[str, str, str], entries: Sequence[dict], re
         f'<figure><img src="{_esc(src)}" alt="{_esc(alt)}" loading="lazy"></figure>' for src, alt in plots
     )
     plots_html = f'<div class="plots">{figs}</div>' if figs else ""
+    muse = _muse_html(entries) if family == "lm" else ""
     return (
         f'<section class="card" id="g{idx}"><h2>{_esc(title)}</h2>'
-        f'<p class="sub">{" · ".join(facts)}</p>{main_table}{legend}{details}{plots_html}</section>'
+        f'<p class="sub">{" · ".join(facts)}</p>{main_table}{legend}{muse}{details}{plots_html}</section>'
     )
 
 
@@ -701,6 +797,8 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
         makers = [("time_ratio", _plot_time, "run-time ratio"), ("avg_gap", _plot_gap, "average gap to retrain")]
         if key[0] == "classifier":
             makers.insert(0, ("ua_ra", _plot_ua_ra, "UA vs RA"))
+        if key[0] == "lm":
+            makers[:0] = [("knowmem", _plot_knowmem, "KnowMem forget vs retain"), ("privleak", _plot_privleak, "PrivLeak")]
         for suffix, maker, alt in makers:
             name = f"{stem}-{suffix}.png"
             if maker(entries, colors, title, plots_dir / name):

@@ -7,12 +7,18 @@ run is complete, so an interrupted run never leaves a row that looks finished.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..utils.io import atomic_write_json
 from .cache import config_hash
+
+log = logging.getLogger("obliviate.bench")
 
 
 class RowStore:
@@ -34,3 +40,33 @@ class RowStore:
 
     def put(self, key: dict[str, Any], row: dict[str, Any]) -> None:
         atomic_write_json(self.path(key), row)
+
+
+def run_method_row(
+    store: RowStore,
+    row_key: dict[str, Any],
+    label: str,
+    unlearn: Callable[[], Any],
+    evaluate: Callable[[Any], dict[str, Any]],
+    make_row: Callable[[dict[str, Any], float], dict[str, Any]],
+) -> dict[str, Any]:
+    """The stored row for ``row_key`` if it finished; else time ``unlearn()``, ``evaluate`` its model
+    and store ``make_row(evaluation, seconds)``. A method that raises becomes a failed row (retried on
+    the next run) with the error message; the grid goes on."""
+    row = store.get(row_key)
+    if row is not None and row["status"] == "ok":
+        log.info("skip finished row %s", label)
+        return row
+    log.info("run %s", label)
+    start = time.perf_counter()
+    try:
+        model = unlearn()
+        seconds = time.perf_counter() - start
+        row = make_row(evaluate(model), seconds)
+    except Exception as exc:  # a failing method becomes a failed row; the grid goes on
+        seconds = time.perf_counter() - start
+        log.error("%s failed:\n%s", label, traceback.format_exc())
+        row = make_row({"metrics": {}}, seconds)
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}", time_ratio=None)
+    store.put(row_key, row)
+    return row

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, register_method
+from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, local_name, register_method
 
 #: Modules of the built-in methods; importing one registers it.
 BUILTIN = (
     "retrain", "finetune", "grad_ascent", "random_label",
     "l1_sparse", "influence", "fisher_forgetting", "salun", "scrub", "laf",
+    # language models (family "lm")
+    "lm_retrain", "lm_grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector",
 )
 
 _loaded = False
@@ -24,4 +26,4 @@ def load_all() -> None:
             importlib.import_module(f"{__name__}.{mod}")
 
 
-__all__ = ["METHODS", "Method", "MethodConfig", "TrainingConfig", "get_method", "register_method", "load_all"]
+__all__ = ["METHODS", "Method", "MethodConfig", "TrainingConfig", "get_method", "local_name", "register_method", "load_all"]

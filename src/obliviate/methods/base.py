@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownNameError
 from ..registry import Registry
 from ..tasks import UnlearnData
 from ..training import OptimConfig
@@ -160,8 +160,35 @@ def register_method(cls: type[Method]) -> type[Method]:
     return cls
 
 
-def get_method(name: str) -> type[Method]:
+def get_method(name: str, family: str | None = None) -> type[Method]:
+    """The method registered as ``name``; with ``family``, ``name`` may be the family-local name.
+
+    Registry names are unique across families. A method whose natural name is taken by another family
+    is registered as ``<family>_<name>`` (``lm_grad_ascent``, ``lm_retrain``); within its family's
+    bench it answers to the short name, so ``get_method("grad_ascent", family="lm")`` finds
+    ``lm_grad_ascent``. A method of another family raises :class:`UnknownNameError`.
+    """
     from . import load_all  # noqa: F401  (registers built-in methods on first use)
 
     load_all()
-    return METHODS.get(name)
+    if family is None:
+        return METHODS.get(name)
+    if f"{family}_{name}" in METHODS:
+        return METHODS.get(f"{family}_{name}")
+    if name not in METHODS:
+        own = [local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family]
+        close = difflib.get_close_matches(name, own, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownNameError(f"unknown {family} method {name!r}.{hint} Known: {', '.join(sorted(own))}.")
+    cls = METHODS.get(name)
+    if cls.family != family:
+        own = sorted(local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family)
+        raise UnknownNameError(f"method {name!r} belongs to the {cls.family} family, not {family}; "
+                               f"{family} methods: {', '.join(own)}")
+    return cls
+
+
+def local_name(cls: type[Method]) -> str:
+    """The name a method has within its family: its registry name without a ``<family>_`` prefix."""
+    prefix = f"{cls.family}_"
+    return cls.name[len(prefix):] if cls.name.startswith(prefix) else cls.name

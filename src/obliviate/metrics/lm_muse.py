@@ -37,9 +37,14 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def _scorer():
+    import logging
+
+    root_handlers = list(logging.root.handlers)
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    logging.root.handlers[:] = root_handlers  # its imports install a stderr handler on the root logger
+    return scorer
 
 
 def rouge_l_f1(prediction: str, reference: str) -> float:

@@ -1,0 +1,89 @@
+"""MUSE-style evaluation of one causal LM on an :class:`~obliviate.lm.task.LMTask`.
+
+Metrics (percentages 0..100 unless said otherwise):
+- ``verbmem_forget`` (C1), ``knowmem_forget`` (C2), ``knowmem_retain`` (C4, also ``utility``);
+- ``mia_auc_<attack>``: every membership attack's AUC, forget documents (members) vs holdout documents
+  (non-members), as a fraction in [0, 1];
+- ``privleak`` (C3): MUSE's PrivLeak of the headline Min-40% attack against the retrain reference's
+  AUC (0 for the reference itself);
+- ``perplexity`` on the held-out general text, and ``loss_forget`` / ``loss_retain``, the mean
+  next-token loss of the forget and retain people's documents.
+
+``gap_to_retrain`` averages over :data:`LM_GAP_METRICS`; PrivLeak is already relative to retrain, so
+its gap is |PrivLeak|.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError
+from ..lm.task import LMTask
+from .gap import gap_to_retrain
+from .lm_mia import DEFAULT_KS, HEADLINE_ATTACK, mia_aucs, privleak, score_sequences
+from .lm_muse import knowmem, perplexity, verbmem
+
+#: Metrics averaged into the "average" gap for LMs (utility = knowmem_retain is not counted twice).
+LM_GAP_METRICS: tuple[str, ...] = ("verbmem_forget", "knowmem_forget", "knowmem_retain", "privleak")
+
+
+@dataclass(frozen=True)
+class LMEvalConfig:
+    """Generation lengths of the MUSE metrics, scaled to the short ``bios`` documents.
+
+    MUSE prompts VerbMem with 32 tokens and generates 128; a ``bios`` document has ~60-80 tokens, so
+    the defaults are a 12-token prefix and 48 new tokens. KnowMem keeps MUSE's 32 new tokens.
+    """
+
+    prefix_tokens: int = 12
+    verbmem_new_tokens: int = 48
+    knowmem_new_tokens: int = 32
+    batch_size: int = 16
+
+    def validate(self) -> None:
+        bad = {k: v for k, v in vars(self).items() if not (isinstance(v, int) and v >= 1)}
+        if bad:
+            raise ConfigError(f"LM evaluation settings must be integers >= 1, got {bad}")
+
+
+def evaluate_lm(
+    model: nn.Module,
+    task: LMTask,
+    config: LMEvalConfig = LMEvalConfig(),
+    *,
+    reference: dict[str, Any] | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """``{"metrics": ..., "gap_to_retrain": ...}``; ``reference`` is the retrain model's metrics (None
+    when ``model`` is the reference: PrivLeak 0, gaps 0)."""
+    config.validate()
+    corpus, tok = task.corpus, task.tokenizer
+    bs = config.batch_size
+    metrics: dict[str, float | None] = {
+        "verbmem_forget": verbmem(model, tok, corpus.texts("forget"), prefix_tokens=config.prefix_tokens,
+                                  max_new_tokens=config.verbmem_new_tokens, batch_size=bs).score,
+        "knowmem_forget": knowmem(model, tok, corpus.qa_pairs("forget"),
+                                  max_new_tokens=config.knowmem_new_tokens, batch_size=bs).score,
+        "knowmem_retain": knowmem(model, tok, corpus.qa_pairs("retain"),
+                                  max_new_tokens=config.knowmem_new_tokens, batch_size=bs).score,
+    }
+    metrics["utility"] = metrics["knowmem_retain"]
+    scores = {s: score_sequences(model, tok, corpus.texts(s), ks=DEFAULT_KS, batch_size=bs,
+                                 max_length=task.max_length) for s in ("forget", "holdout", "retain")}
+    aucs = mia_aucs(scores["forget"], scores["holdout"])
+    metrics |= {f"mia_auc_{name}": value for name, value in aucs.items()}
+    headline = f"mia_auc_{HEADLINE_ATTACK}"
+    ref_auc = metrics[headline] if reference is None else reference.get(headline)
+    metrics["privleak"] = privleak(metrics[headline], ref_auc) if ref_auc else None
+    metrics["perplexity"] = perplexity(model, tok, list(corpus.general_eval), batch_size=bs,
+                                       max_length=task.max_length)
+    metrics["loss_forget"] = float(scores["forget"]["loss"].mean())
+    metrics["loss_retain"] = float(scores["retain"]["loss"].mean())
+    gaps = gap_to_retrain(metrics, reference if reference is not None else metrics, LM_GAP_METRICS)
+    if metrics["privleak"] is not None:
+        gaps["privleak"] = abs(metrics["privleak"])
+        parts = [gaps.get(k) for k in LM_GAP_METRICS]
+        gaps["average"] = None if any(p is None for p in parts) else sum(parts) / len(parts)  # type: ignore[arg-type]
+    return {"metrics": metrics, "gap_to_retrain": gaps}
