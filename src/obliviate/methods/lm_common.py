@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -26,9 +26,22 @@ from ..lm.task import LMUnlearnData
 from ..lm.train import clip_grad_hook
 from ..training import fit
 from ..training.loop import Batch, LossFn
-from .base import Method, TrainingConfig, param
+from .base import Method, TrainingConfig, get_method, param
 
 RetainLoss = Literal["none", "gdr", "klr"]
+
+#: Named variants: name -> (method, fixed params), as MUSE's tables name them.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "npo_gdr": ("npo", {"retain_loss": "gdr"}),
+    "npo_klr": ("npo", {"retain_loss": "klr"}),
+    "simnpo_klr": ("simnpo", {"retain_loss": "klr"}),
+}
+
+
+def resolve_lm_method(name: str) -> tuple[type[Method], dict[str, Any]]:
+    """An LM method name (family-local, or a variant such as ``npo_gdr``) -> (class, params fixed by the name)."""
+    base, fixed = VARIANTS.get(name, (name, {}))
+    return get_method(base, family="lm"), dict(fixed)
 
 
 @dataclass
