@@ -12,7 +12,6 @@ from ..data import load_image_dataset
 from ..methods import get_method
 from ..methods.retrain import Retrain, RetrainConfig, train_classifier
 from ..metrics.classifier import evaluate_classifier
-from ..metrics.gap import time_ratio
 from ..models.classifier import build_classifier
 from ..pruning import PruneSpec, apply_masks, prune, sparsity
 from ..tasks import ForgetRequest, Task
@@ -20,7 +19,7 @@ from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from .cache import cached_classifier, default_cache_dir
 from .recipes import recipe_for
-from .rows import RowStore, run_method_row
+from .rows import RowStore, result_row, run_method_row
 
 
 
@@ -182,19 +181,8 @@ def _hash_indices(task: Task) -> str:
 
 
 def _row(task: Task, method: str, params: dict, seed: int, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
-    return {
-        "family": "classifier",
-        "task": task.describe() | {"model": None},
-        "method": {"name": method, "params": params},
-        "seed": seed,
-        "status": "ok",
-        "error": None,
-        "seconds": seconds,
-        "retrain_seconds": retrain_seconds,
-        "time_ratio": time_ratio(seconds, retrain_seconds),
-        "metrics": evaluation["metrics"],
-        "gap_to_retrain": evaluation.get("gap_to_retrain", {}),
-    }
+    return result_row("classifier", task.describe() | {"model": None}, method, params, seed, evaluation, seconds,
+                      retrain_seconds)
 
 
 def _reference_row(store: RowStore, key: dict, task: Task, reference, retrain_seconds: float, conf: dict, bench: ClassifierBench) -> dict:

@@ -29,12 +29,11 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..methods.base import local_name
 from ..methods.lm_common import resolve_lm_method
-from ..metrics.gap import time_ratio
 from ..metrics.lm_eval import LMEvalConfig, evaluate_lm
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from .cache import cached_model, default_cache_dir
-from .rows import RowStore, run_method_row
+from .rows import RowStore, result_row, run_method_row
 
 #: Original-training recipe per model size (LMTrainConfig fields); the retrain reference uses the same.
 TRAIN_RECIPES: dict[str, dict[str, Any]] = {
@@ -168,19 +167,8 @@ def _load_lm(directory: Path):
 
 def _row(task, method: str, params: dict, seed: int, evaluation: dict, seconds: float, retrain_seconds: float,
          model: str) -> dict:
-    return {
-        "family": "lm",
-        "task": task.describe() | {"model": model},
-        "method": {"name": method, "params": params},
-        "seed": seed,
-        "status": "ok",
-        "error": None,
-        "seconds": seconds,
-        "retrain_seconds": retrain_seconds,
-        "time_ratio": time_ratio(seconds, retrain_seconds),
-        "metrics": evaluation["metrics"],
-        "gap_to_retrain": evaluation.get("gap_to_retrain", {}),
-    }
+    return result_row("lm", task.describe() | {"model": model}, method, params, seed, evaluation, seconds,
+                      retrain_seconds)
 
 
 @contextlib.contextmanager

@@ -42,6 +42,28 @@ class RowStore:
         atomic_write_json(self.path(key), row)
 
 
+def result_row(
+    family: str, task: dict[str, Any], method: str, params: dict, seed: int, evaluation: dict,
+    seconds: float, retrain_seconds: float,
+) -> dict[str, Any]:
+    """One ``runs[]`` entry of results.json (schema ``$defs/run``) for a finished method run."""
+    from ..metrics.gap import time_ratio
+
+    return {
+        "family": family,
+        "task": task,
+        "method": {"name": method, "params": params},
+        "seed": seed,
+        "status": "ok",
+        "error": None,
+        "seconds": seconds,
+        "retrain_seconds": retrain_seconds,
+        "time_ratio": time_ratio(seconds, retrain_seconds),
+        "metrics": evaluation["metrics"],
+        "gap_to_retrain": evaluation.get("gap_to_retrain", {}),
+    }
+
+
 def run_method_row(
     store: RowStore,
     row_key: dict[str, Any],

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
 from ..methods.base import TrainingConfig, param
 from ..training import FitStats, fit
 from ..training.loop import Hook
@@ -33,11 +32,6 @@ class LMTrainConfig(TrainingConfig):
     weight_decay: float = param(0.0, "L2 weight decay (Adam's coupled form)")
     schedule: Literal["constant", "cosine"] = param("cosine", "learning-rate schedule")
     max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping)")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.max_grad_norm < 0:
-            raise ConfigError(f"{type(self).__name__}: max_grad_norm must be >= 0, got {self.max_grad_norm}")
 
 
 def clip_grad_hook(max_norm: float) -> Hook | None:

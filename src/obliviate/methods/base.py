@@ -61,6 +61,8 @@ class MethodConfig:
                 problems.append(f"{f.name} must be >= 0, got {value}")
             if f.name in ("lr", "batch_size") and isinstance(value, (int, float)) and value <= 0:
                 problems.append(f"{f.name} must be > 0, got {value}")
+            if f.name in ("max_grad_norm", "retain_weight") and isinstance(value, (int, float)) and value < 0:
+                problems.append(f"{f.name} must be >= 0, got {value}")
         if problems:
             raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
 

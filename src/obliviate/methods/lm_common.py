@@ -56,13 +56,6 @@ class LMUnlearnConfig(TrainingConfig):
     schedule: Literal["constant", "cosine"] = param("constant", "learning-rate schedule (MUSE: constant)")
     max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping)")
 
-    def validate(self) -> None:
-        super().validate()
-        if self.max_grad_norm < 0:
-            raise ConfigError(f"{type(self).__name__}: max_grad_norm must be >= 0, got {self.max_grad_norm}")
-        if getattr(self, "retain_weight", 0.0) < 0:
-            raise ConfigError(f"{type(self).__name__}: retain_weight must be >= 0, got {self.retain_weight}")
-
 
 @dataclass
 class RetainWeightConfig(LMUnlearnConfig):
