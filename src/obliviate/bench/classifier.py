@@ -167,7 +167,7 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
 def _with_pruning(row: dict, pruning: dict | None) -> dict:
     """Mark a row of a prune-first bench: ``task.prune`` (the spec; the report groups by it) and
     ``pruning`` (spec, one-off pruning seconds, sparsity reached). Unlearning ``seconds`` exclude the
-    pruning, a one-time cost paid before any request (Jia et al. 2023 count it the same way)."""
+    pruning, a one-time cost paid before any request arrives."""
     if pruning:
         row["task"]["prune"] = pruning["spec"]
         row["pruning"] = dict(pruning)
