@@ -331,9 +331,8 @@ def rewind_state(
     """The dense state after ``epochs`` epochs of the original training run: ``model``'s architecture
     re-initialised with ``seed`` and trained with ``recipe`` (its full learning-rate schedule) on
     ``train_data``, stopped after ``epochs`` epochs. Runs the shared loop on a dense copy."""
-    from .methods.losses import cross_entropy
+    from .methods.retrain import train_classifier
     from .models.classifier import reinitialize
-    from .training import fit
 
     if epochs > recipe.epochs:
         raise ConfigError(f"rewind={epochs} is beyond the original training run ({recipe.epochs} epochs)")
@@ -346,18 +345,8 @@ def rewind_state(
         if epoch == epochs:
             raise _StopTraining
 
-    try:  # the same call as methods.retrain.train_classifier, stopped early
-        fit(
-            dense,
-            cross_entropy("train"),
-            {"train": train_data.as_torch()},
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            optim=recipe.optim(),
-            seed=seed,
-            epoch_hook=stop_after,
-            desc=f"rewind to epoch {epochs}",
-        )
+    try:  # the original training run, stopped after ``epochs`` epochs
+        train_classifier(dense, train_data, recipe, seed=seed, epoch_hook=stop_after, desc=f"rewind to epoch {epochs}")
     except _StopTraining:
         pass
     return {k: v.detach().clone() for k, v in dense.state_dict().items()}

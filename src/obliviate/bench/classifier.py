@@ -4,7 +4,7 @@ method on the same task, metrics and gaps to retrain, one row per (forget spec, 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

@@ -27,6 +27,7 @@ except ImportError:  # older safetensors
     _SafetensorError = OSError  # type: ignore[misc,assignment]
 
 from ..errors import ConfigError, ModelLoadError
+from ..training.predict import eval_mode  # noqa: F401  (re-exported for lm users)
 from ..utils.io import atomic_dir
 
 if TYPE_CHECKING:
@@ -55,17 +56,6 @@ def default_device() -> torch.device:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put ``model`` in eval mode for the block and restore its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def tiny_llama(

@@ -14,7 +14,6 @@ weights stay exactly zero.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +22,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..data.images import ImageDataset
 from ..errors import ConfigError
+from ..training.predict import eval_mode
 from ..utils.progress import progress
 
 #: ``sample_loss(logits (C,), target ()) -> scalar``: the loss of one sample.
@@ -82,17 +82,6 @@ def add_to_params(model: nn.Module, delta: torch.Tensor) -> None:
         delta = delta * mask
     for p, d in zip(trainable_params(model).values(), unflatten_like(delta, trainable_params(model)).values()):
         p.add_(d.to(p.dtype))
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode (BatchNorm running statistics frozen) inside, the previous mode restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def _functional(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,8 +25,11 @@ class RetrainConfig(TrainingConfig):
     schedule: Literal["constant", "cosine"] = param("cosine", "learning-rate schedule")
 
 
-def train_classifier(model: nn.Module, dataset, config: TrainingConfig, *, seed: int, desc: str) -> nn.Module:
-    """Supervised training with cross-entropy: used for the original model and for retrain."""
+def train_classifier(
+    model: nn.Module, dataset, config: TrainingConfig, *, seed: int, desc: str,
+    epoch_hook: Callable[[nn.Module, int], None] | None = None,
+) -> nn.Module:
+    """Supervised training with cross-entropy: used for the original model, retrain, FT and pruning."""
     fit(
         model,
         cross_entropy("train"),
@@ -34,6 +38,7 @@ def train_classifier(model: nn.Module, dataset, config: TrainingConfig, *, seed:
         batch_size=config.batch_size,
         optim=config.optim(),
         seed=seed,
+        epoch_hook=epoch_hook,
         desc=desc,
     )
     return model

@@ -10,7 +10,6 @@ layer is linear. Training goes through the shared loop :func:`~obliviate.trainin
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
