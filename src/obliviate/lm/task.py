@@ -1,4 +1,4 @@
-"""An LM unlearning task: a ``bios`` corpus, its tokenizer and a forget request over people.
+"""An LM unlearning task: a corpus (``bios`` or ``kjv``), its tokenizer and a forget request.
 
 :class:`LMUnlearnData` is what an LM method may see (the analogue of the classifier's
 ``UnlearnData``): token datasets of the forget and retain texts and the tokenizer, built only from
@@ -7,7 +7,8 @@ the forget and retain splits, so a method cannot reach holdout people or held-ou
 Decisions:
 - Scenario ``documents``: the forget set is the ``forget`` split's people, all their documents and
   their QA texts (TOFU-style: the QA pairs of trained people are training text, see ``bios``).
-  Sizes are counted in people (``forget_size`` / ``retain_size`` of the results schema).
+  Sizes are counted in the corpus's unit (``corpus.size_unit``: people for ``bios``, passages for
+  ``kjv``; ``forget_size`` / ``retain_size`` of the results schema).
 - The retain stream is what the retrain reference is trained on: retain people's documents and QA
   plus the general training text.
 """
@@ -25,6 +26,8 @@ from .data import lm_dataset
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+    from .kjv import KJVCorpus
 
 SCENARIOS: tuple[str, ...] = ("documents",)
 
@@ -46,7 +49,7 @@ class LMUnlearnData:
 class LMTask:
     """One corpus + tokenizer + forget request; the evaluation side reads the holdout split from here."""
 
-    corpus: BiosCorpus
+    corpus: "BiosCorpus | KJVCorpus"
     tokenizer: "PreTrainedTokenizerBase" = field(repr=False)
     scenario: str = "documents"
     max_length: int = 128
@@ -72,14 +75,15 @@ class LMTask:
                              lm_dataset(tok, self.retain_texts(), max_length=n), tok)
 
     def describe(self) -> dict:
-        """The schema's ``task`` object; sizes are in people."""
+        """The schema's ``task`` object; sizes are in the corpus's unit."""
+        corpus = self.corpus
         return {
-            "dataset": "bios",
+            "dataset": corpus.name,
             "scenario": self.scenario,
-            "forget_size": len(self.corpus.people_of("forget")),
-            "retain_size": len(self.corpus.people_of("retain")),
-            "forget_spec": f"{self.scenario}:{len(self.corpus.people_of('forget'))} people",
-            "size_unit": "people",
+            "forget_size": len(corpus.units_of("forget")),
+            "retain_size": len(corpus.units_of("retain")),
+            "forget_spec": f"{self.scenario}:{len(corpus.units_of('forget'))} {corpus.size_unit}",
+            "size_unit": corpus.size_unit,
             "forget_texts": len(self.forget_texts()),
-            "holdout_size": len(self.corpus.people_of("holdout")),
+            "holdout_size": len(corpus.units_of("holdout")),
         }
