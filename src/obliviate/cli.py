@@ -349,7 +349,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         from .methods import METHODS, load_all
 
         load_all()
-        for name in METHODS.names():
+        for name in sorted(METHODS.names(), key=lambda n: (METHODS.get(n).family, n)):  # grouped by family
             m = METHODS.get(name)
             flags = "" if m.uses_labels else "  [label-free]"
             print(f"{name:<16} {m.family:<11} {m.summary}{flags}\n{'':<28}paper: {m.paper}")
