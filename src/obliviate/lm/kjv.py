@@ -13,11 +13,11 @@ Decisions:
 - Only a handful of short books are used by default (:data:`DEFAULT_BOOKS`, 400 verses, 206
   passages) so that ``obliviate bench lm --corpus kjv`` with the tiny model takes minutes on a CPU.
 - Forget = every passage of the forget book (default Ruth). Holdout = whole chapters of the other
-  books, a seeded fraction of them (never trained on): the non-members of membership inference, of
-  the same style as the forget book. Retain = the remaining chapters. Known limitation: holdout
-  chapters share their books' names and style with retain chapters while the forget book shares
-  them with none, so even the retrain reference scores the forget passages as less member-like
-  (measured, default books, seed 0: retrain Min-40% AUC 0.15, not 0.5), which inflates PrivLeak.
+  books, a seeded fraction of them (never trained on): the non-members of membership inference.
+  Retain = the remaining chapters. Known limitation: holdout chapters share their books' names and
+  style with retain chapters while the forget book shares them with none, so even the
+  retrain reference scores the forget passages as less member-like (measured, default books,
+  seed 0: retrain Min-40% AUC 0.15, not 0.5), which inflates PrivLeak.
 - KnowMem is a reference-cued cloze, one per passage on its last verse: "Complete Ruth 1:16: <first
   half of the verse>" -> "<second half>". As in ``bios`` the QA text of trained passages is training
   text too (TOFU-style). It is closer to verbatim memory than MUSE's knowledge questions (the answer
