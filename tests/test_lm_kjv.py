@@ -58,7 +58,8 @@ def test_parse_joins_wrapped_lines_and_reads_book_names_with_digits():
 
 def test_split_is_disjoint_by_book_and_chapter_with_cloze_qa():
     verses = parse_kjv(SAMPLE)
-    corpus = make_kjv(["1john"], "ruth", verses=verses, holdout_fraction=0.3, verses_per_passage=2)
+    corpus = make_kjv(["1john"], "ruth", verses=verses, holdout_fraction=0.3, holdout="other_books",
+                      verses_per_passage=2)
     splits = {s: set(corpus.units_of(s)) for s in ("forget", "retain", "holdout")}
     assert not (splits["forget"] & splits["retain"] or splits["forget"] & splits["holdout"]
                 or splits["retain"] & splits["holdout"])
@@ -80,15 +81,30 @@ def test_split_is_disjoint_by_book_and_chapter_with_cloze_qa():
     assert (described["dataset"], described["size_unit"], described["forget_size"]) == ("kjv", "passages", 3)
 
 
+def test_default_holdout_is_a_chapter_of_the_forget_book():
+    corpus = make_kjv(["1john"], "ruth", verses=parse_kjv(SAMPLE), holdout_fraction=0.3)
+    book_chapter = {s: {(corpus.passages[i].book, corpus.passages[i].chapter) for i in corpus.units_of(s)}
+                    for s in ("forget", "retain", "holdout")}
+    # Ruth has chapters 1 and 2 in the sample: one is held out (never trained on), the other forgotten
+    assert len(book_chapter["holdout"]) == 1 and book_chapter["holdout"] | book_chapter["forget"] == {("Ruth", 1), ("Ruth", 2)}
+    assert {b for b, _ in book_chapter["retain"]} == {"1 John"} and len(book_chapter["retain"]) == 3
+    assert not set(corpus.texts("holdout")) & set(corpus.training_texts(include_forget=True))
+
+
 def test_seed_changes_holdout_chapters_and_bad_arguments_are_clear():
     verses = parse_kjv(SAMPLE)
-    held = {tuple(make_kjv(["1john"], "ruth", verses=verses, seed=s, holdout_fraction=0.3).units_of("holdout"))
-            for s in range(8)}
-    assert len(held) > 1
+    for mode in ("forget_book", "other_books"):
+        held = {tuple(make_kjv(["1john"], "ruth", verses=verses, seed=s, holdout_fraction=0.3,
+                               holdout=mode).units_of("holdout")) for s in range(8)}
+        assert len(held) > 1, mode
     with pytest.raises(ConfigError, match="unknown kjv book.*'psalms'.*known: ruth, 1john"):
         make_kjv(["psalms"], "ruth", verses=verses)
-    with pytest.raises(ConfigError, match="too few for holdout and retain chapters"):
+    with pytest.raises(ConfigError, match="other than 'ruth' have 3 chapter.*add books"):
+        make_kjv(["1john"], "ruth", verses=verses, holdout_fraction=0.9, holdout="other_books")
+    with pytest.raises(ConfigError, match="forget book 'ruth' has 2 chapter.*holdout='other_books'"):
         make_kjv(["1john"], "ruth", verses=verses, holdout_fraction=0.9)
+    with pytest.raises(ConfigError, match="holdout must be one of forget_book, other_books"):
+        make_kjv(["1john"], "ruth", verses=verses, holdout="random")
 
 
 def test_absent_package_names_the_apt_get_command(monkeypatch):
@@ -109,8 +125,12 @@ def test_real_text_default_books():
     assert len(verses) == 31102  # every verse of the KJV
     assert verses[0].text == "In the beginning God created the heaven and the earth."
     assert kjv_verses() is verses  # rendered once
-    corpus = make_kjv()
-    forget = [corpus.passages[i] for i in corpus.units_of("forget")]
+    whole = make_kjv(holdout="other_books")
+    forget = [whole.passages[i] for i in whole.units_of("forget")]
     assert {p.book for p in forget} == {"Ruth"} and sum(p.last - p.first + 1 for p in forget) == 85
-    assert corpus.qa_pairs("forget")[7][0].startswith("Complete Ruth 1:16: ")
-    assert len(corpus.units_of("holdout")) > 10 and len(corpus.units_of("retain")) > 100
+    assert whole.qa_pairs("forget")[7][0].startswith("Complete Ruth 1:16: ")
+    assert len(whole.units_of("holdout")) > 10 and len(whole.units_of("retain")) > 100
+    corpus = make_kjv()  # default: one of Ruth's 4 chapters is the holdout
+    held = {(corpus.passages[i].book, corpus.passages[i].chapter) for i in corpus.units_of("holdout")}
+    assert len(held) == 1 and next(iter(held))[0] == "Ruth"
+    assert len(corpus.units_of("forget")) + len(corpus.units_of("holdout")) == len(forget)

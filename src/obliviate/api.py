@@ -14,7 +14,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
 from .methods import get_method
 from .tasks import Task
 
@@ -75,19 +74,24 @@ def tensors_hash(tensors: Mapping[str, torch.Tensor]) -> str:
 def unlearn_from_dirs(
     *, model_dir: str, dataset: str, forget: str, method: str, params: dict[str, Any], seed: int, out: str,
     evaluate: bool = False, data_dir: str | None = None, max_train: int | None = None, prune: str | None = None,
+    checkpoint_every: int | None = None, reference: str | None = None,
 ) -> dict[str, Any]:
-    """CLI helper: load, (optionally prune first,) unlearn, save the model with a ``record.json``.
+    """CLI helper: load, (optionally prune first,) unlearn, save the model with its ``record.json``
+    (:mod:`obliviate.record`; the model and record appear together, atomically).
 
     ``prune`` (e.g. ``omp:0.95``) prunes the loaded model and retrains it sparse on the whole training
     set with the recipe recorded in its config.json (else the dataset's recipe) before unlearning;
-    the saved model keeps its masks."""
+    the saved model keeps its masks. ``checkpoint_every``: checkpoint the training every that many
+    steps into ``<out>.checkpoints``; a rerun of the same job resumes (:mod:`obliviate.training.checkpoint`).
+    ``evaluate`` stores metrics before and after; ``reference`` (a retrained model's directory) also
+    those of the retrain reference and the gaps to it."""
     from .data import load_image_dataset
     from .models import load_classifier, save_classifier
-    from .utils.env import environment, git_commit
-    from .utils.io import atomic_write_json
+    from .record import add_evaluation, new_record, save_with_record
 
     original = load_classifier(model_dir)
     original_hash = weights_hash(original)  # before any pruning
+    retrained = load_classifier(reference) if reference else None  # a bad reference fails before any work
     splits = load_image_dataset(dataset, data_dir=data_dir, max_train=max_train)
     n_classes = original.kwargs.get("num_classes")
     if n_classes is not None and n_classes != splits.num_classes:
@@ -95,34 +99,40 @@ def unlearn_from_dirs(
 
         raise ConfigError(f"{model_dir} predicts {n_classes} classes but {dataset} has {splits.num_classes}")
     task = Task.build(splits, forget, seed)
-    pruning = None
-    if prune:
-        pruning = _prune_loaded(original, model_dir, dataset, splits, prune, seed)
-    result = unlearn(original, task, method, seed=seed, **params)
-    record: dict[str, Any] = {
-        "kind": "obliviate unlearning record (empirical; approximate unlearning promises nothing formal)",
-        "tool": {"name": "obliviate", "version": __version__, "git_commit": git_commit()},
-        "method": method,
-        "params": result.params,
-        "seed": seed,
+    from .training.checkpoint import checkpoint_dir_for, checkpointing
+
+    forget_hash = hashlib.sha256(task.forget_idx.tobytes()).hexdigest()
+    job = {"family": "classifier", "model": original_hash, "dataset": dataset, "max_train": max_train,
+           "forget": forget_hash, "method": method, "params": params, "seed": seed, "prune": prune}
+    with checkpointing(checkpoint_dir_for(out), checkpoint_every, job) as checkpoints:
+        pruning = None
+        if prune:
+            pruning = _prune_loaded(original, model_dir, dataset, splits, prune, seed)
+        result = unlearn(original, task, method, seed=seed, **params)
+    record = new_record("classifier", method, result.params, seed) | {
         "dataset": dataset,
         "forget_spec": task.request.spec,
         "forget_size": int(len(task.forget_idx)),
-        "forget_indices_sha256": hashlib.sha256(task.forget_idx.tobytes()).hexdigest(),
+        "forget_indices_sha256": forget_hash,
         "original_model": str(Path(model_dir).resolve()),
         "original_weights_sha256": original_hash,
         "unlearned_weights_sha256": weights_hash(result.model),
         "seconds": result.seconds,
+        "timings": {"unlearn": result.seconds},
         "pruning": pruning,
-        "environment": environment(),
     }
-    if evaluate:
+    if evaluate or retrained is not None:
         from .metrics.classifier import evaluate_classifier
 
-        record["metrics_before"] = evaluate_classifier(original, task)["metrics"]  # after pruning, if any
-        record["metrics"] = evaluate_classifier(result.model, task)["metrics"]
-    save_classifier(result.model, out, extra={"unlearned_with": method, "seed": seed})
-    atomic_write_json(Path(out) / "record.json", record)
+        ref = evaluate_classifier(retrained, task)["metrics"] if retrained is not None else None
+        after = evaluate_classifier(result.model, task, reference=ref)
+        record["reference_model"] = str(Path(reference).resolve()) if reference else None
+        add_evaluation(record, evaluate_classifier(original, task)["metrics"],  # after pruning, if any
+                       after["metrics"], ref, after.get("gap_to_retrain") if ref is not None else None)
+    save_with_record(out, lambda d: save_classifier(result.model, d, extra={"unlearned_with": method, "seed": seed}),
+                     record)
+    if checkpoints is not None:
+        checkpoints.clear()  # the model and its record are written: the checkpoints are spent
     return record
 
 

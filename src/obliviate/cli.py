@@ -12,7 +12,7 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError, ObliviateError
 
-FAMILIES = ("classifier", "lm")
+FAMILIES = ("classifier", "lm", "clip")
 DEFAULT_METHODS = {"classifier": "retrain,finetune,grad_ascent,random_label"}
 
 
@@ -62,10 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark grid (no family: the quick embedded default suite)",
                        description="Train the original model and the exact-retrain reference per seed (cached), run every "
                        "method, write results.json and report.html. With no family, runs the quick default suite.")
-    b.add_argument("family", nargs="?", choices=FAMILIES, help="model family; omit for the quick default suite")
+    b.add_argument("family", nargs="?", choices=(*FAMILIES, "restor"),
+                   help="model family, or restor (RESTOR knowledge recovery: LM methods undo a corruption); "
+                   "omit for the quick default suite")
     b.add_argument("--dataset", default="digits", help="dataset name (see `obliviate ls datasets`; default digits)")
     b.add_argument("--forget", action="append", metavar="SPEC",
-                   help="forget spec, repeatable: random:0.1, random:500, class:3[,5], indices:FILE (default random:0.1)")
+                   help="forget spec, repeatable. classifier: random:0.1, random:500, class:3[,5], indices:FILE "
+                   "(default random:0.1); lm: documents (default), scaling:K (K nested forget sizes, MUSE C5), "
+                   "sequential:K (K requests one after another, MUSE C6)")
     b.add_argument("--methods", default=None,
                    help="comma-separated method names (default classifier: retrain,finetune,grad_ascent,random_label; "
                    "lm: every lm method, with npo_gdr / npo_klr for NPO's retain variants)")
@@ -83,7 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kjv-books", default=None,
                    help="lm --corpus kjv: comma-separated other books, split into retain and holdout chapters "
                    "(default jonah,joel,nahum,habakkuk,zephaniah,haggai)")
-    b.add_argument("--people", type=int, default=20, help="lm: people in the bios corpus (20%% forget, 20%% holdout)")
+    b.add_argument("--kjv-holdout", choices=("forget_book", "other_books"), default=None,
+                   help="lm --corpus kjv: non-member chapters for PrivLeak: held-out chapters of the forget book "
+                   "(default; style-matched) or of the other books (forgets the whole book, but PrivLeak is then "
+                   "biased: see obliviate.lm.kjv)")
+    b.add_argument("--people", type=int, default=40, help="lm: people in the bios corpus (20%% forget, 20%% holdout; default 40)")
+    b.add_argument("--domains", default=None,
+                   help="clip: comma-separated domains the images are rendered in (default photo,sketch,painting,clipart; "
+                   "also negative, noisy); clip --forget: domain:sketch, domain:sketch,clipart or domain:any=K "
+                   "(every K-domain combination, averaged; default any=1, any=2, any=3); clip --model: tiny (embedded, "
+                   "pretrained here; --train overrides its pretraining) or a Hugging Face CLIPModel directory")
+    b.add_argument("--shots", type=int, default=16, help="clip: training images per (domain, class) the methods see")
+    b.add_argument("--max-combinations", type=int, default=None,
+                   help="clip: at most this many forget-domain combinations per domain:any=K spec (a fixed subset)")
     b.add_argument("--eval", action="append", metavar="NAME=VALUE",
                    help="lm: evaluation setting (prefix_tokens, verbmem_new_tokens, knowmem_new_tokens, batch_size)")
     b.add_argument("--data-dir", default=None, help="folder with the dataset's files (fashion-mnist IDX files)")
@@ -133,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--seed", type=int, default=0, help="seed for the forget selection and the method")
     u.add_argument("--prune", default=None, metavar="SPEC", help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
     u.add_argument("--eval", action="store_true", help="also evaluate before/after and store it in the record")
+    u.add_argument("--reference", default=None, metavar="DIR",
+                   help="a model retrained without the forget set (same family): its metrics and the gaps to it "
+                   "go into the record (implies --eval)")
+    u.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="save a training checkpoint every STEPS optimiser steps into OUT.checkpoints; rerunning the "
+                   "same command after a crash or kill resumes from it (default: no checkpoints)")
     u.add_argument("--out", required=True, help="directory for the unlearned model")
     _add_common(u)
 
@@ -156,6 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--verbose", "-v", action="store_true", help="show every method parameter with its default")
 
     sub.add_parser("env", help="print the environment obliviate sees (versions, device)")
+
+    w = sub.add_parser("worst-case", help="search a worst-case forget set (Fan et al. 2024) and write it as indices:FILE",
+                       description="Bi-level search for the training samples hardest to forget with a weighted "
+                       "unlearner; writes their indices (one per line, '#' header) for --forget indices:FILE.")
+    w.add_argument("--dataset", default="digits")
+    w.add_argument("--size", default=None, help="forget-set size: a count (500) or a fraction of the training set (0.1)")
+    w.add_argument("--classes", type=int, default=None, help="class-wise variant: choose the K worst classes instead")
+    w.add_argument("--method", default="finetune",
+                   help="lower-level weighted unlearner: finetune, random_label, l1_sparse, scrub, retrain (default finetune)")
+    w.add_argument("--mode", choices=("hardest", "easiest"), default="hardest", help="easiest flips the objective")
+    w.add_argument("--model", default=None, help="original model directory (default: the recipe's cached original for --seed)")
+    w.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="search setting, repeatable: outer_steps, epochs, lr, batch_size, w_lr, gamma, normalize")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--data-dir", default=None)
+    w.add_argument("--max-train", type=int, default=None)
+    w.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
+    w.add_argument("--out", required=True, help="indices file to write")
+    _add_common(w)
     return parser
 
 
@@ -196,23 +237,68 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .bench.lm import DEFAULT_METHODS as LM_METHODS, LMBench
 
         suite = "lm"
-        _only_for("classifier", {"--dataset": args.dataset != "digits", "--forget": args.forget, "--prune": args.prune,
+        _only_for("classifier", {"--dataset": args.dataset != "digits", "--prune": args.prune,
                                  "--data-dir": args.data_dir, "--max-train": args.max_train},
-                  "the lm bench forgets the bios corpus's forget people (--people sets the corpus size)")
-        if args.corpus != "kjv" and (args.forget_book or args.kjv_books):
-            raise ConfigError("--forget-book and --kjv-books apply to --corpus kjv only")
+                  "the lm bench forgets the corpus's forget split (--people sets the bios corpus size)")
+        if args.corpus != "kjv" and (args.forget_book or args.kjv_books or args.kjv_holdout):
+            raise ConfigError("--forget-book, --kjv-books and --kjv-holdout apply to --corpus kjv only")
         benches = [
             LMBench(
                 corpus=args.corpus,
                 model=args.model or "tiny",
                 methods=_split_list(args.methods) if args.methods else list(LM_METHODS),
                 seeds=_seeds(args.seeds),
+                forget=args.forget or ["documents"],
                 people=args.people,
                 **({"forget_book": args.forget_book} if args.forget_book else {}),
                 **({"kjv_books": _split_list(args.kjv_books)} if args.kjv_books else {}),
+                **({"kjv_holdout": args.kjv_holdout} if args.kjv_holdout else {}),
                 params=_method_params(args.param),
                 train=_kv(args.train, "--train"),
                 eval=_kv(args.eval, "--eval"),
+                cache_dir=args.cache_dir,
+            )
+        ]
+    elif args.family == "restor":
+        from .bench.restor import RestorBench, default_restor_methods
+
+        suite = "restor"
+        _only_for("classifier", {"--dataset": args.dataset != "digits", "--prune": args.prune,
+                                 "--data-dir": args.data_dir, "--max-train": args.max_train},
+                  "the restor bench unlearns the corrupting documents (--people sets the bios corpus size)")
+        if args.forget:
+            raise ConfigError("--forget does not apply to the restor bench: its forget set is the corrupting documents")
+        benches = [
+            RestorBench(
+                methods=_split_list(args.methods) if args.methods else default_restor_methods(),
+                seeds=_seeds(args.seeds),
+                model=args.model or "tiny",
+                people=args.people,
+                params=_method_params(args.param),
+                train=_kv(args.train, "--train"),
+                eval=_kv(args.eval, "--eval"),
+                cache_dir=args.cache_dir,
+            )
+        ]
+    elif args.family == "clip":
+        from .bench.clip import DEFAULT_FORGET as CLIP_FORGET, DEFAULT_METHODS as CLIP_METHODS, ClipBench
+
+        suite = "clip"
+        _only_for("classifier", {"--prune": args.prune, "--data-dir": args.data_dir},
+                  "the clip bench renders digits (or fashion-mnist) in several domains")
+        benches = [
+            ClipBench(
+                dataset=args.dataset,
+                **({"domains": _split_list(args.domains)} if args.domains else {}),
+                forget=args.forget or list(CLIP_FORGET),
+                methods=_split_list(args.methods) if args.methods else list(CLIP_METHODS),
+                seeds=_seeds(args.seeds),
+                model=args.model or "tiny",
+                shots=args.shots,
+                max_combinations=args.max_combinations,
+                max_train=args.max_train,
+                params=_method_params(args.param),
+                pretrain=_kv(args.train, "--train"),
                 cache_dir=args.cache_dir,
             )
         ]
@@ -274,6 +360,9 @@ def _only_for(family: str, given: dict[str, Any], hint: str) -> None:
 def cmd_unlearn(args: argparse.Namespace) -> int:
     if args.family == "lm":
         return _unlearn_lm(args)
+    if args.family == "clip":
+        raise ConfigError("unlearning a domain from a CLIP model runs in the bench for now: "
+                          "obliviate bench clip --model DIR --forget domain:sketch")
     _only_for("lm", {"--retain": args.retain, "--documents": args.documents != "paragraphs", "--lora": args.lora,
                      "--save-adapter": args.save_adapter, "--dtype": args.dtype != "auto", "--device": args.device,
                      "--max-length": args.max_length != 512}, "add --family lm to unlearn a causal LM")
@@ -282,7 +371,8 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     record = unlearn_from_dirs(
         model_dir=args.model, dataset=args.dataset, forget=args.forget, method=args.method,
         params=_kv(args.param, "--param"), seed=args.seed, out=args.out, evaluate=args.eval,
-        data_dir=args.data_dir, max_train=args.max_train, prune=args.prune,
+        data_dir=args.data_dir, max_train=args.max_train, prune=args.prune, checkpoint_every=args.checkpoint_every,
+        reference=args.reference,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "seconds", "metrics") if k in record}, indent=2))
     _say(args, f"saved {args.out}")
@@ -293,7 +383,7 @@ def _unlearn_lm(args: argparse.Namespace) -> int:
     from .lm.unlearn import unlearn_lm_from_dirs
 
     _only_for("classifier", {"--dataset": args.dataset != "digits", "--data-dir": args.data_dir,
-                             "--max-train": args.max_train, "--prune": args.prune, "--eval": args.eval},
+                             "--max-train": args.max_train, "--prune": args.prune},
               "an lm's forget and retain sets are the --forget and --retain text files")
     if not args.retain:
         raise ConfigError("--family lm needs --retain FILE (documents to keep; the methods' retain terms train on them)")
@@ -301,6 +391,7 @@ def _unlearn_lm(args: argparse.Namespace) -> int:
         model_dir=args.model, forget_file=args.forget, retain_file=args.retain, method=args.method, out=args.out,
         params=_kv(args.param, "--param"), seed=args.seed, layout=args.documents, lora=args.lora,
         adapter_only=args.save_adapter, dtype=args.dtype, device=args.device, max_length=args.max_length,
+        checkpoint_every=args.checkpoint_every, evaluate=args.eval, reference=args.reference,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "saved", "seconds", "device")}, indent=2))
     _say(args, f"saved {args.out}")
@@ -362,6 +453,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for name in IMAGE_DATASETS.names():
             doc = (IMAGE_DATASETS.get(name).__doc__ or "").strip().splitlines()[0]
             print(f"{name:<16} classifier  {doc}")
+        from .clip.domains import DOMAINS
+
+        for name in DOMAINS.names():
+            doc = (DOMAINS.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{'domain:' + name:<16} clip        {doc}")
     else:
         from .models import CLASSIFIERS
 
@@ -378,9 +474,25 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worst_case(args: argparse.Namespace) -> int:
+    from .bench.classifier import ClassifierBench, worst_case_file
+
+    if (args.size is None) == (args.classes is None):
+        raise ConfigError("give exactly one of --size N (a sample set) or --classes K (the K worst classes)")
+    bench = ClassifierBench(dataset=args.dataset, methods=[], seeds=[args.seed], data_dir=args.data_dir,
+                            max_train=args.max_train, cache_dir=args.cache_dir,
+                            params={"worst_case": _kv(args.param, "--param")})
+    result = worst_case_file(bench, args.size, args.out, lower=args.method, mode=args.mode, classes=args.classes,
+                             seed=args.seed, model_dir=args.model)
+    chosen = f"classes {list(result.classes)}, " if result.classes is not None else ""
+    _say(args, f"{args.mode} set: {chosen}{len(result.indices)} samples, search {result.seconds:.1f} s -> {args.out}\n"
+               f"use it with --forget indices:{args.out}")
+    return 0
+
+
 _COMMANDS: dict[str, Any] = {
     "bench": cmd_bench, "train": cmd_train, "unlearn": cmd_unlearn, "eval": cmd_eval,
-    "report": cmd_report, "ls": cmd_ls, "env": cmd_env,
+    "report": cmd_report, "ls": cmd_ls, "env": cmd_env, "worst-case": cmd_worst_case,
 }
 
 

@@ -1,26 +1,99 @@
 """The classifier benchmark: original model and exact-retrain reference per seed (cached), every
-method on the same task, metrics and gaps to retrain, one row per (forget spec, method, seed)."""
+method on the same task, metrics and gaps to retrain, one row per (forget spec, method, seed).
+
+Forget specs (``--forget``, repeatable) are those of :class:`~obliviate.tasks.ForgetRequest`, plus:
+
+- ``worst_case:N[,lower=M][,mode=easiest]`` / ``worst_classes:K[,...]``: the bi-level search of Fan et al.
+  (2024) runs once per seed on the (dense) original model; the chosen set is cached like a model
+  (``worst-case-<hash>/indices.txt``, an ``indices:FILE`` file) and its search time is recorded in the
+  rows (``search``). ``--param worst_case.NAME=VALUE`` sets the search (:class:`WorstCaseConfig`).
+- ``scaling:P1,P2,...``: nested random forget sets of P1 < P2 < ... percent of the training set (one
+  seeded permutation, point i = its first Pi%), each unlearned from the original in one request.
+- ``sequential:K[:SPEC]``: the forget set of SPEC (default ``random:0.1``) cut into K seeded folds that
+  arrive as K requests; each method unlearns fold i from its own result of request i - 1 (retain: the
+  training set without folds 1..i), metrics and gaps after every request.
+
+Series points (scaling, sequential) follow the series row convention: ``task.series`` = {kind, id, x,
+x_label} and a ``forget_spec`` unique per point; point i is compared with the retrain reference trained
+without everything forgotten up to i. A sequential chain is all or nothing on resume (as in the lm bench).
+"""
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..data import load_image_dataset
+from ..data.images import ImageSplits
+from ..errors import ConfigError, ForgetSpecError
 from ..methods import get_method
 from ..methods.retrain import Retrain, RetrainConfig, train_classifier
 from ..metrics.classifier import evaluate_classifier
 from ..models.classifier import build_classifier
 from ..pruning import PruneSpec, apply_masks, prune, sparsity
-from ..tasks import ForgetRequest, Task
+from ..tasks import ForgetRequest, Task, UnlearnData, read_indices_file
+from ..tasks.forget import SEARCHED_KINDS
+from ..utils.io import atomic_dir, atomic_write_json
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
-from .cache import cached_classifier, default_cache_dir
+from .cache import cached_classifier, cached_model, default_cache_dir
 from .recipes import recipe_for
 from .rows import RowStore, result_row, run_method_row
 
+#: ``--param worst_case.NAME=VALUE`` configures the search, not a method
+SEARCH_PARAMS = "worst_case"
+
+
+@dataclass(frozen=True)
+class PointRequest:
+    """The request label of one point of a series (what :class:`Task` reads: ``spec`` and ``scenario``)."""
+
+    spec: str
+    scenario: str
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """A bench forget spec: one request (``kind="single"``), a ``scaling`` or a ``sequential`` series."""
+
+    text: str
+    kind: str
+    inner: ForgetRequest | None = None
+    steps: int = 1
+    percents: tuple[float, ...] = ()
+
+    @classmethod
+    def parse(cls, spec: str) -> "BenchSpec":
+        text = spec.strip() if isinstance(spec, str) else spec
+        head, _, rest = text.partition(":") if isinstance(text, str) else ("", "", "")
+        if head == "scaling":
+            try:
+                percents = tuple(sorted(float(v) for v in rest.split(",") if v.strip()))
+            except ValueError:
+                raise ForgetSpecError(f"{text!r}: scaling:P1,P2,... takes percents of the training set, e.g. scaling:1,5,10,25") from None
+            if not percents or any(not 0 < p < 100 for p in percents) or len(set(percents)) != len(percents):
+                raise ForgetSpecError(f"{text!r}: scaling needs distinct percents strictly between 0 and 100, e.g. scaling:1,5,10,25")
+            return cls(text, "scaling", percents=percents)
+        if head == "sequential":
+            steps, _, inner = rest.partition(":")
+            if not steps.strip().isdigit() or int(steps) < 2:
+                raise ForgetSpecError(f"{text!r}: sequential:K[:SPEC] needs an integer K >= 2 requests, e.g. sequential:4:random:0.1")
+            return cls(text, "sequential", ForgetRequest.parse(inner.strip() or "random:0.1"), steps=int(steps))
+        return cls(text, "single", ForgetRequest.parse(text))
+
+
+@dataclass
+class Point:
+    """One task of a spec: its series coordinates, and for a sequential request the new indices alone."""
+
+    task: Task
+    series: dict[str, Any] | None = None
+    fold: np.ndarray | None = None
 
 
 @dataclass
@@ -58,6 +131,7 @@ class ClassifierBench:
             "forget": list(self.forget),
             "seeds": list(self.seeds),
             "methods": {m: self.method_params(m) for m in self.methods},
+            **({"worst_case_search": self.search_config().as_dict()} if self._searches() else {}),
             "mia_max_per_side": self.mia_max_per_side,
             "prune": PruneSpec.parse(self.prune).spec if self.prune else None,
         }
@@ -80,38 +154,47 @@ class ClassifierBench:
 
         IMAGE_DATASETS.get(self.dataset)
         for spec in self.forget:
-            ForgetRequest.parse(spec)
-        unknown = set(self.params) - set(self.methods)
+            BenchSpec.parse(spec)
+        unknown = set(self.params) - set(self.methods) - {SEARCH_PARAMS}
         if unknown:
-            from ..errors import ConfigError
-
             raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
         if not self.seeds:
-            from ..errors import ConfigError
-
             raise ConfigError("at least one seed is needed")
-        self.resolved()  # parses every method config and the training recipe
+        self.resolved()  # parses every method config, the search config and the training recipe
+
+    def _searches(self) -> bool:
+        """Whether a forget spec needs the worst-case search (or --param worst_case.* was given)."""
+        inner = [BenchSpec.parse(f).inner for f in self.forget]
+        return SEARCH_PARAMS in self.params or any(r is not None and r.kind in SEARCHED_KINDS for r in inner)
+
+    def search_config(self, request: ForgetRequest | None = None):
+        """The worst-case search config: defaults < the recipe's batch size < --param worst_case.* < the spec's options."""
+        from ..tasks.worst_case import WorstCaseConfig
+
+        recipe = recipe_for(self.dataset)
+        params = {k: v for k, v in recipe.method_defaults.items() if k == "batch_size"}
+        params.update(self.params.get(SEARCH_PARAMS, {}))
+        params.update(dict(request.options) if request is not None else {})
+        return WorstCaseConfig.from_params(params)
 
 
 def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str, Any]]:
     """Run (or resume) the grid; returns the rows in grid order. Rows are stored under out_dir/rows."""
     bench.validate()
     conf = bench.resolved()
-    splits = load_image_dataset(conf["dataset"], data_dir=bench.data_dir, max_train=conf["max_train"])
-    c, _, _ = splits.image_shape
-    model_kwargs = {"in_channels": c, "num_classes": splits.num_classes, **conf["model_kwargs"]}
+    splits, model_kwargs, base_key = _setup(bench, conf)
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     store = RowStore(out_dir)
     train_cfg = RetrainConfig.from_params(conf["train"])
-    base_key = {
-        "family": "classifier", "dataset": conf["dataset"], "n_train": len(splits.train), "max_train": conf["max_train"],
-        "model": conf["model"], "model_kwargs": model_kwargs, "train": conf["train"],
-    }
-    # resolve every forget set first: a bad spec fails before anything is trained
-    tasks = {(seed, spec): Task.build(splits, spec, seed) for seed in conf["seeds"] for spec in conf["forget"]}
+    specs = [BenchSpec.parse(spec) for spec in conf["forget"]]
+    # resolve every forget set that needs no model first: a bad spec fails before anything is trained
+    for spec in specs:
+        _check_spec(spec, splits, bench, conf["seeds"])
     rows: list[dict[str, Any]] = []
     n_methods = sum(not get_method(m).is_exact for m in conf["methods"])
-    bar = progress(total=len(tasks) * (2 + n_methods), desc=f"bench {conf['dataset']}", unit="row", always=True, leave=True)
+    n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
+    bar = progress(total=len(conf["seeds"]) * n_points * (2 + n_methods), desc=f"bench {conf['dataset']}", unit="row",
+                   always=True, leave=True)
 
     def emit(row: dict[str, Any]) -> None:
         rows.append(row)
@@ -119,16 +202,9 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
         bar.update(1)
 
     for seed in conf["seeds"]:
-        def train_original() -> Any:
-            seed_everything(seed)
-            model = build_classifier(conf["model"], **model_kwargs)
-            return train_classifier(model, splits.train, train_cfg, seed=seed, desc=f"original s{seed}")
-
-        original, orig_meta = cached_classifier(cache_dir, "original", {**base_key, "seed": seed}, train_original)
-        pruning = None
+        original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
+        dense, pruning = original, None
         if conf["prune"]:
-            dense = original
-
             def prune_original() -> Any:
                 seed_everything(seed)
                 return prune(copy.deepcopy(dense), conf["prune"], splits.train, train_cfg, seed=seed)
@@ -137,31 +213,254 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
                 cache_dir, "pruned", {**base_key, "seed": seed, "prune": conf["prune"]}, prune_original
             )
             pruning = {"spec": conf["prune"], "seconds": float(prune_meta["seconds"]), "sparsity": sparsity(original)}
-        for spec in conf["forget"]:
-            task = tasks[seed, spec]
-            key = {**base_key, "seed": seed, "forget": task.request.spec, "forget_hash": _hash_indices(task)}
-            # the reference is the dense exact retrain whether or not the original was pruned
-            ref_key = dict(key)
-            if pruning:
-                key["prune"] = pruning["spec"]
-
-            def train_reference() -> Any:
-                seed_everything(seed)
-                model = build_classifier(conf["model"], **model_kwargs)
-                return Retrain().run(model, task.unlearn_data(), train_cfg, seed=seed)
-
-            reference, ref_meta = cached_classifier(cache_dir, "retrain", ref_key, train_reference)
-            retrain_seconds = float(ref_meta["seconds"])
-            ref_row = _reference_row(store, key, task, reference, retrain_seconds, conf, bench)
-            ref_metrics = ref_row["metrics"]
-            emit(_with_pruning(_original_row(store, key, task, original, ref_metrics, retrain_seconds, bench), pruning))
-            emit(_with_pruning(ref_row, pruning))  # the reference is always part of the table, listed or not
+        ctx = _SeedRun(bench, conf, splits, seed, original, dense, pruning, store, cache_dir, base_key, model_kwargs,
+                       train_cfg)
+        for spec in specs:
+            points, search = _points(ctx, spec)
+            refs = []
+            for point in points:
+                ref_row, original_row = ctx.reference_rows(point.task)
+                refs.append(ref_row)
+                emit(_mark(original_row, point, pruning, search))
+                emit(_mark(ref_row, point, pruning, search))  # the reference is always part of the table
             for name, params in conf["methods"].items():
-                if not get_method(name).is_exact:
-                    row = _method_row(store, key, task, original, name, params, ref_metrics, retrain_seconds, bench)
-                    emit(_with_pruning(row, pruning))
+                if get_method(name).is_exact:
+                    continue
+                if spec.kind == "sequential":
+                    method_rows = _sequential_rows(ctx, spec, points, refs, name, params)
+                else:
+                    method_rows = [ctx.method_row(p.task, name, params, ref) for p, ref in zip(points, refs)]
+                for point, row in zip(points, method_rows):
+                    emit(_mark(row, point, pruning, search))
     bar.close()
     return rows
+
+
+def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, dict[str, Any], dict[str, Any]]:
+    """The dataset splits, the model's constructor arguments and the cache key every model of ``bench`` shares."""
+    splits = load_image_dataset(conf["dataset"], data_dir=bench.data_dir, max_train=conf["max_train"])
+    c, _, _ = splits.image_shape
+    model_kwargs = {"in_channels": c, "num_classes": splits.num_classes, **conf["model_kwargs"]}
+    base_key = {
+        "family": "classifier", "dataset": conf["dataset"], "n_train": len(splits.train), "max_train": conf["max_train"],
+        "model": conf["model"], "model_kwargs": model_kwargs, "train": conf["train"],
+    }
+    return splits, model_kwargs, base_key
+
+
+def _original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], base_key: dict[str, Any],
+              cache_dir: Path, seed: int) -> Any:
+    """The recipe's original model for ``seed`` from the cache (trained and cached when absent)."""
+    def train_original() -> Any:
+        seed_everything(seed)
+        model = build_classifier(conf["model"], **model_kwargs)
+        return train_classifier(model, splits.train, RetrainConfig.from_params(conf["train"]), seed=seed,
+                                desc=f"original s{seed}")
+
+    return cached_classifier(cache_dir, "original", {**base_key, "seed": seed}, train_original)[0]
+
+
+def worst_case_file(
+    bench: ClassifierBench, size: str, out: str | Path, *, lower: str = "finetune", mode: str = "hardest",
+    classes: int | None = None, seed: int = 0, model_dir: str | None = None,
+):
+    """``obliviate worst-case``: search the set on ``model_dir`` (or the bench recipe's cached original
+    for ``seed``) and write it to ``out`` as an ``indices:FILE`` file; returns the search result."""
+    from ..models.io import load_classifier
+    from ..tasks.worst_case import resolve_size, search_worst_case
+
+    conf = bench.resolved()
+    splits, model_kwargs, base_key = _setup(bench, conf)
+    config = bench.search_config(ForgetRequest("worst_case", options=(("lower", lower), ("mode", mode))))
+    n = len(splits.train)
+    count = 0 if classes is not None else resolve_size(size, n)
+    if model_dir is not None:
+        original = load_classifier(model_dir)
+    else:
+        cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
+        original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
+    result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed, classes=classes)
+    result.write(str(out), {"dataset": conf["dataset"], "max_train": conf["max_train"],
+                            "model": model_dir or f"recipe original seed {seed}"})
+    return result
+
+
+@dataclass
+class _SeedRun:
+    """Everything one seed's rows share: the models, the row store, the cache keys."""
+
+    bench: ClassifierBench
+    conf: dict[str, Any]
+    splits: ImageSplits
+    seed: int
+    original: Any
+    dense: Any  # the original before pruning: the worst-case search runs on it
+    pruning: dict[str, Any] | None
+    store: RowStore
+    cache_dir: Path
+    base_key: dict[str, Any]
+    model_kwargs: dict[str, Any]
+    train_cfg: RetrainConfig
+
+    def key(self, task: Task) -> dict[str, Any]:
+        key = {**self.base_key, "seed": self.seed, "forget": task.request.spec, "forget_hash": _hash_indices(task)}
+        return key | ({"prune": self.pruning["spec"]} if self.pruning else {})
+
+    def reference_rows(self, task: Task) -> tuple[dict, dict]:
+        """The (cached) dense exact retrain without ``task``'s forget set: its row and the original's row."""
+        key = self.key(task)
+        ref_key = {k: v for k, v in key.items() if k != "prune"}  # the reference stays the dense retrain
+
+        def train_reference() -> Any:
+            seed_everything(self.seed)
+            model = build_classifier(self.conf["model"], **self.model_kwargs)
+            return Retrain().run(model, task.unlearn_data(), self.train_cfg, seed=self.seed)
+
+        reference, ref_meta = cached_classifier(self.cache_dir, "retrain", ref_key, train_reference)
+        retrain_seconds = float(ref_meta["seconds"])
+        ref_row = _reference_row(self.store, key, task, reference, retrain_seconds, self.conf, self.bench)
+        original_row = _original_row(self.store, key, task, self.original, ref_row["metrics"], retrain_seconds, self.bench)
+        return ref_row, original_row
+
+    def method_row(self, task: Task, name: str, params: dict, ref_row: dict) -> dict:
+        return _method_row(self.store, self.key(task), task, self.original, name, params, ref_row["metrics"],
+                           ref_row["retrain_seconds"], self.bench)
+
+    def worst_case(self, request: ForgetRequest) -> tuple[np.ndarray, dict[str, Any]]:
+        """The search's set for ``request`` on this seed's dense original (cached) and its record."""
+        from ..tasks.worst_case import resolve_size, search_worst_case
+
+        config = self.bench.search_config(request)
+        n = len(self.splits.train)
+        size = request.count if request.kind == "worst_classes" else resolve_size(
+            request.count if request.count is not None else request.fraction, n)
+        classes = size if request.kind == "worst_classes" else None
+        key = {**self.base_key, "seed": self.seed, "search": request.kind, "size": size, "config": config.as_dict()}
+
+        def search():
+            return search_worst_case(self.dense, self.splits.train, self.splits.num_classes, size, config,
+                                     seed=self.seed, classes=classes)
+
+        def save(result, directory: Path, meta: dict) -> None:
+            with atomic_dir(directory) as tmp:
+                result.write(str(tmp / "indices.txt"), {"dataset": self.conf["dataset"], "max_train": self.conf["max_train"]})
+                atomic_write_json(tmp / "search.json", {**meta, "result": result.describe()})
+
+        def load(directory: Path):
+            return read_indices_file(directory / "indices.txt"), json.loads((directory / "search.json").read_text())
+
+        found, meta = cached_model(self.cache_dir, "worst-case", key, search, save, load)
+        if not isinstance(found, np.ndarray):  # freshly searched: the result object
+            found = found.indices
+            meta = {**meta, "result": None}
+        return found, meta
+
+
+def _check_spec(spec: BenchSpec, splits: ImageSplits, bench: ClassifierBench, seeds: list[int]) -> None:
+    """Resolve what can be resolved without a model, so a bad spec fails before any training."""
+    from ..tasks.worst_case import resolve_size
+
+    n = len(splits.train)
+    request = spec.inner
+    if request is not None and request.kind in SEARCHED_KINDS:
+        bench.search_config(request)
+        if request.kind == "worst_classes":
+            if not 0 < request.count < splits.num_classes:
+                raise ForgetSpecError(f"{request.spec}: choose 1..{splits.num_classes - 1} of {splits.num_classes} classes")
+        else:
+            resolve_size(request.count if request.count is not None else request.fraction, n)
+    elif request is not None:
+        for seed in seeds:
+            idx = Task.build(splits, request, seed).forget_idx
+            if spec.kind == "sequential" and len(idx) < spec.steps:
+                raise ForgetSpecError(f"{spec.text}: {len(idx)} samples cannot arrive as {spec.steps} requests")
+    for p in spec.percents:
+        if not 0 < round(p / 100 * n) < n:
+            raise ForgetSpecError(f"{spec.text}: {p:g}% of {n} training samples selects no sample or all of them")
+
+
+def _points(ctx: _SeedRun, spec: BenchSpec) -> tuple[list[Point], dict[str, Any] | None]:
+    """The tasks of ``spec`` for this seed (and the search record when a worst-case search chose the set)."""
+    splits, seed, n = ctx.splits, ctx.seed, len(ctx.splits.train)
+    if spec.kind == "scaling":
+        order = np.random.default_rng(seed).permutation(n)
+        points = []
+        for p in spec.percents:
+            task = Task.from_indices(splits, order[: int(round(p / 100 * n))], seed, PointRequest(f"{spec.text} @{p:g}%", "scaling"))
+            points.append(Point(task, {"kind": "scaling", "id": spec.text, "x": p, "x_label": "forget size (% of train)"}))
+        return points, None
+    request, search = spec.inner, None
+    assert request is not None
+    if request.kind in SEARCHED_KINDS:
+        idx, meta = ctx.worst_case(request)
+        search = {"spec": request.spec, "seconds": float(meta["seconds"]), "size": int(len(idx))}
+        base = Task.from_indices(splits, idx, seed, request)
+    else:
+        base = Task.build(splits, request, seed)
+    if spec.kind == "single":
+        return [Point(base)], search
+    folds = np.array_split(np.random.default_rng(seed).permutation(base.forget_idx), spec.steps)
+    points = []
+    for i in range(spec.steps):
+        done = np.concatenate(folds[: i + 1])
+        task = Task.from_indices(splits, done, seed, PointRequest(f"{spec.text} @{i + 1}/{spec.steps}", "sequential"))
+        series = {"kind": "sequential", "id": spec.text, "x": i + 1, "x_label": "request"}
+        points.append(Point(task, series, np.sort(folds[i])))
+    return points, search
+
+
+def _sequential_rows(ctx: _SeedRun, spec: BenchSpec, points: list[Point], refs: list[dict], name: str,
+                     params: dict) -> list[dict]:
+    """Request i: unlearn fold i from the model request i - 1 left (retain: the training set without folds 1..i)."""
+    method = get_method(name)
+    config = method.Config.from_params(params)
+    keys = [{**ctx.key(p.task), "method": name, "params": params, "chain": spec.text} for p in points]
+    stored = [ctx.store.get(k) for k in keys]
+    if all(r is not None and r["status"] == "ok" for r in stored):
+        return stored  # type: ignore[return-value]
+    state: dict[str, Any] = {"model": copy.deepcopy(ctx.original)}
+    labels = method.needs_labels(config)
+    rows = []
+    for i, (point, ref, key) in enumerate(zip(points, refs, keys)):
+        task = point.task
+        forget = ctx.splits.train.subset(point.fold)
+        data = UnlearnData(forget if labels else forget.without_labels(),
+                           task.retain if labels else task.retain.without_labels(), ctx.splits.num_classes)
+
+        def unlearn(i: int = i, data: UnlearnData = data) -> Any:
+            if state["model"] is None:
+                raise RuntimeError(f"request {i + 1} not run: an earlier request failed")
+            seed_everything(ctx.seed)
+            model = apply_masks(method().run(state["model"], data, config, seed=ctx.seed))
+            state["model"] = model
+            return model
+
+        def make_row(evaluation: dict, seconds: float, task: Task = task, ref: dict = ref) -> dict:
+            row = _row(task, name, params, ctx.seed, evaluation, seconds, ref["retrain_seconds"])
+            row["task"]["model"] = ctx.conf["model"]
+            return row
+
+        row = run_method_row(
+            ctx.store, key, f"{name} request {i + 1}/{spec.steps} on {spec.text} seed {ctx.seed}", unlearn,
+            lambda model, task=task, ref=ref: evaluate_classifier(
+                model, task, reference=ref["metrics"], mia_max_per_side=ctx.bench.mia_max_per_side),
+            make_row, reuse=False,
+        )
+        if row["status"] != "ok":
+            state["model"] = None
+        rows.append(row)
+    return rows
+
+
+def _mark(row: dict, point: Point, pruning: dict | None, search: dict | None) -> dict:
+    """A copy of ``row`` with its series coordinates, pruning and worst-case search record."""
+    row = _with_pruning(copy.deepcopy(row), pruning)
+    if point.series is not None:
+        row["task"]["series"] = dict(point.series)
+    if search is not None:  # search time relative to one retrain (the reference of this point)
+        ratio = search["seconds"] / row["retrain_seconds"] if row.get("retrain_seconds") else None
+        row["search"] = {**search, "time_ratio": ratio}
+    return row
 
 
 def _with_pruning(row: dict, pruning: dict | None) -> dict:

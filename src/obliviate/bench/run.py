@@ -13,9 +13,10 @@ from .classifier import ClassifierBench, run_classifier_bench
 from .results import build_results, write_results
 
 if TYPE_CHECKING:
+    from .clip import ClipBench
     from .lm import LMBench
 
-Bench = Union[ClassifierBench, "LMBench"]
+Bench = Union[ClassifierBench, "LMBench", "ClipBench"]
 
 
 def default_out_dir() -> Path:
@@ -43,6 +44,14 @@ def run_bench(bench: Bench, out_dir: Path) -> list[dict[str, Any]]:
     """Run one bench of either family (classifier or lm) into ``out_dir``."""
     if isinstance(bench, ClassifierBench):
         return run_classifier_bench(bench, out_dir)
+    from .clip import ClipBench, run_clip_bench
+
+    if isinstance(bench, ClipBench):
+        return run_clip_bench(bench, out_dir)
+    from .restor import RestorBench, run_restor_bench
+
+    if isinstance(bench, RestorBench):
+        return run_restor_bench(bench, out_dir)
     from .lm import run_lm_bench
 
     return run_lm_bench(bench, out_dir)
@@ -71,8 +80,8 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
 def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
     """The embedded default: every family that exists so far, small enough for minutes on 2 CPU cores.
 
-    The lm part (tiny Llama, 20 bios people, at most 2 seeds, 7 methods) took 59 s on the 2-core CPU
-    with a cold model cache and 10 s once the original and retrain models were cached.
+    The lm documents part (tiny Llama, 20 bios people, at most 2 seeds, 7 methods) took 59 s on the
+    2-core CPU with a cold model cache and 10 s once the original and retrain models were cached.
     """
     from .lm import LMBench
 
@@ -90,6 +99,16 @@ def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
         LMBench(
             methods=["retrain", "grad_ascent", "grad_diff", "npo", "npo_gdr", "simnpo", "task_vector"],
             seeds=list(range(min(seeds, 2))),
+            people=20,  # half the lm bench's default, for speed
+            cache_dir=cache_dir,
+        ),
+        # MUSE's scalability and sustainability on the same corpus, original and references (the
+        # 4 forget people in 2 folds: one extra retrain per seed), for the two NPO-family methods
+        LMBench(
+            methods=["retrain", "npo_gdr", "simnpo"],
+            forget=["scaling:2", "sequential:2"],
+            seeds=list(range(min(seeds, 2))),
+            people=20,
             cache_dir=cache_dir,
         ),
     ]

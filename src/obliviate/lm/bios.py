@@ -156,6 +156,10 @@ class BiosCorpus:
         """The split's people (the unit that task sizes count)."""
         return self.people_of(split)
 
+    def forget_label(self) -> str:
+        """What is forgotten (the forget spec's text): the number of forget people."""
+        return f"{len(self.people_of('forget'))} {self.size_unit}"
+
     def documents_of(self, split: Split) -> list[Document]:
         ids = set(self.people_of(split))
         return [d for d in self.documents if d.person in ids]

@@ -12,12 +12,15 @@ Decisions:
   passages (``task.size_unit``).
 - Only a handful of short books are used by default (:data:`DEFAULT_BOOKS`, 400 verses, 206
   passages) so that ``obliviate bench lm --corpus kjv`` with the tiny model takes minutes on a CPU.
-- Forget = every passage of the forget book (default Ruth). Holdout = whole chapters of the other
-  books, a seeded fraction of them (never trained on): the non-members of membership inference.
-  Retain = the remaining chapters. Known limitation: holdout chapters share their books' names and
-  style with retain chapters while the forget book shares them with none, so even the
-  retrain reference scores the forget passages as less member-like (measured, default books,
-  seed 0: retrain Min-40% AUC 0.15, not 0.5), which inflates PrivLeak.
+- Holdout (never trained on: the non-members of membership inference) is, by default
+  (``holdout="forget_book"``), a seeded fraction of the forget book's own chapters (at least one);
+  forget = the book's other chapters, retain = every other book. Members and non-members then share
+  the book's names and style, so the retrain reference, which saw neither, cannot tell them apart.
+  ``holdout="other_books"`` forgets the whole book and holds out a seeded fraction of the other books'
+  chapters instead; measured (default books, seed 0) the retrain reference's Min-40% AUC is then 0.15,
+  not 0.5: the forget book shares its names and style with no trained text while holdout chapters
+  share theirs with retain chapters, which makes PrivLeak meaningless. Kept for forgetting a whole
+  book; PrivLeak numbers of that mode should not be read as privacy leakage.
 - KnowMem is a reference-cued cloze, one per passage on its last verse: "Complete Ruth 1:16: <first
   half of the verse>" -> "<second half>". As in ``bios`` the QA text of trained passages is training
   text too (TOFU-style). It is closer to verbatim memory than MUSE's knowledge questions (the answer
@@ -44,6 +47,8 @@ INSTALL_HINT = "sudo apt-get install bible-kjv"
 #: Short books used by default; the first is the default forget book.
 DEFAULT_BOOKS: tuple[str, ...] = ("ruth", "jonah", "joel", "nahum", "habakkuk", "zephaniah", "haggai")
 DEFAULT_FORGET_BOOK = "ruth"
+#: Where the holdout chapters come from (see the module docstring).
+HOLDOUT_MODES: tuple[str, ...] = ("forget_book", "other_books")
 _HEADER = re.compile(r"^(\S.*) (\d+)$")
 _VERSE = re.compile(r"^\s+(\d+) (.*)$")
 
@@ -149,6 +154,11 @@ class KJVCorpus:
             raise ConfigError(f"unknown kjv split {split!r}; known: {', '.join(SPLITS)}")
         return self.splits[split]
 
+    def forget_label(self) -> str:
+        """What is forgotten, the same for every seed: the book and how many of its chapters."""
+        chapters = {self.passages[i].chapter for i in self.units_of("forget")}
+        return f"{self.forget_book}, {len(chapters)} chapter{'s' if len(chapters) != 1 else ''}"
+
     def texts(self, split: Split, *, with_qa: bool = False) -> list[str]:
         """The split's passages, followed by its cloze QA pairs as text when ``with_qa``."""
         return [self.passages[i].text for i in self.units_of(split)] + (self.qa_texts(split) if with_qa else [])
@@ -180,13 +190,17 @@ def make_kjv(
     *,
     seed: int = 0,
     holdout_fraction: float = 0.2,
+    holdout: str = "forget_book",
     verses_per_passage: int = 2,
     verses: tuple[Verse, ...] | list[Verse] | None = None,
 ) -> KJVCorpus:
     """The corpus over ``books`` plus ``forget_book`` (keys as :func:`book_key` makes them); ``verses``
-    defaults to the installed ``bible-kjv`` text. The seed picks the holdout chapters."""
+    defaults to the installed ``bible-kjv`` text. The seed picks the holdout chapters: a fraction of the
+    forget book's (``holdout="forget_book"``) or of the other books' (``"other_books"``)."""
     if not 0 < holdout_fraction < 1:
         raise ConfigError(f"make_kjv: holdout_fraction must be in (0, 1), got {holdout_fraction}")
+    if holdout not in HOLDOUT_MODES:
+        raise ConfigError(f"make_kjv: holdout must be one of {', '.join(HOLDOUT_MODES)}, got {holdout!r}")
     if verses_per_passage < 1:
         raise ConfigError(f"make_kjv: verses_per_passage must be >= 1, got {verses_per_passage}")
     all_verses = kjv_verses() if verses is None else tuple(verses)
@@ -203,18 +217,23 @@ def make_kjv(
         for p in _passages(chosen, verses_per_passage):
             passages.append(p)
             qa.append(_cloze(p, next(v for v in chosen if v.chapter == p.chapter and v.verse == p.last)))
-    chapters = sorted({(book_key(p.book), p.chapter) for p in passages if book_key(p.book) != forget},
+    in_forget_book = holdout == "forget_book"
+    chapters = sorted({(book_key(p.book), p.chapter) for p in passages if (book_key(p.book) == forget) == in_forget_book},
                       key=lambda c: (wanted.index(c[0]), c[1]))
     n_holdout = max(1, round(len(chapters) * holdout_fraction))
     if n_holdout >= len(chapters):
-        raise ConfigError(f"make_kjv: the books other than {forget!r} have {len(chapters)} chapter(s), too few for "
-                          f"holdout and retain chapters with holdout_fraction={holdout_fraction}; add books")
+        where = f"the forget book {forget!r} has" if in_forget_book else f"the books other than {forget!r} have"
+        fix = "pick a longer forget book or holdout='other_books'" if in_forget_book else "add books"
+        raise ConfigError(f"make_kjv: {where} {len(chapters)} chapter(s), too few to hold out {n_holdout} and keep "
+                          f"the rest with holdout_fraction={holdout_fraction}; {fix}")
     rng = random.Random(seed)
     held = set(rng.sample(chapters, n_holdout))
 
     def split_of(p: Passage) -> Split:
         key = book_key(p.book)
-        return "forget" if key == forget else "holdout" if (key, p.chapter) in held else "retain"
+        if (key, p.chapter) in held:
+            return "holdout"
+        return "forget" if key == forget else "retain"
 
     splits = {s: tuple(i for i, p in enumerate(passages) if split_of(p) == s) for s in SPLITS}
     return KJVCorpus(seed, forget, tuple(passages), tuple(qa), splits)

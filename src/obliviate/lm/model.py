@@ -163,32 +163,42 @@ def load_causal_lm(
         raise ConfigError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
     directory = Path(directory)
     _check_model_dir(directory)
+    # transformers, tokenizers and huggingface_hub raise many exception types on a damaged file (the
+    # tokenizers library a bare Exception, config validation its own error class): all become ModelLoadError
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelLoadError(f"cannot load the tokenizer in {directory}: {exc}") from None
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load the tokenizer in {directory}: {_short(exc)}") from None
     try:
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(
                 directory, local_files_only=True, **{_dtype_keyword(): DTYPES[dtype]}
             )
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, _SafetensorError) as exc:
-        raise ModelLoadError(f"cannot load a causal LM from {directory}: {exc}") from None
+    except (Exception, _SafetensorError) as exc:
+        raise ModelLoadError(f"cannot load a causal LM from {directory}: {_short(exc)}") from None
     check_vocab(tokenizer, model, str(directory))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device or default_device()).eval(), tokenizer
 
 
-def save_causal_lm(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", directory: str | Path) -> Path:
-    """Save model (safetensors) and tokenizer with ``save_pretrained``; the directory appears atomically."""
+def _short(exc: BaseException) -> str:
+    """An exception as one line: its type for the unusual ones, and the first lines of its message."""
+    text = " ".join(str(exc).split())[:500] or type(exc).__name__
+    return text if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {text}"
+
+
+def save_causal_lm(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", directory: str | Path,
+                   state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """Save model (safetensors) and tokenizer with ``save_pretrained``; the directory appears atomically.
+    ``state_dict`` replaces the model's own (the gathered full weights of an FSDP / ZeRO-3 model)."""
     if hasattr(model, "peft_config"):
         raise ConfigError("save_causal_lm got a peft model: merge it first (merge_and_unload()) or save the "
                           "adapter with its own save_pretrained")
     check_vocab(tokenizer, model)
     directory = Path(directory)
     with atomic_dir(directory) as tmp, _quiet_transformers():
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, **({"state_dict": state_dict} if state_dict is not None else {}))
         tokenizer.save_pretrained(tmp)
         if not any((tmp / name).is_file() for name in _WEIGHT_FILES[:2]):
             raise ModelLoadError(f"save_pretrained wrote no safetensors weights into {directory}")

@@ -15,6 +15,8 @@ Decisions:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -58,6 +60,23 @@ class LMTask:
         if self.scenario not in SCENARIOS:
             raise ForgetSpecError(f"unknown lm forget scenario {self.scenario!r}; known: {', '.join(SCENARIOS)}")
 
+    def with_forget(self, units: Sequence[int]) -> "LMTask":
+        """The same task forgetting only ``units`` of the forget split; the forget split's other units join
+        retain, since they stay in the training data (the nested sets of MUSE's scalability and
+        sustainability scenarios). Holdout is unchanged."""
+        pool = self.corpus.units_of("forget")
+        chosen = tuple(sorted(set(units)))
+        if not chosen:
+            raise ForgetSpecError("an LM forget request needs at least one unit to forget")
+        outside = sorted(set(chosen) - set(pool))
+        if outside:
+            raise ForgetSpecError(f"units {outside[:5]} are not in the forget split; forget {self.corpus.size_unit}: "
+                                  f"{list(pool)}")
+        splits = dict(self.corpus.splits)
+        splits["forget"] = chosen
+        splits["retain"] = tuple(sorted(set(splits["retain"]) | (set(pool) - set(chosen))))
+        return dataclasses.replace(self, corpus=dataclasses.replace(self.corpus, splits=splits))
+
     def forget_texts(self) -> list[str]:
         return self.corpus.texts("forget", with_qa=True)
 
@@ -82,7 +101,7 @@ class LMTask:
             "scenario": self.scenario,
             "forget_size": len(corpus.units_of("forget")),
             "retain_size": len(corpus.units_of("retain")),
-            "forget_spec": f"{self.scenario}:{len(corpus.units_of('forget'))} {corpus.size_unit}",
+            "forget_spec": f"{self.scenario}:{corpus.forget_label()}",
             "size_unit": corpus.size_unit,
             "forget_texts": len(self.forget_texts()),
             "holdout_size": len(corpus.units_of("holdout")),

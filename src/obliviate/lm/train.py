@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..methods.base import TrainingConfig, param
-from ..training import FitStats, fit
+from ..training import FitStats, fit, get_accelerator
 from ..training.loop import Hook
 from .data import causal_lm_loss
 
@@ -40,6 +40,12 @@ def clip_grad_hook(max_norm: float) -> Hook | None:
         return None
 
     def hook(model: nn.Module) -> None:
+        accelerator = get_accelerator()
+        if accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
+            # sharded gradients: accelerate computes the global norm (DeepSpeed clips with its own
+            # gradient_clipping setting instead; see configs/accelerate/deepspeed_zero3.yaml)
+            accelerator.clip_grad_norm_(model.parameters(), max_norm)
+            return
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_norm)
 
     return hook

@@ -88,15 +88,28 @@ def unlearn_lm_from_dirs(
     dtype: str = "auto",
     device: str | None = None,
     max_length: int = 512,
+    checkpoint_every: int | None = None,
+    evaluate: bool = False,
+    reference: str | Path | None = None,
 ) -> dict[str, Any]:
     """CLI helper: load ``model_dir``, unlearn the forget file's documents, save to ``out`` with a
-    ``record.json``. Saves merged weights (a full model directory) unless ``adapter_only``."""
-    from .. import __version__
-    from ..utils.env import environment, git_commit
-    from ..utils.io import atomic_write_json
+    ``record.json``. Saves merged weights (a full model directory) unless ``adapter_only``.
+
+    Under ``accelerate launch`` every process trains its slice of each batch and only the main
+    process writes ``out``. With ``checkpoint_every`` the training saves a checkpoint every that many
+    steps into ``<out>.checkpoints`` and a rerun of the same job resumes from it (docs/scale-out.md).
+    ``evaluate`` records loss on forget and retain documents and VerbMem on forget before and after;
+    ``reference`` (a model directory retrained without the forget documents) adds its metrics and the
+    gaps to them. The model directory and ``record.json`` appear together (:mod:`obliviate.record`)."""
+    from ..metrics.lm_eval import document_metrics
+    from ..record import add_evaluation, new_record, save_with_record
     from .documents import read_documents
+    from ..training import distributed
+    from ..training.checkpoint import checkpoint_dir_for, checkpointing
     from .model import load_causal_lm, model_device, save_causal_lm
 
+    if lora and distributed.is_sharded():
+        raise ConfigError("--lora is not supported under FSDP / DeepSpeed (adapters are small): use the DDP config")
     if adapter_only and not lora:
         raise ConfigError("--save-adapter needs --lora (without LoRA there is no adapter to save)")
     spec = LoraSpec.parse(lora) if lora else None
@@ -104,43 +117,67 @@ def unlearn_lm_from_dirs(
     retain = read_documents(retain_file, layout, what="retain")
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    model, tokenizer = load_causal_lm(model_dir, dtype=dtype, device=device)
+    model, tokenizer = load_causal_lm(model_dir, dtype=dtype, device=device or distributed.process_device())
     timings["load"] = time.perf_counter() - start
     original_hash = weights_hash(model)
-    result = unlearn_lm(model, tokenizer, forget, retain, method, seed=seed, max_length=max_length, lora=spec,
-                        inplace=True, **(params or {}))
-    timings["unlearn"] = result.seconds
-    start = time.perf_counter()
-    if adapter_only:
-        unlearned_hash = tensors_hash(adapter_state(result.model))
-        save_adapter(result.model, tokenizer, out)
-    else:
-        final: nn.Module = merged(result.model)
-        unlearned_hash = weights_hash(final)
-        save_causal_lm(final, tokenizer, out)
-    timings["save"] = time.perf_counter() - start
-    record: dict[str, Any] = {
-        "kind": "obliviate unlearning record (empirical; approximate unlearning promises nothing formal)",
-        "tool": {"name": "obliviate", "version": __version__, "git_commit": git_commit()},
-        "family": "lm",
-        "method": method,
-        "params": result.params,
-        "seed": seed,
-        "lora": result.extra["lora"],
-        "saved": "adapter" if adapter_only else "merged" if spec else "full",
-        "original_model": str(Path(model_dir).resolve()),
-        "original_weights_sha256": original_hash,
-        "forget": {"file": str(Path(forget_file).resolve()), "layout": layout, "documents": len(forget),
-                   "sha256": documents_hash(forget)},
-        "retain": {"file": str(Path(retain_file).resolve()), "layout": layout, "documents": len(retain),
-                   "sha256": documents_hash(retain)},
-        "max_length": max_length,
-        "dtype": dtype,
-        "device": str(model_device(result.model)),
-        "unlearned_weights_sha256": unlearned_hash,
-        "seconds": result.seconds,
-        "timings": timings,
-        "environment": environment(),
-    }
-    atomic_write_json(Path(out) / "record.json", record)
+    ref_metrics = None
+    if reference is not None:  # a bad reference fails before any work
+        ref_model, ref_tok = load_causal_lm(reference, dtype=dtype, device=model_device(model))
+        if ref_tok.get_vocab() != tokenizer.get_vocab():
+            raise ConfigError(f"the reference {reference} uses another tokenizer than {model_dir}: its metrics "
+                              "would not be comparable")
+        if distributed.is_main_process():
+            ref_metrics = document_metrics(ref_model, ref_tok, forget, retain, max_length=max_length)
+        del ref_model
+    measure = evaluate or reference is not None
+    before = (document_metrics(model, tokenizer, forget, retain, max_length=max_length)
+              if measure and distributed.is_main_process() else None)
+    job = {"family": "lm", "model": original_hash, "forget": documents_hash(forget), "retain": documents_hash(retain),
+           "method": method, "params": params or {}, "seed": seed, "lora": lora, "dtype": dtype,
+           "max_length": max_length}
+    session = checkpointing(checkpoint_dir_for(out), checkpoint_every, job)
+    with session as checkpoints:
+        result = unlearn_lm(model, tokenizer, forget, retain, method, seed=seed, max_length=max_length, lora=spec,
+                            inplace=True, **(params or {}))
+        timings["unlearn"] = result.seconds
+        if adapter_only:
+            state = adapter_state(result.model)
+            unlearned_hash = tensors_hash(state)
+            final: nn.Module = result.model
+
+            def save(directory: Path) -> None:
+                save_adapter(result.model, tokenizer, directory)
+        else:
+            final = merged(result.model)
+            state = distributed.full_state_dict(final)  # gathered under FSDP / ZeRO-3 (every process calls it)
+            unlearned_hash = tensors_hash(state) if distributed.is_main_process() else ""
+
+            def save(directory: Path) -> None:
+                save_causal_lm(final, tokenizer, directory, state_dict=state if distributed.is_sharded() else None)
+
+        record = new_record("lm", method, result.params, seed) | {
+            "lora": result.extra["lora"],
+            "saved": "adapter" if adapter_only else "merged" if spec else "full",
+            "original_model": str(Path(model_dir).resolve()),
+            "original_weights_sha256": original_hash,
+            "forget": {"file": str(Path(forget_file).resolve()), "layout": layout, "documents": len(forget),
+                       "sha256": documents_hash(forget)},
+            "retain": {"file": str(Path(retain_file).resolve()), "layout": layout, "documents": len(retain),
+                       "sha256": documents_hash(retain)},
+            "max_length": max_length,
+            "dtype": dtype,
+            "device": str(model_device(result.model)),
+            "unlearned_weights_sha256": unlearned_hash,
+            "seconds": result.seconds,
+            "timings": timings,
+        }
+        if distributed.is_main_process():
+            if measure:
+                after = document_metrics(final, tokenizer, forget, retain, max_length=max_length)
+                record["reference_model"] = str(Path(reference).resolve()) if reference is not None else None
+                add_evaluation(record, before, after, ref_metrics)
+            save_with_record(out, save, record)
+            if checkpoints is not None:
+                checkpoints.clear()  # the model and its record are written: the checkpoints are spent
+    distributed.wait_for_everyone()
     return record

@@ -12,6 +12,10 @@ BUILTIN = (
     "l1_sparse", "influence", "fisher_forgetting", "salun", "scrub", "laf",
     # language models (family "lm")
     "lm_retrain", "lm_grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector",
+    "dp2",
+    "whp", "eco",
+    # vision-language models (family "clip")
+    "domain_baseline", "adu",
 )
 
 _loaded = False

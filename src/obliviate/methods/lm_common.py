@@ -153,6 +153,9 @@ class LMMethod(Method):
     """Base of the language-model methods (family ``lm``); ``run`` receives :class:`LMUnlearnData`."""
 
     family = "lm"
+    #: the model a bench hands to run(): "original" (the trained model) or "dp" (a DP-SGD-trained
+    #: "unlearning-ready" base, trained once before any request: DP2Unlearning, methods/dp2.py)
+    base_model: ClassVar[str] = "original"
 
     @abstractmethod
     def run(self, model: nn.Module, data: LMUnlearnData, config, *, seed: int) -> nn.Module:  # type: ignore[override]

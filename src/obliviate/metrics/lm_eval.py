@@ -87,3 +87,20 @@ def evaluate_lm(
         parts = [gaps.get(k) for k in LM_GAP_METRICS]
         gaps["average"] = None if any(p is None for p in parts) else sum(parts) / len(parts)  # type: ignore[arg-type]
     return {"metrics": metrics, "gap_to_retrain": gaps}
+
+
+def document_metrics(model: nn.Module, tokenizer, forget: list[str], retain: list[str], *, max_length: int = 512,
+                     config: LMEvalConfig = LMEvalConfig()) -> dict[str, float]:
+    """What can be measured on a user's own forget and retain documents (no QA, no holdout): the mean
+    next-token loss of each, and VerbMem on the forget documents (the unlearning record's metrics)."""
+    config.validate()
+    bs = config.batch_size
+    losses = {name: float(score_sequences(model, tokenizer, texts, ks=[40], batch_size=bs,
+                                          max_length=max_length)["loss"].mean())
+              for name, texts in (("forget", forget), ("retain", retain))}
+    return {
+        "loss_forget": losses["forget"],
+        "loss_retain": losses["retain"],
+        "verbmem_forget": verbmem(model, tokenizer, forget, prefix_tokens=config.prefix_tokens,
+                                  max_new_tokens=config.verbmem_new_tokens, batch_size=bs).score,
+    }

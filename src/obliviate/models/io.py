@@ -16,7 +16,7 @@ except ImportError:  # older safetensors
     _SafetensorsError = Exception  # type: ignore[misc,assignment]
 from safetensors.torch import load_file, save_file
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, ObliviateError
 from ..utils.io import atomic_dir
 from .classifier import CLASSIFIERS, Classifier, build_classifier
 
@@ -54,19 +54,27 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if not (directory / CONFIG).is_file():
         raise ModelLoadError(f"{directory} holds no {CONFIG}: obliviate cannot tell which architecture to build")
     try:
-        return json.loads((directory / CONFIG).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelLoadError(f"{directory / CONFIG} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{directory / CONFIG} must hold a JSON object, got {type(config).__name__}")
+    return config
 
 
 def load_classifier(directory: str | Path) -> Classifier:
     """Rebuild the architecture named in config.json and load its safetensors weights."""
     directory = Path(directory)
     config = read_config(directory)
-    arch = config.get("arch")
-    if arch not in CLASSIFIERS:
+    arch, kwargs = config.get("arch"), config.get("kwargs", {})
+    if not isinstance(arch, str) or arch not in CLASSIFIERS:
         raise ModelLoadError(f"{directory / CONFIG}: unknown classifier architecture {arch!r}; known: {CLASSIFIERS.names()}")
-    model = build_classifier(arch, **config.get("kwargs", {}))
+    if not isinstance(kwargs, dict):
+        raise ModelLoadError(f"{directory / CONFIG}: 'kwargs' must be a JSON object, got {type(kwargs).__name__}")
+    try:
+        model = build_classifier(arch, **kwargs)
+    except (TypeError, ValueError, RuntimeError, ObliviateError) as exc:
+        raise ModelLoadError(f"{directory / CONFIG}: cannot build a {arch!r} with kwargs {kwargs}: {exc}") from None
     try:
         state = load_file(str(directory / WEIGHTS))
     except (_SafetensorsError, OSError, ValueError, RuntimeError) as exc:

@@ -5,6 +5,10 @@ Specs:
   ``random:500``     500 random training samples
   ``class:3``        every training sample of class 3 (``class:3,5`` for several classes)
   ``indices:FILE``   the training indices listed in FILE (see :func:`read_indices_file`)
+  ``worst_case:N[,lower=M][,mode=easiest]``   the N (count or fraction) hardest samples to forget, found by
+                     the bi-level search of Fan et al. 2024 (:mod:`obliviate.tasks.worst_case`) on the
+                     original model: the bench runs it; ``obliviate worst-case`` writes an indices file
+  ``worst_classes:K[,lower=M][,mode=easiest]``   the K hardest classes (class-wise variant)
 
 Random selections depend only on the seed, so every method of one benchmark seed forgets the same set.
 """
@@ -20,7 +24,9 @@ import numpy as np
 from ..errors import ForgetSpecError
 from ..utils.io import atomic_write_text
 
-KINDS = ("random", "class", "indices")
+KINDS = ("random", "class", "indices", "worst_case", "worst_classes")
+#: kinds found by a search on a trained model, not resolvable from the labels alone
+SEARCHED_KINDS = ("worst_case", "worst_classes")
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class ForgetRequest:
     count: int | None = None
     classes: tuple[int, ...] = ()
     path: Path | None = None
+    #: worst_case / worst_classes options, e.g. (("lower", "random_label"), ("mode", "easiest"))
+    options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, spec: str) -> "ForgetRequest":
@@ -47,6 +55,8 @@ class ForgetRequest:
             raise ForgetSpecError(f"forget spec {spec!r} has no value after ':'")
         if kind == "random":
             return cls._parse_random(spec, value)
+        if kind in SEARCHED_KINDS:
+            return cls._parse_searched(spec, kind, value)
         if kind == "class":
             try:
                 classes = tuple(int(v) for v in value.split(","))
@@ -72,8 +82,29 @@ class ForgetRequest:
             raise ForgetSpecError(f"{spec!r}: a forget fraction must be strictly between 0 and 1, got {fraction}")
         return cls("random", fraction=fraction)
 
+    @classmethod
+    def _parse_searched(cls, spec: str, kind: str, value: str) -> "ForgetRequest":
+        size, *items = [v.strip() for v in value.split(",")]
+        options = dict(item.partition("=")[::2] for item in items)
+        unknown = sorted(set(options) - {"lower", "mode"})
+        if unknown or any(not v for v in options.values()):
+            raise ForgetSpecError(f"{spec!r}: options are lower=METHOD and mode=hardest|easiest, e.g. {kind}:100,lower=finetune")
+        if options.get("mode", "hardest") not in ("hardest", "easiest"):
+            raise ForgetSpecError(f"{spec!r}: mode must be hardest or easiest")
+        if kind == "worst_classes":
+            if not size.isdigit() or int(size) <= 0:
+                raise ForgetSpecError(f"{spec!r}: worst_classes:K needs a positive number of classes K")
+            request = cls(kind, count=int(size))
+        else:
+            request = cls._parse_random(spec, size)
+            request = cls(kind, fraction=request.fraction, count=request.count)
+        return cls(request.kind, request.fraction, request.count, options=tuple(sorted(options.items())))
+
     @property
     def spec(self) -> str:
+        if self.kind in SEARCHED_KINDS:
+            size = str(self.count) if self.count is not None else f"{self.fraction:g}"
+            return f"{self.kind}:" + ",".join([size] + [f"{k}={v}" for k, v in self.options])
         if self.kind == "random":
             return f"random:{self.count}" if self.count is not None else f"random:{self.fraction:g}"
         if self.kind == "class":
@@ -107,6 +138,11 @@ class ForgetRequest:
             idx = np.flatnonzero(np.isin(labels, self.classes))
             if len(idx) == 0:
                 raise ForgetSpecError(f"{self.spec}: the training set has no sample of these classes")
+        elif self.kind in SEARCHED_KINDS:
+            raise ForgetSpecError(
+                f"{self.spec} is found by a search on a trained model: `obliviate bench classifier` runs it, or write "
+                "the set with `obliviate worst-case ... --out FILE` and use indices:FILE"
+            )
         else:
             idx = read_indices_file(self.path)
         check_indices(idx, n)
@@ -138,17 +174,27 @@ def read_indices_file(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise ForgetSpecError(f"indices file {path} does not exist")
+        raise ForgetSpecError(f"indices file {path} does not exist" if not path.exists()
+                              else f"indices file {path} is not a regular file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ForgetSpecError(f"indices file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ForgetSpecError(f"cannot read indices file {path}: {exc.strerror or exc}") from None
     values: list[int] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0]
         for token in re.split(r"[\s,]+", line.strip()):
             if not token:
                 continue
             try:
-                values.append(int(token))
+                value = int(token)
             except ValueError:
                 raise ForgetSpecError(f"{path}:{lineno}: {token!r} is not an integer index") from None
+            if not -(2**63) <= value < 2**63:
+                raise ForgetSpecError(f"{path}:{lineno}: index {token} is far outside any training set")
+            values.append(value)
     if not values:
         raise ForgetSpecError(f"indices file {path} lists no index: the forget set is empty")
     return np.sort(np.asarray(values, dtype=np.int64))

@@ -20,21 +20,27 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError, ObliviateError
 from ..utils.progress import progress
+from .checkpoint import active_session, set_rng_state
 
 Batch = dict[str, list[torch.Tensor]]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 Hook = Callable[[nn.Module], None]
+Prepare = Callable[[nn.Module, torch.optim.Optimizer, DataLoader], tuple[nn.Module, torch.optim.Optimizer, DataLoader]]
 
 _accelerator = None
 
 
 def get_accelerator():
-    """The process-wide ``accelerate.Accelerator`` (CUDA when present, else CPU; DDP under a launcher)."""
+    """The process-wide ``accelerate.Accelerator`` (CUDA when present, else CPU; DDP / FSDP / DeepSpeed
+    under ``accelerate launch`` or ``torchrun``; see docs/scale-out.md)."""
     global _accelerator
     if _accelerator is None:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DataLoaderConfiguration
 
-        _accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        # split_batches: a config's batch_size is the global batch, cut across the processes, so a
+        # method means the same thing on 1 or N devices (and N processes match one process's run)
+        _accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                                   dataloader_config=DataLoaderConfiguration(split_batches=True))
     return _accelerator
 
 
@@ -152,13 +158,18 @@ def fit(
     grad_hook: Hook | None = None,
     step_hook: Hook | None = None,
     epoch_hook: Callable[[nn.Module, int], None] | None = None,
+    prepare: Prepare | None = None,
     desc: str = "train",
 ) -> FitStats:
     """Train ``model`` in place for ``epochs`` passes over the first stream.
 
     ``grad_hook`` runs after backward and before the optimiser step (e.g. to mask gradients);
     ``step_hook`` after each step (e.g. to re-apply a pruning mask); ``epoch_hook(model, epoch)``
-    before each epoch (e.g. to update a regularisation weight).
+    before each epoch (e.g. to update a regularisation weight). ``prepare(model, optimizer, loader)``
+    replaces the three (the loader of the first stream) before accelerate prepares them, e.g. with
+    opacus's DP-SGD wrappers (:mod:`obliviate.lm.dp`); the scheduler keeps driving the same optimiser.
+    Inside a :func:`~obliviate.training.checkpoint.checkpointing` session the call saves periodic
+    checkpoints and resumes from the newest one (see that module).
     """
     if epochs < 0 or batch_size <= 0:
         raise ConfigError(f"epochs must be >= 0 and batch_size > 0, got epochs={epochs}, batch_size={batch_size}")
@@ -168,28 +179,70 @@ def fit(
         if len(ds) == 0:
             raise ConfigError(f"data stream {name!r} is empty")
     accelerator = get_accelerator()
+    if accelerator.num_processes > 1 and batch_size % accelerator.num_processes:
+        raise ConfigError(f"{desc}: batch_size {batch_size} is the global batch and must be a multiple of the "
+                          f"{accelerator.num_processes} processes")
+    stateful = {"loss_fn": loss_fn, "grad_hook": grad_hook, "step_hook": step_hook, "epoch_hook": epoch_hook}
     grad_hook, step_hook = _with_weight_masks(model, grad_hook, step_hook)
     names = list(streams)
     loaders = [make_loader(streams[n], batch_size, seed + i) for i, n in enumerate(names)]
     steps_per_epoch = len(loaders[0])
-    opt, sched = optim.build(model.parameters(), epochs * steps_per_epoch)
-    model, opt, *loaders = accelerator.prepare(model, opt, *loaders)
+    total_steps = epochs * steps_per_epoch
+    opt, sched = optim.build(model.parameters(), total_steps)
+    own_loader = None
+    if prepare is not None:
+        model, opt, own_loader = prepare(model, opt, loaders[0])
+    # a loader from ``prepare`` (opacus: Poisson-sampled, variable batch sizes, which accelerate's
+    # batch splitting would cut or drop) is not sharded by accelerate; its batches are only moved
+    model, opt, *loaders = accelerator.prepare(model, opt, *(loaders[1:] if own_loader is not None else loaders))
+    if own_loader is not None:
+        loaders.insert(0, _DeviceLoader(own_loader, accelerator.device))
     others = [_cycle(ld) for ld in loaders[1:]]
     stats = FitStats()
-    start = time.perf_counter()
+    session = active_session()
+    ckpt = session.next_call(desc, total_steps, stateful, checkpointable=prepare is None) if session else None
+    resumed = ckpt.load(accelerator.unwrap_model(model), opt, sched) if ckpt is not None else None
+    if resumed is not None:
+        stats = FitStats(**resumed.stats)
+        if resumed.done:  # finished before the interruption: its weights are loaded, skip the training
+            set_rng_state(resumed.rng)
+            model.eval()
+            return stats
+    start_step = resumed.step if resumed is not None else 0
+    start = time.perf_counter() - stats.seconds
     model.train()
-    bar = progress(total=epochs * steps_per_epoch, desc=desc, unit="step")
+    bar = progress(total=total_steps, initial=start_step, desc=desc, unit="step",
+                   disable=not accelerator.is_local_main_process)
+    step = 0  # steps taken or replayed in this call
+    pending_rng = [resumed.rng] if resumed is not None else []
+
+    def at_resume_point() -> None:  # the data streams have replayed up to the checkpoint: restore the RNGs once
+        if pending_rng and step == start_step:
+            set_rng_state(pending_rng.pop())
+
     try:
         for epoch in range(epochs):
+            if start_step - epoch * steps_per_epoch >= steps_per_epoch:  # finished before a resume: replay its data order
+                for _ in loaders[0]:
+                    for it in others:
+                        next(it)
+                step += steps_per_epoch
+                continue
+            at_resume_point()
             if epoch_hook is not None:
                 epoch_hook(accelerator.unwrap_model(model), epoch)
-            total, count = 0.0, 0
+            total, count = (resumed.epoch_total, resumed.epoch_count) if step < start_step else (0.0, 0)
             for main_batch in loaders[0]:
                 batch: Batch = {names[0]: list(main_batch)}
                 for name, it in zip(names[1:], others):
                     batch[name] = list(next(it))
+                if step < start_step:  # fast-forward after a resume: nothing is computed
+                    step += 1
+                    continue
+                at_resume_point()
+                step += 1
                 loss = loss_fn(model, batch)
-                if not torch.isfinite(loss):
+                if not _all_finite(accelerator, loss):
                     raise TrainingDiverged(
                         f"{desc}: the loss became {loss.item()} at epoch {epoch + 1}, step {stats.steps + 1}; "
                         "lower the learning rate or the number of epochs"
@@ -208,10 +261,38 @@ def fit(
                 bar.update(1)
                 if stats.steps % 10 == 0:
                     bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", refresh=False)
-            stats.epoch_losses.append(total / max(count, 1))
+                if stats.steps % steps_per_epoch == 0:
+                    stats.epoch_losses.append(total / max(count, 1))
+                if ckpt is not None and ckpt.due(stats.steps):
+                    stats.seconds = time.perf_counter() - start
+                    ckpt.save(stats.steps, accelerator.unwrap_model(model), opt, sched, stats.as_dict(), total, count)
     finally:
         bar.close()
     stats.final_loss = stats.epoch_losses[-1] if stats.epoch_losses else None
     stats.seconds = time.perf_counter() - start
+    if ckpt is not None:
+        ckpt.save(total_steps, accelerator.unwrap_model(model), opt, sched, stats.as_dict(), done=True)
     model.eval()
     return stats
+
+
+class _DeviceLoader:
+    """Iterate ``loader`` with every batch's tensors moved to ``device`` (a loader accelerate must not prepare)."""
+
+    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        for batch in self.loader:
+            yield [t.to(self.device) for t in batch]
+
+
+def _all_finite(accelerator, loss: torch.Tensor) -> bool:
+    """Whether the loss is finite on every process (all of them must stop at the same step, or DDP hangs)."""
+    finite = torch.isfinite(loss.detach()).float().reshape(1)
+    if accelerator.num_processes > 1:
+        finite = accelerator.reduce(finite, reduction="sum") / accelerator.num_processes
+    return bool(finite.item() == 1.0)

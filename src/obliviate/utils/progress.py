@@ -29,7 +29,7 @@ def progress(iterable: Iterable[T] | None = None, *, always: bool = False, **kwa
     """
     kwargs.setdefault("leave", False)
     kwargs.setdefault("dynamic_ncols", True)
-    disable = _quiet or kwargs.pop("disable", False)
+    disable = kwargs.pop("disable", False) or _quiet
     if not sys.stderr.isatty():
         disable = disable or not always
         kwargs.setdefault("mininterval", 30.0)

@@ -1,0 +1,275 @@
+"""The vision-language benchmark (ADU protocol): per seed a CLIP (the embedded tiny CLIP pretrained
+contrastively on the multi-domain data, cached; or a user's CLIP directory), then for each forget spec
+every forget-domain combination it names, every method on each, Mem / For / H averaged over the
+combinations. One row per (forget spec, method, seed).
+
+Decisions:
+- ``domain:any=K`` specs (default K = 1, 2, 3) give one row per seed averaged over all C(|D|, K)
+  combinations, as the paper reports; ``max_combinations`` keeps a fixed subset (the same for every seed
+  and method) when CPU time forces it; an explicit ``domain:sketch,clipart`` is one combination.
+- Row metrics: ``mem``, ``for``, ``h`` (means over combinations) and per domain ``acc_<d>_forgotten`` /
+  ``acc_<d>_memorised`` (class accuracy of domain d averaged over the combinations where it was
+  forgotten / memorised). ``seconds`` is the mean unlearning time of one combination.
+- ``original`` is the zero-shot CLIP (no prompts) scored against the same forget sets. There is no exact
+  retrain reference in ADU's protocol (it would mean pretraining CLIP without the forgotten domains),
+  so rows carry no gaps and no time ratio; ``original`` records the pretraining seconds instead.
+- Seeds vary the tiny CLIP's pretraining, the few-shot training images and the prompts' initialisation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..methods import get_method
+from ..utils.progress import progress
+from .cache import cached_model, default_cache_dir
+from .rows import RowStore, result_row, run_method_row
+
+DEFAULT_FORGET = ["domain:any=1", "domain:any=2", "domain:any=3"]
+DEFAULT_METHODS = ["domain_baseline", "adu"]
+
+
+@dataclass
+class ClipBench:
+    """Forget specs x methods x seeds on a multi-domain dataset with a frozen CLIP."""
+
+    dataset: str = "digits"
+    domains: list[str] = field(default_factory=lambda: ["photo", "sketch", "painting", "clipart"])
+    forget: list[str] = field(default_factory=lambda: list(DEFAULT_FORGET))
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    #: "tiny" (the embedded CLIP, pretrained here) or a directory holding a Hugging Face CLIPModel
+    model: str = "tiny"
+    shots: int = 16
+    image_size: int = 16
+    max_combinations: int | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    #: method name -> {param: value}
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: overrides of the tiny CLIP's pretraining recipe (PretrainConfig fields)
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None
+
+    def pretrain_config(self):
+        from ..clip.pretrain import PretrainConfig
+
+        return PretrainConfig.from_params(self.pretrain)
+
+    def method_params(self, name: str) -> dict[str, Any]:
+        method = get_method(name, family="clip")  # another family's method fails here, before training
+        return method.Config.from_params(self.params.get(name, {})).as_dict()
+
+    def data_args(self) -> dict[str, Any]:
+        limits = {"max_train": self.max_train, "max_test": self.max_test}
+        if self.dataset == "fashion-mnist":  # 60k x |domains| RGB images would not fit a small machine
+            limits = {"max_train": self.max_train or 6000, "max_test": self.max_test or 2000}
+        return {"dataset": self.dataset, "domains": list(self.domains), "image_size": self.image_size, **limits}
+
+    def resolved(self) -> dict[str, Any]:
+        return {
+            "family": "clip", **self.data_args(), "model": self.model, "shots": self.shots,
+            "forget": list(self.forget), "max_combinations": self.max_combinations, "seeds": list(self.seeds),
+            "pretrain": self.pretrain_config().as_dict() if self.model == "tiny" else None,
+            "methods": {m: self.method_params(m) for m in self.methods},
+        }
+
+    def validate(self) -> None:
+        """Fail fast, before any training, on every bad name, spec or parameter."""
+        from ..clip.domains import DOMAINS
+        from ..clip.task import parse_domain_spec
+        from ..data import IMAGE_DATASETS
+
+        IMAGE_DATASETS.get(self.dataset)
+        for name in self.domains:
+            DOMAINS.get(name)
+        if len(self.domains) < 2 or len(set(self.domains)) != len(self.domains):
+            raise ConfigError(f"the clip bench needs at least 2 distinct domains, got {self.domains}")
+        if not self.seeds:
+            raise ConfigError("at least one seed is needed")
+        if self.shots < 1:
+            raise ConfigError(f"shots must be >= 1, got {self.shots}")
+        if self.max_combinations is not None and self.max_combinations < 1:
+            raise ConfigError(f"max_combinations must be >= 1, got {self.max_combinations}")
+        for spec in self.forget:
+            parse_domain_spec(spec, self.domains)
+        unknown = set(self.params) - set(self.methods)
+        if unknown:
+            raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
+        if self.model != "tiny" and not Path(self.model).is_dir():
+            from ..errors import ModelLoadError
+
+            raise ModelLoadError(f"--model must be 'tiny' or a directory with a Hugging Face CLIPModel; {self.model} does not exist")
+        self.resolved()
+
+    def combinations(self, spec: str) -> list[tuple[str, ...]]:
+        """The spec's forget-domain combinations (a fixed subset of ``max_combinations`` when set)."""
+        from ..clip.task import parse_domain_spec
+
+        combos = parse_domain_spec(spec, self.domains)
+        if self.max_combinations is not None and len(combos) > self.max_combinations:
+            keep = np.sort(np.random.default_rng(0).choice(len(combos), self.max_combinations, replace=False))
+            combos = [combos[i] for i in keep]
+        return combos
+
+
+def run_clip_bench(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
+    """Run (or resume) the bench; returns the rows in order. Rows are stored under out_dir/rows."""
+    from .lm import _one_cpu_thread
+
+    bench.validate()
+    with _one_cpu_thread():
+        return _run(bench, Path(out_dir))
+
+
+def _backbone(bench: ClipBench, data, seed: int, cache_dir: Path):
+    """(backbone, pretraining seconds or None): the tiny CLIP pretrained for ``seed`` (cached) or the user's."""
+    from ..clip.model import load_clip
+
+    if bench.model != "tiny":
+        return load_clip(bench.model), None
+    from ..clip.pretrain import load_cached, pretrain_tiny_clip, save_cached
+
+    conf = bench.pretrain_config()
+    key = {"family": "clip", **bench.data_args(), "pretrain": conf.as_dict(), "seed": seed}
+    backbone, meta = cached_model(cache_dir, "clip-pretrained", key, lambda: pretrain_tiny_clip(data, conf, seed=seed),
+                                  save_cached, load_cached)
+    return backbone, float(meta["seconds"])
+
+
+def _average(results: list[tuple[tuple[str, ...], dict[str, float]]], domains: list[str]) -> dict[str, float | None]:
+    """Mean Mem / For / H over combinations, and each domain's accuracy when forgotten / memorised."""
+    out: dict[str, float | None] = {k: float(np.mean([m[k] for _, m in results])) for k in ("mem", "for", "h")}
+    for d in domains:
+        for status, pick in (("forgotten", True), ("memorised", False)):
+            vals = [m[f"acc_{d}"] for combo, m in results if (d in combo) == pick]
+            out[f"acc_{d}_{status}"] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def _run(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
+    from ..clip.domains import make_multidomain
+    from ..clip.model import ClipClassifier, TEMPLATE
+    from ..clip.task import DomainTask
+    from ..metrics.domain import domain_accuracies, evaluate_domain_model, mem_for_h
+    from ..training.predict import predict_logits
+    from ..utils.seeding import seed_everything
+
+    conf = bench.resolved()
+    data = make_multidomain(**bench.data_args())
+    cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
+    store = RowStore(out_dir)
+    templates = [TEMPLATE.replace("{domain}", d) for d in data.domains]
+    test = data.test
+    rows: list[dict[str, Any]] = []
+    specs = {spec: bench.combinations(spec) for spec in bench.forget}
+    bar = progress(total=len(bench.seeds) * len(specs) * (1 + len(bench.methods)), desc="bench clip", unit="row",
+                   always=True, leave=True)
+    model_name = "tiny-clip" if bench.model == "tiny" else Path(bench.model).name
+
+    def emit(row: dict[str, Any]) -> None:
+        rows.append(row)
+        bar.set_postfix_str(f"{row['task']['forget_spec']} {row['method']['name']} s{row['seed']}", refresh=False)
+        bar.update(1)
+
+    def describe(spec: str, combos: list[tuple[str, ...]], seed: int) -> dict[str, Any]:
+        tasks = [DomainTask(data, c, seed, bench.shots).describe() for c in combos]
+        return {"dataset": data.name, "scenario": "domain", "forget_spec": spec, "model": model_name,
+                "forget_size": int(round(np.mean([t["forget_size"] for t in tasks]))),
+                "retain_size": int(round(np.mean([t["retain_size"] for t in tasks]))),
+                "combinations": [",".join(c) for c in combos], "domains": list(data.domains), "shots": bench.shots}
+
+    for seed in bench.seeds:
+        backbone, pretrain_seconds = _backbone(bench, data, seed, cache_dir)
+        zero_shot = ClipClassifier(backbone, data.class_names, templates)
+        zs_acc = domain_accuracies(predict_logits(zero_shot, test.x, 512, "zero-shot").argmax(1), test.y, test.d,
+                                   data.domains)
+        key_base = {"family": "clip", **bench.data_args(), "model": bench.model, "pretrain": conf["pretrain"],
+                    "shots": bench.shots, "seed": seed, "dataset": data.name}
+        for spec, combos in specs.items():
+            task_info = describe(spec, combos, seed)
+            key = {**key_base, "forget": spec, "combinations": task_info["combinations"]}
+            row = store.get({**key, "method": "original"})
+            if row is None:
+                per = [(c, {**mem_for_h(zs_acc, c), **{f"acc_{k}": v for k, v in zs_acc.items()}}) for c in combos]
+                params = {"model": bench.model, "pretrain_seconds": pretrain_seconds,
+                          **{f"zero_shot_acc_{k}": v for k, v in zs_acc.items()}}
+                row = result_row("clip", task_info, "original", params, seed, {"metrics": _average(per, list(data.domains))},
+                                 0.0, None)
+                store.put({**key, "method": "original"}, row)
+            emit(row)
+            for name in bench.methods:
+                params = conf["methods"][name]
+                emit(_method_row(store, {**key, "method": name, "params": params}, name, params, seed, combos, task_info,
+                                 lambda combo: DomainTask(data, combo, seed, bench.shots),
+                                 lambda: ClipClassifier(backbone, data.class_names, templates),
+                                 lambda model, combo: evaluate_domain_model(model, test.x, test.y, test.d, data.domains, combo),
+                                 list(data.domains), seed_everything))
+    bar.close()
+    return rows
+
+
+def _method_row(store: RowStore, key: dict, name: str, params: dict, seed: int, combos: list[tuple[str, ...]],
+                task_info: dict, make_task: Callable, make_model: Callable, evaluate: Callable, domains: list[str],
+                seed_everything: Callable) -> dict:
+    method = get_method(name, family="clip")
+    config = method.Config.from_params(params)
+
+    def unlearn() -> dict[str, Any]:
+        results, seconds = [], []
+        for combo in combos:
+            data = make_task(combo).unlearn_data()  # few-shot train images only: the test split never reaches a method
+            model = make_model()
+            seed_everything(seed)
+            start = time.perf_counter()
+            model = method().run(model, data, config, seed=seed)
+            seconds.append(time.perf_counter() - start)
+            results.append((combo, evaluate(model, combo)))
+        return {"metrics": _average(results, domains), "seconds": float(np.mean(seconds))}
+
+    return run_method_row(
+        store, key, f"{name} on {task_info['forget_spec']} seed {seed}", unlearn, lambda evaluation: evaluation,
+        lambda evaluation, seconds: result_row("clip", task_info, name, params, seed, evaluation,
+                                               evaluation.get("seconds", seconds / max(len(combos), 1)), None),
+    )
+
+
+def plot_domain_accuracy(entries, colors, title: str, target: Path) -> bool:
+    """Report plot for clip groups: per domain, each method's class accuracy when the domain is forgotten
+    (bars, lower = forgotten more) and when it is memorised (dots, higher = kept more); mean ± std over seeds."""
+    from .report import _atomic_save_figure, _mpl_text, _new_figure
+
+    keys = {k for e in entries for k in e["metrics"]}
+    domains = list(dict.fromkeys(k[len("acc_"):].rsplit("_", 1)[0] for k in sorted(keys) if k.startswith("acc_")
+                                 and (k.endswith("_forgotten") or k.endswith("_memorised"))))
+    shown = [e for e in entries if any(f"acc_{d}_{s}" in e["metrics"] for d in domains for s in ("forgotten", "memorised"))]
+    if not domains or not shown:
+        return False
+    fig, ax = _new_figure(max(6.0, 1.6 * len(domains) + 2.5), 4.4)
+    width = 0.8 / len(shown)
+    for i, e in enumerate(shown):
+        xs = [j - 0.4 + width * (i + 0.5) for j in range(len(domains))]
+        color = colors.get(e["method"], "#8c8c8c")
+        fgt = [e["metrics"].get(f"acc_{d}_forgotten") for d in domains]
+        mem = [e["metrics"].get(f"acc_{d}_memorised") for d in domains]
+        ax.bar([x for x, s in zip(xs, fgt) if s], [s["mean"] for s in fgt if s], width * 0.9,
+               yerr=[s["std"] for s in fgt if s], color=color, label=_mpl_text(e["method"]), zorder=3,
+               error_kw={"ecolor": "#333333", "capsize": 2, "elinewidth": 1})
+        ax.errorbar([x for x, s in zip(xs, mem) if s], [s["mean"] for s in mem if s], yerr=[s["std"] for s in mem if s],
+                    fmt="o", color="black", markerfacecolor=color, markersize=6, capsize=2, zorder=4)
+    ax.set_xticks(range(len(domains)), [_mpl_text(d) for d in domains])
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("class accuracy (%)")
+    ax.grid(True, axis="y", alpha=0.3, zorder=0)
+    ax.set_title(_mpl_text(f"Per-domain accuracy — {title}\nbars: domain forgotten (lower forgets more); "
+                           "dots: domain memorised (higher keeps more)"), fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False, borderaxespad=0)
+    _atomic_save_figure(fig, target)
+    return True

@@ -1,0 +1,71 @@
+"""The unlearning record (``record.json``): what was unlearned, from which weights, how, and what came out.
+
+Every model directory written by ``obliviate unlearn`` carries one: SHA-256 hashes of the original
+weights, of the forget set and of the unlearned weights, the method and its full config, the seed,
+versions, timings, and (with ``--eval`` / ``--reference``) the metrics before, after and of the
+exact-retrain reference with the gaps to it. It is a record, not a certificate: approximate
+unlearning promises nothing formal (DP2's epsilon, when present, is the one formal statement).
+
+The model and its record appear together: both are written into a temporary directory that is
+renamed to the output only when complete, so an interrupted job never leaves a model without its
+record, or a record beside half-written weights.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .utils.io import atomic_dir, atomic_write_json
+
+RECORD_FILE = "record.json"
+RECORD_KIND = "obliviate unlearning record (empirical; approximate unlearning promises nothing formal)"
+
+
+def new_record(family: str, method: str, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The fields every record starts with (tool, versions, method, config, seed)."""
+    from . import __version__
+    from .utils.env import environment, git_commit
+
+    return {
+        "kind": RECORD_KIND,
+        "tool": {"name": "obliviate", "version": __version__, "git_commit": git_commit()},
+        "family": family,
+        "method": method,
+        "params": dict(params),
+        "seed": seed,
+        "environment": environment(),
+    }
+
+
+def add_evaluation(record: dict[str, Any], before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+                   retrain: Mapping[str, Any] | None = None, gap: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Store metrics before / after unlearning and of the retrain reference, with the gaps to it
+    (``gap``, else |after - retrain| for every numeric metric both have)."""
+    if before is not None:
+        record["metrics_before"] = dict(before)
+    if after is not None:
+        record["metrics"] = dict(after)
+    if retrain is not None:
+        record["metrics_retrain"] = dict(retrain)
+        if gap is not None:
+            record["gap_to_retrain"] = dict(gap)
+        elif after is not None:
+            record["gap_to_retrain"] = {
+                k: abs(float(after[k]) - float(v)) for k, v in retrain.items()
+                if isinstance(v, (int, float)) and isinstance(after.get(k), (int, float))
+            }
+    return record
+
+
+def save_with_record(out: str | Path, save: Callable[[Path], Any], record: dict[str, Any]) -> Path:
+    """Write the model (``save(directory)``) and ``record`` (plus the save time) to ``out``, atomically
+    together: a temporary directory renamed over ``out`` once both are complete."""
+    with atomic_dir(out) as tmp:
+        start = time.perf_counter()
+        save(tmp)
+        record.setdefault("timings", {})["save"] = time.perf_counter() - start
+        atomic_write_json(tmp / RECORD_FILE, record)
+    return Path(out)
