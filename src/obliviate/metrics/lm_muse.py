@@ -167,6 +167,25 @@ def _summarise(items: list[dict[str, Any]]) -> GenerationScores:
 
 
 @torch.inference_mode()
+def mean_nll(
+    model: nn.Module,
+    tokenizer: "PreTrainedTokenizerBase",
+    texts: Sequence[str],
+    *,
+    batch_size: int = 16,
+    max_length: int = 512,
+) -> float:
+    """Token-weighted mean next-token loss (nats) of ``texts`` (each BOS + text + EOS) under ``model``."""
+    dataset = lm_dataset(tokenizer, texts, max_length=max_length)
+    device = model_device(model)
+    total, count = 0.0, 0
+    with eval_mode(model):
+        for start in range(0, len(dataset), batch_size):
+            logp, n = sequence_logprobs(model, [t[start:start + batch_size].to(device) for t in dataset.tensors])
+            total, count = total - float(logp.sum()), count + int(n.sum())
+    return total / count
+
+
 def perplexity(
     model: nn.Module,
     tokenizer: "PreTrainedTokenizerBase",
@@ -176,11 +195,4 @@ def perplexity(
     max_length: int = 512,
 ) -> float:
     """exp(total NLL / total target tokens) over ``texts`` (each BOS + text + EOS)."""
-    dataset = lm_dataset(tokenizer, texts, max_length=max_length)
-    device = model_device(model)
-    total, count = 0.0, 0
-    with eval_mode(model):
-        for start in range(0, len(dataset), batch_size):
-            logp, n = sequence_logprobs(model, [t[start:start + batch_size].to(device) for t in dataset.tensors])
-            total, count = total - float(logp.sum()), count + int(n.sum())
-    return math.exp(total / count)
+    return math.exp(mean_nll(model, tokenizer, texts, batch_size=batch_size, max_length=max_length))

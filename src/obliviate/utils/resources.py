@@ -2,14 +2,19 @@
 
 On a CUDA device: the caching allocator's peak (``torch.cuda.max_memory_allocated``) above what was
 allocated when the block started. On the CPU: the process's resident-set high-water mark above the
-resident set at the start. Linux lets a process reset its high-water mark (``/proc/self/clear_refs``),
-which makes the CPU number exact; elsewhere a background thread samples the resident set every 5 ms
-(psutil), which can miss a short spike.
+resident set at the start. Before the block, garbage is collected and glibc is asked to hand freed
+heap pages back to the system (``malloc_trim``), so memory the block reuses from earlier work counts
+as its own. Linux lets a process reset its high-water mark (``/proc/self/clear_refs``), which makes the
+CPU number exact; elsewhere a background thread samples the resident set every 5 ms (psutil), which
+can miss a short spike.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import re
 import threading
 from collections.abc import Iterator
@@ -46,6 +51,7 @@ def peak_memory(device: torch.device | str | None = None) -> Iterator[PeakMemory
         peak = torch.cuda.max_memory_allocated(device)
         result.peak_mb, result.absolute_mb, result.source = (peak - start) / _MB, peak / _MB, "cuda"
         return
+    _release_free_memory()
     start = _rss_bytes()
     if _reset_high_water_mark():
         yield result
@@ -77,6 +83,16 @@ def _rss_bytes() -> int:
         import psutil
 
         return int(psutil.Process().memory_info().rss)
+
+
+def _release_free_memory() -> None:
+    """Collect garbage and return free heap pages to the system (glibc's ``malloc_trim``; elsewhere a no-op)."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _reset_high_water_mark() -> bool:
