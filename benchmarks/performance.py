@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--people", type=int, default=40, help="lm: bios people")
     p.add_argument("--methods", default=None, help="comma list (default: every method of the family)")
     p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--cache-dir", default=None,
+                   help="model cache (default OUT/cache: a fresh one, so every retrain is timed in this run)")
     p.add_argument("--out", default=None)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if "retrain" not in methods:
         methods = ["retrain", *methods]
     seeds = list(range(args.seeds))
+    out = Path(args.out or f"benchmarks/results/performance/{family}-{'bios' if family == 'lm' else args.dataset}")
+    args.cache_dir = args.cache_dir or str(out / "cache")
     if family == "classifier":
         bench: Any = ClassifierBench(dataset=args.dataset, forget=[f"scaling:{args.sizes}"], methods=methods,
                                      seeds=seeds, max_train=args.max_train, cache_dir=args.cache_dir)
@@ -137,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         bench = LMBench(forget=[f"scaling:{args.points}"], methods=methods, seeds=seeds, people=args.people,
                         cache_dir=args.cache_dir)
         name, x_label = "bios", "forget size (people)"
-    out = Path(args.out or f"benchmarks/results/performance/{family}-{name}")
     command = "python benchmarks/performance.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     doc = run_suite(f"performance-{family}", [bench], out, command)
     summary = summarise(doc["runs"])

@@ -105,6 +105,20 @@ def test_train_unlearn_eval_round_trip(tmp_path, capsys):
                  "--out", str(tmp_path / "x")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
+    # an --out that replacing would lose something: refused before any work, nothing touched
+    unlearn = ["unlearn", "--model", str(model_dir), "--forget", "class:1", "--method", "grad_ascent", "--quiet"]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    for out_dir, message in ((notes, "obliviate did not write"), (model_dir, "is the input model")):
+        assert main([*unlearn, "--out", str(out_dir)]) == 2
+        assert message in capsys.readouterr().err
+    assert (notes / "todo.txt").read_text() == "mine" and sorted(p.name for p in notes.iterdir()) == ["todo.txt"]
+    assert main([*unlearn, "--out", str(out)]) == 0  # an earlier unlearning output is replaced
+    # a method parameter that is an option of the call itself
+    assert main([*unlearn, "--param", "seed=3", "--out", str(tmp_path / "y")]) == 2
+    assert "use --seed" in capsys.readouterr().err and not (tmp_path / "y").exists()
+
 
 def test_ls_and_help(capsys):
     assert main(["ls", "methods", "-v"]) == 0

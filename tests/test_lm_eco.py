@@ -74,6 +74,23 @@ def test_zeroth_order_search_finds_the_minimum():
     assert history[0][0] == 0.0 and min(f for _, f in history) == pytest.approx((best - 1.3) ** 2)
 
 
+def test_zeroth_order_search_crosses_flat_stretches():
+    """zero_topk / flip_sign make the loss a step function of the strength: a flat finite difference
+    widens the probe instead of ending the search."""
+    best, _ = zo_minimize(lambda x: (math.floor(x * 4) / 4 - 2.0) ** 2, 0.0, steps=30)
+    assert math.floor(best * 4) / 4 == 2.0
+
+
+def test_noise_of_a_row_does_not_depend_on_its_batch_mates(setup):
+    _, _, guard = setup
+    a, b = [5, 6, 7, 8], [9, 10, 11]
+    alone = guard.corrupted_embeds(torch.tensor([a]), torch.ones(1, 4, dtype=torch.long), torch.tensor([True]), 0.5)
+    ids = torch.tensor([[0] + b, a])  # b left-padded, a second
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    batch = guard.corrupted_embeds(ids, mask, torch.tensor([True, True]), 0.5)
+    assert torch.equal(batch[1], alone[0])
+
+
 def test_unflagged_prompts_give_the_original_outputs_exactly(setup):
     task, model, guard = setup
     retain = _prompts(task, "retain")

@@ -4,6 +4,8 @@ more than that of the retain people."""
 
 from __future__ import annotations
 
+import math
+
 import copy
 
 import pytest
@@ -45,6 +47,10 @@ def test_generic_logit_rule_by_hand():
     # gaps v_r - v_b = 3, -0.5, 0, 2 -> ReLU 3, 0, 0, 2; alpha 2: 2 - 6, 1, 0, -1 - 4
     assert torch.equal(generic_logits(base, reinforced, 2.0), torch.tensor([-4.0, 1.0, 0.0, -5.0]))
     assert torch.equal(generic_logits(base, reinforced, 0.0), base)
+    masked = torch.tensor([1.0, -math.inf, 0.5])  # a token generate's processors masked stays masked, not NaN
+    for alpha in (0.0, 5.0):
+        out = generic_logits(masked, torch.tensor([0.0, 3.0, 1.0]), alpha)
+        assert not out.isnan().any() and out[1] == -math.inf
     # the reinforced model's favourite token loses its lead: argmax moves from 0 to 1
     assert int(generic_logits(base, reinforced, 2.0).argmax()) == 1
 
@@ -153,3 +159,22 @@ def test_whp_config_errors():
         method.Config.from_params({"alpha": -1})
     with pytest.raises(ConfigError, match="mode must be one of"):
         method.Config.from_params({"mode": "both"})
+
+
+def test_finetune_mode_refuses_a_tokenizer_whose_pieces_change_the_text():
+    """SentencePiece-style tokenizers mark every piece as a word start: tokenising an anchored term
+    apart would fine-tune on token sequences the model never sees."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from obliviate.lm.anchors import aligned_pair
+    from obliviate.methods.whp import _check_piecewise_tokens
+
+    raw = Tokenizer(models.BPE(unk_token="<unk>"))
+    raw.pre_tokenizer, raw.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    raw.train_from_iterator(["Kestrel flew. The bird saw Kestrel."] * 5,
+                            trainers.BpeTrainer(vocab_size=80, special_tokens=["<unk>", "<s>", "</s>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    text = "The bird saw Kestrel."
+    with pytest.raises(ConfigError, match="mode=logits"):
+        _check_piecewise_tokens(tok, [text], [aligned_pair(tok, text, {"Kestrel": "Bird"}, 64)[0]], 64)

@@ -38,6 +38,8 @@ def _bench(tmp_path, forget, methods=("retrain", "finetune")) -> ClassifierBench
 def test_bad_specs_fail_before_training(tmp_path):
     with pytest.raises(ForgetSpecError, match="cannot arrive as 5 requests"):
         run_classifier_bench(_bench(tmp_path, ["sequential:5:random:3"]), tmp_path / "out")
+    with pytest.raises(ForgetSpecError, match="cannot arrive as 4 requests"):  # a searched set, sized up front
+        run_classifier_bench(_bench(tmp_path, ["sequential:4:worst_case:2"]), tmp_path / "out")
     with pytest.raises(ConfigError):
         run_classifier_bench(_bench(tmp_path, ["worst_case:400"]), tmp_path / "out")
     assert not (tmp_path / "cache").exists()

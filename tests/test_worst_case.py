@@ -114,6 +114,24 @@ def test_class_wise_variant_returns_whole_classes(digits, original):
         search_worst_case(original, digits.train, 10, 0, WorstCaseConfig(**FAST), classes=10)
 
 
+def test_class_wise_never_picks_a_class_without_samples(digits, original):
+    keep = np.flatnonzero(~np.isin(digits.train.y.numpy(), (6, 7)))  # no 6s and no 7s at all
+    train = ImageDataset(digits.train.x[keep], digits.train.y[keep])
+    result = search_worst_case(original, train, 10, 0, WorstCaseConfig(**FAST), seed=0, classes=2)
+    assert not set(result.classes) & {6, 7} and len(result.indices) > 0
+    assert all(np.isfinite(h["objective"]) and np.isfinite(h["mean_loss"]) for h in result.history)
+    with pytest.raises(ConfigError, match="8 classes"):
+        search_worst_case(original, train, 10, 0, WorstCaseConfig(**FAST), seed=0, classes=8)
+
+
+def test_gamma_regularises_without_reversing_the_order_of_w(digits, original):
+    """The normalised step divides only the loss term: a gamma far above the median loss (~1e-5 here)
+    shrinks the weights toward uniform but keeps the chosen set stable from step to step."""
+    result = search_worst_case(original, digits.train, 10, 40, WorstCaseConfig(**{**FAST, "outer_steps": 3}, gamma=1e-3),
+                               seed=0)
+    assert all(h["overlap_with_previous"] >= 0.5 for h in result.history[1:]), result.history
+
+
 @pytest.mark.parametrize("lower", LOWER_METHODS)
 def test_every_lower_level_trains_and_stays_finite(digits, original, lower):
     import copy
@@ -166,3 +184,16 @@ def test_cli_writes_a_usable_indices_file(tmp_path, digits, original, capsys):
     assert code == 0 and len(read_indices_file(out)) == 25
     assert main(["worst-case", "--dataset", "digits", "--size", "5", "--classes", "2", "--out", str(out)]) == 2
     assert "exactly one of --size" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_model_of_another_dataset_and_bad_outputs_before_searching(tmp_path, capsys):
+    five = build_classifier("cnn", in_channels=1, num_classes=5)
+    save_classifier(five, tmp_path / "five")
+    base = ["worst-case", "--dataset", "digits", "--max-train", "400", "--quiet"]
+    assert main([*base, "--size", "25", "--model", str(tmp_path / "five"), "--out", str(tmp_path / "a.txt")]) == 2
+    assert "num_classes=5 but digits needs 10" in capsys.readouterr().err
+    assert main([*base, "--size", "25", "--model", str(tmp_path / "five"), "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main([*base, "--classes", "10", "--model", str(tmp_path / "five"), "--out", str(tmp_path / "b.txt")]) == 2
+    assert "--classes must be in 1..9" in capsys.readouterr().err
+    assert not (tmp_path / "a.txt").exists() and not (tmp_path / "b.txt").exists()

@@ -87,17 +87,14 @@ def unlearn_from_dirs(
     those of the retrain reference and the gaps to it."""
     from .data import load_image_dataset
     from .models import load_classifier, save_classifier
+    from .models.io import check_classifier_fits
     from .record import add_evaluation, new_record, save_with_record
 
     original = load_classifier(model_dir)
     original_hash = weights_hash(original)  # before any pruning
     retrained = load_classifier(reference) if reference else None  # a bad reference fails before any work
     splits = load_image_dataset(dataset, data_dir=data_dir, max_train=max_train)
-    n_classes = original.kwargs.get("num_classes")
-    if n_classes is not None and n_classes != splits.num_classes:
-        from .errors import ConfigError
-
-        raise ConfigError(f"{model_dir} predicts {n_classes} classes but {dataset} has {splits.num_classes}")
+    check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, dataset)
     task = Task.build(splits, forget, seed)
     from .training.checkpoint import checkpoint_dir_for, checkpointing
 

@@ -334,11 +334,36 @@ def _load_splits(args: argparse.Namespace):
     return load_image_dataset(args.dataset, data_dir=args.data_dir, max_train=args.max_train)
 
 
+def _check_out(out: str, model: str | None = None) -> None:
+    """Refuse, before any work, an ``--out`` whose replacement would lose something: the input model
+    itself, a file, or a non-empty directory that obliviate did not write (no record.json and no
+    obliviate classifier config.json)."""
+    path = Path(out)
+    if model is not None and path.resolve() == Path(model).resolve():
+        raise ConfigError(f"--out {out} is the input model: write the unlearned model elsewhere")
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    if not any(path.iterdir()) or (path / "record.json").is_file():
+        return
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if isinstance(config, dict) and config.get("family") == "classifier" and "arch" in config:
+            return
+    except (OSError, ValueError):
+        pass
+    raise ConfigError(f"--out {out} is a non-empty directory that obliviate did not write; it would be replaced "
+                      "as a whole: choose another --out or remove it first")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .bench.recipes import recipe_for
     from .methods.retrain import RetrainConfig, train_classifier
     from .models import build_classifier, save_classifier
     from .utils.seeding import seed_everything
+
+    _check_out(args.out)
 
     splits = _load_splits(args)
     config = RetrainConfig.from_params({**recipe_for(args.dataset).train, **_kv(args.train, "--train")})
@@ -360,6 +385,7 @@ def _only_for(family: str, given: dict[str, Any], hint: str) -> None:
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
+    _check_out(args.out, model=args.model)
     if args.family == "lm":
         return _unlearn_lm(args)
     if args.family == "clip":
@@ -369,16 +395,32 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
                      "--save-adapter": args.save_adapter, "--dtype": args.dtype != "auto", "--device": args.device,
                      "--max-length": args.max_length != 512}, "add --family lm to unlearn a causal LM")
     from .api import unlearn_from_dirs
+    from .training import distributed
 
+    if distributed.num_processes() > 1:
+        raise ConfigError("classifier unlearning runs in one process (the models are small); launch it without "
+                          "accelerate launch / torchrun, or use --family lm for a distributed run")
     record = unlearn_from_dirs(
         model_dir=args.model, dataset=args.dataset, forget=args.forget, method=args.method,
-        params=_kv(args.param, "--param"), seed=args.seed, out=args.out, evaluate=args.eval,
+        params=_unlearn_params(args), seed=args.seed, out=args.out, evaluate=args.eval,
         data_dir=args.data_dir, max_train=args.max_train, prune=args.prune, checkpoint_every=args.checkpoint_every,
         reference=args.reference,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "seconds", "metrics") if k in record}, indent=2))
     _say(args, f"saved {args.out}")
     return 0
+
+
+#: names that are options of the unlearning call itself, not of a method: --param NAME=... would collide
+_RESERVED_PARAMS = {"seed": "--seed", "max_length": "--max-length", "lora": "--lora", "inplace": None}
+
+
+def _unlearn_params(args: argparse.Namespace) -> dict[str, Any]:
+    params = _kv(args.param, "--param")
+    for name in sorted(set(params) & set(_RESERVED_PARAMS)):
+        flag = _RESERVED_PARAMS[name]
+        raise ConfigError(f"--param {name}=... is not a method parameter" + (f"; use {flag}" if flag else ""))
+    return params
 
 
 def _unlearn_lm(args: argparse.Namespace) -> int:
@@ -391,7 +433,7 @@ def _unlearn_lm(args: argparse.Namespace) -> int:
         raise ConfigError("--family lm needs --retain FILE (documents to keep; the methods' retain terms train on them)")
     record = unlearn_lm_from_dirs(
         model_dir=args.model, forget_file=args.forget, retain_file=args.retain, method=args.method, out=args.out,
-        params=_kv(args.param, "--param"), seed=args.seed, layout=args.documents, lora=args.lora,
+        params=_unlearn_params(args), seed=args.seed, layout=args.documents, lora=args.lora,
         adapter_only=args.save_adapter, dtype=args.dtype, device=args.device, max_length=args.max_length,
         checkpoint_every=args.checkpoint_every, evaluate=args.eval, reference=args.reference,
     )

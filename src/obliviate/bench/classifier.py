@@ -266,16 +266,22 @@ def worst_case_file(
 ):
     """``obliviate worst-case``: search the set on ``model_dir`` (or the bench recipe's cached original
     for ``seed``) and write it to ``out`` as an ``indices:FILE`` file; returns the search result."""
-    from ..models.io import load_classifier
+    from ..models.io import check_classifier_fits, load_classifier
     from ..tasks.worst_case import resolve_size, search_worst_case
 
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give the path of the indices file to write")
     conf = bench.resolved()
     splits, model_kwargs, base_key = _setup(bench, conf)
     config = bench.search_config(ForgetRequest("worst_case", options=(("lower", lower), ("mode", mode))))
     n = len(splits.train)
     count = 0 if classes is not None else resolve_size(size, n)
+    if classes is not None and not 0 < classes < splits.num_classes:
+        raise ConfigError(f"--classes must be in 1..{splits.num_classes - 1} for {conf['dataset']}, got {classes}")
     if model_dir is not None:
         original = load_classifier(model_dir)
+        check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, conf["dataset"])
     else:
         cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
         original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
@@ -368,7 +374,9 @@ def _check_spec(spec: BenchSpec, splits: ImageSplits, bench: ClassifierBench, se
             if not 0 < request.count < splits.num_classes:
                 raise ForgetSpecError(f"{request.spec}: choose 1..{splits.num_classes - 1} of {splits.num_classes} classes")
         else:
-            resolve_size(request.count if request.count is not None else request.fraction, n)
+            size = resolve_size(request.count if request.count is not None else request.fraction, n)
+            if spec.kind == "sequential" and size < spec.steps:
+                raise ForgetSpecError(f"{spec.text}: {size} samples cannot arrive as {spec.steps} requests")
     elif request is not None:
         for seed in seeds:
             idx = Task.build(splits, request, seed).forget_idx

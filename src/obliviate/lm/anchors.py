@@ -50,10 +50,14 @@ def read_anchors(path: str | Path) -> dict[str, str]:
     """The ``term<TAB>generic`` file (see module doc) as a dict; bad lines raise with their number."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"anchored-terms file {path} does not exist")
+        raise ConfigError(f"anchored-terms file {path} " + ("is not a regular file" if path.exists() else "does not exist"))
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark would otherwise stick to the first term
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"anchored-terms file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     anchors: dict[str, str] = {}
     problems = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split("\t")
@@ -216,10 +220,12 @@ def word_rises(baseline: nn.Module, reinforced: nn.Module, tokenizer: "PreTraine
     seqs = [bos + list(ids) for ids in enc["input_ids"]]
     pad = pad_id(tokenizer)
     rises: dict[str, list[float]] = {}
-    per_model = [logits_of(m, seqs, pad, batch_size) for m in (baseline, reinforced)]
+    per_model: list[list[torch.Tensor]] = [[], []]
     for i, text in enumerate(texts):
+        if i % batch_size == 0:  # one batch of (B, T, V) logits per model at a time
+            per_model = [logits_of(m, seqs[i:i + batch_size], pad, batch_size) for m in (baseline, reinforced)]
         labels = torch.tensor(seqs[i]).unsqueeze(0)
-        lp = [token_logprobs(logits[i].unsqueeze(0), labels)[0][0] for logits in per_model]
+        lp = [token_logprobs(logits[i % batch_size].unsqueeze(0), labels)[0][0] for logits in per_model]
         diff = (lp[1] - lp[0]).tolist()  # diff[j] is body token j (after the BOS, if any)
         if not bos:
             diff = [0.0] + diff  # the first token has no prediction without a BOS

@@ -163,7 +163,7 @@ def train_lm_dp(model: nn.Module, dataset: Dataset, config: DPTrainConfig, *, se
         module, optimizer, loader = engine.make_private_with_epsilon(
             module=module, optimizer=optimizer, data_loader=loader, target_epsilon=config.epsilon,
             target_delta=config.delta, epochs=config.epochs, max_grad_norm=config.max_grad_norm,
-            noise_generator=torch.Generator().manual_seed(seed), **extra)
+            noise_generator=torch.Generator(device=get_accelerator().device).manual_seed(seed), **extra)
         wrapped.update(module=module, optimizer=optimizer, loader=loader)
         return module, optimizer, loader
 

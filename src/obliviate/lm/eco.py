@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,17 +56,22 @@ PREFIX_TOKENS: tuple[int, ...] = (4, 8, 12, 16, 24)
 
 # --- corruption -------------------------------------------------------------------------------------
 
-def corrupt(embeds: torch.Tensor, positions: torch.Tensor, kind: str, strength: float, *, seed: int = 0) -> torch.Tensor:
-    """A copy of ``embeds`` (B, T, d) with the ``positions`` (B, T bool) corrupted (see module doc)."""
+def corrupt(embeds: torch.Tensor, positions: torch.Tensor, kind: str, strength: float, *,
+            seed: int | Sequence[int] = 0) -> torch.Tensor:
+    """A copy of ``embeds`` (B, T, d) with the ``positions`` (B, T bool) corrupted (see module doc).
+    ``seed``: of the noise, one for the batch or one per row (then a row's noise does not depend on
+    its batch mates)."""
     out = embeds.clone()
     if not bool(positions.any()):
         return out
     rows = out[positions]
     d = rows.shape[-1]
     if kind == "noise":
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        noise = torch.randn(rows.shape, generator=gen, dtype=torch.float32).to(rows.device, rows.dtype)
-        rows = rows + strength * noise
+        seeds = [seed] if isinstance(seed, int) else list(seed)
+        counts = [int(positions.sum())] if isinstance(seed, int) else positions.sum(1).tolist()
+        noise = torch.cat([torch.randn((n, d), generator=torch.Generator(device="cpu").manual_seed(s))
+                           for s, n in zip(seeds, counts)])
+        rows = rows + strength * noise.to(rows.device, rows.dtype)
     elif kind in ("zero_topk", "flip_sign"):
         k = int(round(min(max(strength, 0.0), 1.0) * d))
         if k:
@@ -87,7 +93,12 @@ def zo_minimize(objective: Callable[[float], float], x0: float, *, steps: int = 
     point seen and the (x, objective) history."""
     x, history, last_sign = x0, [], 0.0
     for _ in range(steps):
-        g = (objective(x + mu) - objective(x - mu)) / (2 * mu)
+        probe, g = mu, 0.0
+        for _ in range(5):  # a flat difference (a piecewise-constant objective): widen the probe, up to 16 mu
+            g = (objective(x + probe) - objective(x - probe)) / (2 * probe)
+            if g:
+                break
+            probe *= 2
         history.append((x, objective(x)))
         sign = math.copysign(1.0, g) if g else 0.0
         if sign == 0.0:
@@ -298,8 +309,11 @@ class EcoGuard(nn.Module):
         bos = self.classifier.tokenizer.bos_token_id
         if bos is not None:
             positions &= input_ids != bos
+        # noise seeded per row by its real tokens: the same prompt is corrupted the same way in any batch
+        row_seeds = [(self.seed * 1_000_003 + zlib.crc32(row[m.bool()].numpy().tobytes())) % 2**63
+                     for row, m in zip(input_ids.cpu(), attention_mask.cpu())]
         return corrupt(embeds, positions, self.corruption, self.strength if strength is None else strength,
-                       seed=self.seed)
+                       seed=row_seeds)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any):
         if attention_mask is None:

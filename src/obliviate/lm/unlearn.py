@@ -64,9 +64,9 @@ def unlearn_lm(
                          lm_dataset(tokenizer, retain, max_length=max_length), tokenizer)
     if not inplace:
         model = copy.deepcopy(model)
+    seed_everything(seed)  # before the adapters: their initialisation follows the seed too
     if spec is not None:
         model = apply_lora(model, spec)
-    seed_everything(seed)
     start = time.perf_counter()
     model = cls().run(model, data, config, seed=seed)
     extra = {"lora": spec.as_dict() if spec else None}
@@ -110,6 +110,9 @@ def unlearn_lm_from_dirs(
 
     if lora and distributed.is_sharded():
         raise ConfigError("--lora is not supported under FSDP / DeepSpeed (adapters are small): use the DDP config")
+    if (evaluate or reference is not None) and distributed.is_sharded():
+        raise ConfigError("--eval / --reference evaluate on the main process with the whole model, which FSDP / "
+                          "DeepSpeed shard: not supported there yet; drop them, or use the DDP config")
     if adapter_only and not lora:
         raise ConfigError("--save-adapter needs --lora (without LoRA there is no adapter to save)")
     spec = LoraSpec.parse(lora) if lora else None

@@ -23,9 +23,10 @@ from ..errors import ConfigError
 
 
 def generic_logits(baseline: torch.Tensor, reinforced: torch.Tensor, alpha: float) -> torch.Tensor:
-    """v_baseline - alpha * ReLU(v_reinforced - v_baseline), elementwise (float32)."""
+    """v_baseline - alpha * ReLU(v_reinforced - v_baseline), elementwise (float32). A baseline logit of
+    -inf (a token that generate's processors masked) stays -inf instead of becoming NaN."""
     b = baseline.float()
-    return b - alpha * torch.relu(reinforced.float() - b)
+    return torch.where(torch.isneginf(b), b, b - alpha * torch.relu(reinforced.float() - b))
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,8 @@ class EcoConfig(MethodConfig):
             problems.append(f"fpr must be in [0, 1), got {self.fpr}")
         if self.strength < 0 and self.strength != -1:
             problems.append(f"strength must be >= 0 (or -1: fitted), got {self.strength}")
+        if self.corruption != "noise" and self.strength > 1:
+            problems.append(f"strength of {self.corruption} is a fraction of the dimensions, in [0, 1]; got {self.strength}")
         if self.target_loss <= 0 and self.target_loss != -1:
             problems.append(f"target_loss must be > 0 (or -1: surrogate), got {self.target_loss}")
         if self.zo_steps < 1:

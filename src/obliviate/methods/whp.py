@@ -51,25 +51,44 @@ def generic_label_dataset(baseline: nn.Module, reinforced: nn.Module, tokenizer:
     """(input_ids, attention_mask, generic labels) of ``texts`` (step 3 of the module doc), and the
     fraction of target tokens whose generic label differs from the original token."""
     pairs = [aligned_pair(tokenizer, t, anchors, max_length) for t in texts]
+    _check_piecewise_tokens(tokenizer, texts, [p[0] for p in pairs], max_length)
     pad = pad_id(tokenizer)
-    base_trans = logits_of(baseline, [p[1] for p in pairs], pad, batch_size)
-    base_orig = logits_of(baseline, [p[0] for p in pairs], pad, batch_size)
-    reinf = logits_of(reinforced, [p[0] for p in pairs], pad, batch_size)
     ids = torch.full((len(texts), max_length), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
     labels = torch.full_like(ids, IGNORE)
     changed = total = 0
-    for row, (orig, _, align) in enumerate(pairs):
-        n = len(orig)
-        ids[row, :n] = torch.tensor(orig)
-        mask[row, :n] = 1
-        for i in range(1, n):  # the logits at i - 1 predict token i
-            j = align[i]
-            v_base = base_trans[row][j - 1] if j is not None and j >= 1 else base_orig[row][i - 1]
-            label = int(generic_logits(v_base, reinf[row][i - 1], alpha).argmax())
-            labels[row, i] = label
-            changed, total = changed + (label != orig[i]), total + 1
+    for start in range(0, len(pairs), batch_size):  # one batch of logits at a time: (B, T, V) each
+        chunk = pairs[start:start + batch_size]
+        base_trans = logits_of(baseline, [p[1] for p in chunk], pad, batch_size)
+        base_orig = logits_of(baseline, [p[0] for p in chunk], pad, batch_size)
+        reinf = logits_of(reinforced, [p[0] for p in chunk], pad, batch_size)
+        for k, (orig, _, align) in enumerate(chunk):
+            row, n = start + k, len(orig)
+            ids[row, :n] = torch.tensor(orig)
+            mask[row, :n] = 1
+            for i in range(1, n):  # the logits at i - 1 predict token i
+                j = align[i]
+                v_base = base_trans[k][j - 1] if j is not None and j >= 1 else base_orig[k][i - 1]
+                label = int(generic_logits(v_base, reinf[k][i - 1], alpha).argmax())
+                labels[row, i] = label
+                changed, total = changed + (label != orig[i]), total + 1
     return TensorDataset(ids, mask, labels), changed / max(total, 1)
+
+
+def _check_piecewise_tokens(tokenizer: "PreTrainedTokenizerBase", texts: Sequence[str],
+                            pieces: Sequence[Sequence[int]], max_length: int) -> None:
+    """WHP aligns a text with its translation by tokenising anchored terms apart from their context;
+    refuse a tokenizer for which that changes the text's own tokens (SentencePiece-style ones add a
+    word-start marker before every piece), since the model would then be fine-tuned on token sequences
+    it never sees."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    bad = [t for t, p in zip(texts, pieces)
+           if list(p) != (bos + tokenizer(t, add_special_tokens=False)["input_ids"] + eos)[:max_length]]
+    if bad:
+        raise ConfigError(f"whp (finetune): with this tokenizer, tokenising anchored terms apart changes the tokens of "
+                          f"{len(bad)} of {len(texts)} forget texts (e.g. {bad[0][:60]!r}); use whp mode=logits, "
+                          "or a byte-level BPE tokenizer")
 
 
 @dataclass

@@ -103,3 +103,16 @@ def load_classifier(directory: str | Path) -> Classifier:
 def _diff_keys(expected: Any, found: Any) -> tuple[list[str], list[str]]:
     expected, found = set(expected), set(found)
     return sorted(expected - found), sorted(found - expected)
+
+
+def check_classifier_fits(model: Classifier, num_classes: int, in_channels: int, source: str | Path, dataset: str) -> None:
+    """Raise a :class:`ConfigError` when a loaded classifier cannot run on ``dataset`` (class count or
+    input channels differ), before any work uses it."""
+    from ..errors import ConfigError
+
+    want = {"num_classes": num_classes, "in_channels": in_channels}
+    for name, value in want.items():
+        have = model.kwargs.get(name)
+        if have is not None and have != value:
+            raise ConfigError(f"{source} was built with {name}={have} but {dataset} needs {value}")
+

@@ -9,7 +9,10 @@ also RL, l1-sparse, SCRUB and a retrain-style variant). The two alternate: each 
 lower level from ``theta_o`` (as the reference code reloads the checkpoint), then takes one projected
 gradient step ``w <- P_S(w - eta * (loss + 2 * gamma * w))``; ``P_S`` finds by bisection the shift
 ``mu`` with ``sum(clamp(w - mu, 0, 1)) = m``. The result is binarised to the top-m weights.
-``mode="easiest"`` flips the sign of the loss term (maximise the forget loss after unlearning).
+``mode="easiest"`` flips the sign of the loss term (maximise the forget loss after unlearning). With
+``normalize`` (default) the loss term is divided by the median loss, so ``w_lr`` is a step in units of a
+typical loss; the regulariser is not, since scaling ``2 gamma w`` by ``1 / median`` as well would reverse
+the order of ``w`` as soon as that product exceeds 1.
 
 The class-wise variant puts one weight on each class (``sum = K``); a sample's weight in the lower level
 is its class's, the upper-level gradient of a class is the mean loss of its samples after unlearning.
@@ -71,8 +74,9 @@ class WorstCaseConfig(TrainingConfig):
     )
     gamma: float = param(0.0, f"weight of gamma * ||w||^2 in the upper level ({_REF} default: 0)")
     normalize: bool = param(
-        True, "divide each upper step by the median per-sample loss (eta = w_lr / median): a trained model's losses "
-        "span 1e-7..1, so a fixed eta either never moves w or empties it; False = the reference's raw step",
+        True, "divide the loss term of each upper step by the median per-sample loss (w_lr * loss / median; the gamma "
+        "term keeps w_lr): a trained model's losses span 1e-7..1, so a fixed step either never moves w or empties it; "
+        "False = the reference's raw step",
     )
 
     def validate(self) -> None:
@@ -177,12 +181,14 @@ def weighted_loss(lower: str, config: WorstCaseConfig, teacher: nn.Module | None
 
 def run_lower_level(
     model: nn.Module, train: ImageDataset, sample_w: torch.Tensor, num_classes: int, config: WorstCaseConfig,
-    *, seed: int, desc: str = "lower level",
+    *, seed: int, y_rand: torch.Tensor | None = None, desc: str = "lower level",
 ) -> nn.Module:
-    """theta_u(w): ``config.epochs`` of the weighted unlearner on the whole training set, in place."""
+    """theta_u(w): ``config.epochs`` of the weighted unlearner on the whole training set, in place.
+    ``y_rand``: the random labels of the ``random_label`` unlearner (default: drawn from ``seed``)."""
     if train.y is None:
         raise ConfigError("the worst-case search needs the training labels")
-    y_rand = random_labels(len(train), num_classes, seed)
+    if y_rand is None:
+        y_rand = random_labels(len(train), num_classes, seed)
     stream = TensorDataset(train.x, train.y, sample_w.to(torch.float32), y_rand)
     teacher = frozen_copy(model) if config.lower == "scrub" else None
     epoch_hook = None
@@ -230,35 +236,41 @@ def search_worst_case(
         raise ConfigError("the worst-case search needs the training labels")
     labels = train.y.long()
     if classes is not None:
-        if not 0 < classes < num_classes:
-            raise ConfigError(f"classes must be in 1..{num_classes - 1}, got {classes}")
-        m, dim = classes, num_classes
+        counts = torch.bincount(labels, minlength=num_classes)
+        present = int((counts > 0).sum())
+        if not 0 < classes < present:
+            raise ConfigError(f"classes must be in 1..{present - 1} (the training set holds {present} classes), got {classes}")
+        m, dim, present = classes, num_classes, counts > 0
     else:
         if not 0 < size < n:
             raise ConfigError(f"the worst-case set size must be in 1..{n - 1} for a {n}-sample training set, got {size}")
-        m, dim = size, n
+        m, dim, present = size, n, torch.ones(n, dtype=torch.bool)
     start = time.perf_counter()
     seed_everything(seed)
-    w = torch.full((dim,), m / dim, dtype=torch.float64)
+    w = torch.where(present, m / int(present.sum()), 0.0).to(torch.float64)
     sign = 1.0 if config.mode == "hardest" else -1.0
     history: list[dict[str, float]] = []
     previous = top_m(w, m)
+    y_rand = random_labels(n, num_classes, seed)  # fixed for the whole search
     for step in progress(range(config.outer_steps), desc=f"worst-case search ({config.lower})", unit="step"):
         sample_w = w[labels] if classes is not None else w
         model = run_lower_level(copy.deepcopy(original), train, sample_w, num_classes, config,
-                                seed=seed + 1000 * step, desc=f"lower level {step + 1}")
+                                seed=seed + 1000 * step, y_rand=y_rand, desc=f"lower level {step + 1}")
         loss = per_sample_loss(model, train)
         if classes is not None:  # mean loss per class
-            loss = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, loss) / torch.bincount(
-                labels, minlength=num_classes).clamp(min=1)
-        eta = config.w_lr / max(float(loss.median()), 1e-12) if config.normalize else config.w_lr
-        w = project_capped_simplex(w - eta * (sign * loss + 2 * config.gamma * w), m)
+            loss = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, loss) / counts.clamp(min=1)
+        # normalised step: the loss term in units of a typical loss, the regulariser in w_lr units
+        # (scaling 2*gamma*w by 1/median(loss) too would flip the order of w once 2*eta*gamma > 1)
+        scale = max(float(loss[present].median()), 1e-12) if config.normalize else 1.0
+        step_w = w - config.w_lr * (sign * loss / scale + 2 * config.gamma * w)
+        w = torch.zeros_like(w)
+        w[present] = project_capped_simplex(step_w[present], m)  # a class without samples keeps weight 0
         chosen = top_m(w, m)
         history.append({
             "step": step + 1,
             "objective": float((w * sign * loss).sum() + config.gamma * (w * w).sum()),
             "chosen_mean_loss": float(loss[torch.as_tensor(chosen)].mean()),
-            "mean_loss": float(loss.mean()),
+            "mean_loss": float(loss[present].mean()),
             "overlap_with_previous": float(len(np.intersect1d(chosen, previous)) / m),
         })
         previous = chosen
