@@ -240,11 +240,11 @@ def search_worst_case(
         present = int((counts > 0).sum())
         if not 0 < classes < present:
             raise ConfigError(f"classes must be in 1..{present - 1} (the training set holds {present} classes), got {classes}")
-        m, dim, present = classes, num_classes, counts > 0
+        m, present = classes, counts > 0
     else:
         if not 0 < size < n:
             raise ConfigError(f"the worst-case set size must be in 1..{n - 1} for a {n}-sample training set, got {size}")
-        m, dim, present = size, n, torch.ones(n, dtype=torch.bool)
+        m, present = size, torch.ones(n, dtype=torch.bool)
     start = time.perf_counter()
     seed_everything(seed)
     w = torch.where(present, m / int(present.sum()), 0.0).to(torch.float64)
