@@ -78,11 +78,14 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
 
 
 def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
-    """The embedded default: every family that exists so far, small enough for minutes on 2 CPU cores.
+    """The embedded default: every family, small enough for minutes on 2 CPU cores: every classifier
+    method on digits (random and class forgetting) plus a worst-case vs random set, the LM methods on
+    bios with MUSE's scalability and sustainability series, and CLIP domain unlearning.
 
     The lm documents part (tiny Llama, 20 bios people, at most 2 seeds, 7 methods) took 59 s on the
     2-core CPU with a cold model cache and 10 s once the original and retrain models were cached.
     """
+    from .clip import ClipBench
     from .lm import LMBench
 
     return [
@@ -96,8 +99,16 @@ def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
             seeds=list(range(seeds)),
             cache_dir=cache_dir,
         ),
+        # Challenging Forgets: a searched worst-case set against a random set of the same size
+        ClassifierBench(
+            dataset="digits",
+            forget=["random:144", "worst_case:144"],
+            methods=["retrain", "finetune", "grad_ascent", "random_label"],
+            seeds=list(range(seeds)),
+            cache_dir=cache_dir,
+        ),
         LMBench(
-            methods=["retrain", "grad_ascent", "grad_diff", "npo", "npo_gdr", "simnpo", "task_vector"],
+            methods=["retrain", "grad_ascent", "grad_diff", "npo", "npo_gdr", "simnpo", "task_vector", "whp", "eco"],
             seeds=list(range(min(seeds, 2))),
             people=20,  # half the lm bench's default, for speed
             cache_dir=cache_dir,
@@ -111,4 +122,6 @@ def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
             people=20,
             cache_dir=cache_dir,
         ),
+        # domain unlearning for CLIP: one pretrained tiny CLIP, every single forgotten domain
+        ClipBench(forget=["domain:any=1"], seeds=[0], cache_dir=cache_dir),
     ]
