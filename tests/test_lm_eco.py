@@ -12,27 +12,17 @@ import pytest
 import torch
 
 from obliviate.errors import ConfigError
-from obliviate.lm.bios import make_bios
 from obliviate.lm.data import encode_all, lm_dataset
 from obliviate.lm.eco import EcoGuard, calibrate_threshold, corrupt, minilm_dir, train_classifier, zo_minimize
-from obliviate.lm.model import tiny_llama
-from obliviate.lm.task import LMTask
-from obliviate.lm.tokenizer import train_bpe_tokenizer
-from obliviate.lm.train import LMTrainConfig, train_lm
 from obliviate.methods import get_method
 from obliviate.metrics.lm_muse import greedy_generate, knowmem
 
-from lm_support import one_torch_thread  # noqa: F401  (autouse fixture)
+from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture(scope="module")
 def setup():
-    corpus = make_bios(n_people=12, seed=0, forget_fraction=0.25, holdout_fraction=0.25, n_general=12)
-    tok = train_bpe_tokenizer(corpus.all_text(), vocab_size=400)
-    task = LMTask(corpus, tok)
-    model = tiny_llama(len(tok), seed=0)
-    train_lm(model, lm_dataset(tok, task.original_texts()), LMTrainConfig(epochs=25, lr=3e-3, batch_size=16),
-             seed=0, desc="original")
+    task, model = trained_tiny_bios()
     method = get_method("eco")
     guard = method().run(copy.deepcopy(model), task.unlearn_data(),
                          method.Config.from_params({"classifier": "lm_embeddings"}), seed=0)

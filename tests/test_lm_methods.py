@@ -12,12 +12,10 @@ import pytest
 import torch
 
 from obliviate.errors import ConfigError, UnknownNameError
-from obliviate.lm.bios import make_bios
-from obliviate.lm.data import lm_dataset, sequence_logprobs
+from obliviate.lm.data import sequence_logprobs
 from obliviate.lm.model import tiny_llama
-from obliviate.lm.task import LMTask, LMUnlearnData
-from obliviate.lm.tokenizer import train_bpe_tokenizer
-from obliviate.lm.train import LMTrainConfig, train_lm
+from obliviate.lm.task import LMUnlearnData
+from obliviate.lm.train import LMTrainConfig
 from obliviate.methods import METHODS, get_method, load_all
 from obliviate.methods.lm_common import token_kl, with_reference_logprobs
 from obliviate.methods.lm_retrain import LMRetrain, reinitialize_lm
@@ -26,7 +24,7 @@ from obliviate.methods.simnpo import simnpo_loss
 from obliviate.methods.task_vector import negate_task_vector
 from obliviate.metrics.lm_mia import score_sequences
 
-from lm_support import one_torch_thread  # noqa: F401  (autouse fixture)
+from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
 
 RECIPE = LMTrainConfig(epochs=25, lr=3e-3, batch_size=16)
 #: The LM bench's tiny-model scaling of MUSE's recipe (obliviate.bench.lm.TINY_METHOD_PARAMS).
@@ -40,12 +38,7 @@ CORE_LM_METHODS = ["lm_grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_v
 
 @pytest.fixture(scope="module")
 def setup():
-    corpus = make_bios(n_people=12, seed=0, forget_fraction=0.25, holdout_fraction=0.25, n_general=12)
-    tok = train_bpe_tokenizer(corpus.all_text(), vocab_size=400)
-    task = LMTask(corpus, tok)
-    model = tiny_llama(len(tok), seed=0)
-    train_lm(model, lm_dataset(tok, task.original_texts()), RECIPE, seed=0, desc="original")
-    return task, model
+    return trained_tiny_bios()
 
 
 def _losses(model, task) -> dict[str, float]:

@@ -14,31 +14,19 @@ import torch
 from obliviate.errors import ConfigError
 from obliviate.lm.anchors import (aligned_pair, extract_anchors, idiosyncratic_words, read_anchors, segments,
                                   translate, word_counts, write_anchors)
-from obliviate.lm.bios import make_bios
-from obliviate.lm.data import lm_dataset
-from obliviate.lm.model import tiny_llama
-from obliviate.lm.task import LMTask
-from obliviate.lm.tokenizer import train_bpe_tokenizer
-from obliviate.lm.train import LMTrainConfig, train_lm
 from obliviate.lm.whp_logits import WHPLogitsModel, generic_logits
 from obliviate.methods import get_method
 from obliviate.methods.whp import WHP, dataset_texts
 from obliviate.metrics.lm_muse import greedy_generate, knowmem
 
-from lm_support import one_torch_thread  # noqa: F401  (autouse fixture)
+from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
 
 TINY = {"lr": 1e-3, "epochs": 5, "batch_size": 8}
 
 
 @pytest.fixture(scope="module")
 def setup():
-    corpus = make_bios(n_people=12, seed=0, forget_fraction=0.25, holdout_fraction=0.25, n_general=12)
-    tok = train_bpe_tokenizer(corpus.all_text(), vocab_size=400)
-    task = LMTask(corpus, tok)
-    model = tiny_llama(len(tok), seed=0)
-    train_lm(model, lm_dataset(tok, task.original_texts()), LMTrainConfig(epochs=25, lr=3e-3, batch_size=16),
-             seed=0, desc="original")
-    return task, model
+    return trained_tiny_bios()
 
 
 def test_generic_logit_rule_by_hand():
