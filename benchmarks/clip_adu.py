@@ -18,6 +18,7 @@ import statistics
 from pathlib import Path
 
 from obliviate.bench.clip import ClipBench
+from obliviate.bench.report import STD_NOTE, sample_std
 from obliviate.bench.run import run_suite
 from obliviate.utils.io import atomic_write_text
 
@@ -31,9 +32,7 @@ ABLATIONS = {
 
 
 def _pm(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.1f} ± {std:.1f}"
+    return f"{statistics.fmean(values):.1f} ± {sample_std(values):.1f}"
 
 
 def summarise(runs: list[dict], label: str | None = None) -> str:
@@ -77,8 +76,8 @@ def main() -> None:
     seeds = list(range(args.seeds))
     bench = ClipBench(seeds=seeds, max_combinations=args.max_combinations, cache_dir=args.cache_dir)
     doc = run_suite("clip", [bench], out / "main", "python benchmarks/clip_adu.py")
-    text = ["## ADU vs baseline (H, Mem, For in %, mean ± std over seeds)", summarise(doc["runs"]), "",
-            zero_shot(doc["runs"])]
+    text = ["## ADU vs baseline (H, Mem, For in %, mean ± std over seeds)", summarise(doc["runs"]), "", STD_NOTE,
+            "", zero_shot(doc["runs"])]
     if args.ablations:
         for name, (method, params) in ABLATIONS.items():
             abl = ClipBench(seeds=seeds, forget=["domain:any=1"], methods=[method], params={method: params},

@@ -34,9 +34,9 @@ def test_split_and_summarize_series_by_x():
     summary = summarize_series(series[("classifier", "digits", "sequential:3")])
     assert summary["xs"] == [1.0, 2.0, 3.0] and summary["x_label"] == "request"
     ft = next(e for e in summary["points"][2.0] if e["method"] == "finetune")
-    # seeds 0 and 1 at x=2: UA 4 and 5 -> mean 4.5, population std 0.5; avg gap 2 and 4 -> 3 ± 1
-    assert ft["metrics"]["unlearning_accuracy"] == {"mean": 4.5, "std": 0.5, "n": 2}
-    assert ft["gap_to_retrain"]["average"] == {"mean": 3.0, "std": 1.0, "n": 2}
+    # seeds 0 and 1 at x=2: UA 4 and 5 -> mean 4.5, sample std sqrt(0.5); avg gap 2 and 4 -> 3 ± sqrt(2)
+    assert ft["metrics"]["unlearning_accuracy"] == {"mean": 4.5, "std": pytest.approx(0.5 ** 0.5), "n": 2}
+    assert ft["gap_to_retrain"]["average"] == {"mean": 3.0, "std": pytest.approx(2 ** 0.5), "n": 2}
 
 
 def test_report_draws_one_section_per_series(tmp_path):
@@ -45,7 +45,7 @@ def test_report_draws_one_section_per_series(tmp_path):
     html = report.read_text()
     assert "sequential:3 (sustainability: sequential requests)" in html
     # finetune's average gap: x=1 seeds 3, 5; x=2 2, 4; x=3 1, 3
-    assert "<td>finetune</td><td>4.00 ± 1.00</td><td>3.00 ± 1.00</td><td>2.00 ± 1.00</td>" in html
+    assert "<td>finetune</td><td>4.00 ± 1.41</td><td>3.00 ± 1.41</td><td>2.00 ± 1.41</td>" in html
     assert "request = 3" in html
     assert "random:0.1" in html  # ordinary rows keep their table
     plots = sorted(p.name for p in (tmp_path / "plots").iterdir())

@@ -3,7 +3,7 @@
 Three entry points:
 
 * :func:`summarize` - one entry per (family, dataset, forget_spec, method) group of ok rows with the
-  mean and population std (ddof=0) over seeds of every metric, every ``gap_to_retrain`` key, the
+  mean and sample std (ddof=1, :data:`STD_NOTE`) over seeds of every metric, every ``gap_to_retrain`` key, the
   unlearning seconds and the time ratio ``seconds / retrain_seconds``.
 * :func:`format_table_text` - fixed-width plain-text tables for the terminal.
 * :func:`write_report` - ``out_dir/report.html`` (inline CSS, no JS, no external resources) plus PNG
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_table_text", "muse_verdicts", "summarize", "write_report"]
+__all__ = ["STD_NOTE", "format_table_text", "muse_verdicts", "sample_std", "summarize", "write_report"]
 
 #: Methods that are not unlearning methods but references: never "best", drawn distinctly.
 #: (clean / corrupted: the RESTOR bench; dp2_base: DP2's DP-trained base before any request.)
@@ -85,14 +85,24 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: The one std convention of every report, script and doc: the sample standard deviation over seeds.
+STD_NOTE = "± = sample standard deviation over seeds (ddof=1; 0 for a single seed)"
+
+
+def sample_std(values: Sequence[float]) -> float:
+    """Sample standard deviation (ddof=1) of ``values``; 0.0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
 def _stats(values: Iterable[Any]) -> dict[str, float] | None:
-    """Mean and population std (ddof=0) of the finite numbers in ``values``; None when there are none."""
+    """Mean and sample std (ddof=1) of the finite numbers in ``values``; None when there are none."""
     vals = [float(v) for v in values if _is_num(v)]
     if not vals:
         return None
-    mean = math.fsum(vals) / len(vals)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / len(vals)) if len(vals) > 1 else 0.0
-    return {"mean": mean, "std": std, "n": len(vals)}
+    return {"mean": math.fsum(vals) / len(vals), "std": sample_std(vals), "n": len(vals)}
 
 
 def _runs(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -207,8 +217,8 @@ def summarize(results: dict) -> list[dict]:
     Each entry: ``family, dataset, forget_spec, method, n_seeds, seeds, metric_keys`` (every metric
     name seen, even when all its values are None) and the statistics
     ``metrics``/``gap_to_retrain`` (key -> ``{"mean", "std", "n"}``), ``seconds`` and ``time_ratio``
-    (``{"mean", "std", "n"}`` or None when no row has the value). The std is the population std
-    (ddof=0), so a single seed gives 0. ``None`` and non-finite values are left out of the statistics.
+    (``{"mean", "std", "n"}`` or None when no row has the value). The std is the sample std
+    (ddof=1), so a single seed gives 0. ``None`` and non-finite values are left out of the statistics.
     Groups keep the order in which they first appear; within a group retrain and original come first.
     """
     groups: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
@@ -345,6 +355,7 @@ def format_table_text(results: dict) -> str:
         block = [title, "=" * len(title), fmt(header), rule, *(fmt(r) for r in lines)]
         if best:
             block.append("* lowest average gap to retrain (retrain/original excluded)")
+        block.append(STD_NOTE)
         blocks.append("\n".join(block))
     failed = [r for r in _runs(results) if r.get("status") == "failed"]
     if failed:
@@ -733,7 +744,7 @@ def _group_html(idx: int, key: tuple[str, str, str], entries: Sequence[dict], re
     cols = _table_columns(family, entries)
     main_table = _table_html(family, entries, cols, main=True)
     legend = (
-        '<p class="legend">mean ± std over seeds; Δ = mean |metric − retrain metric| per seed.'
+        f'<p class="legend">mean ± std over seeds ({_esc(STD_NOTE)}); Δ = mean |metric − retrain metric| per seed.'
         '<span class="sw" style="background:#e3f6e8"></span>closest to retrain in its column'
         '<span class="sw" style="background:#34a853"></span><b>lowest average gap</b> (retrain/original excluded)'
         '<span class="sw" style="background:#e9edf2"></span><i>reference rows</i>. Time ratio = seconds / retrain seconds.</p>'

@@ -140,7 +140,7 @@ def series_html(idx: int, key: tuple[str, str, str], series: Mapping[str, Any], 
         tag = ' class="ref"' if method in base.REFERENCE_METHODS else ""
         body.append(f"<tr{tag}><td>{base._esc(method)}</td>{''.join(cells)}</tr>")
     table = (f'<div class="scroll"><table><thead><tr><th>Average gap to retrain</th>{head}</tr></thead>'
-             f'<tbody>{"".join(body)}</tbody></table></div>')
+             f'<tbody>{"".join(body)}</tbody></table></div><p class="legend">{base._esc(base.STD_NOTE)}</p>')
     details = []
     for x in series["xs"]:
         entries = series["points"][x]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .report import _atomic_save_figure, _esc, _fmt_pm, _mpl_text, _new_figure, _runs, _slug, _stats
+from .report import STD_NOTE, _atomic_save_figure, _esc, _fmt_pm, _mpl_text, _new_figure, _runs, _slug, _stats
 
 WORST_SCENARIOS = ("worst_case", "worst_classes")
 REFERENCES = ("retrain",)
@@ -109,7 +109,7 @@ def worst_case_sections(results: Mapping[str, Any], plots_dir: Path) -> list[str
             f'worst-case set is harder for that method). Search time / one retrain: '
             f'{_fmt_pm(entry["search_time_ratio"])}.</p>'
             f"<table><thead><tr><th>method</th><th>random</th><th>worst-case</th><th>difference</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{img}</section>"
+            f'<tbody>{rows}</tbody></table><p class="legend">{_esc(STD_NOTE)}</p>{img}</section>'
         )
     return sections
 
@@ -124,4 +124,6 @@ def format_worst_case_text(results: Mapping[str, Any], methods: Sequence[str] | 
         for name, m in entry["methods"].items():
             if methods is None or name in methods:
                 lines.append(f"| {name} | {_fmt_pm(m['random'])} | {_fmt_pm(m['worst'])} | {_fmt_pm(m['difference'])} |")
+    if lines:
+        lines += ["", STD_NOTE]
     return "\n".join(lines)
