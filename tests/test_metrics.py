@@ -18,6 +18,7 @@ from obliviate.metrics import (
     svc_mia_efficacy,
     time_ratio,
 )
+from obliviate.metrics.mia import MIN_PER_SIDE, balanced_sides
 
 # ----------------------------------------------------------------------------------------------
 # accuracy
@@ -187,19 +188,52 @@ def test_svc_mia_default_features_and_cap() -> None:
     assert out["confidence"] >= 95.0
 
 
-def test_svc_mia_constant_feature_uses_majority() -> None:
-    # Every sample is classified correctly (p_true > 0.5) -> "correctness" is 1.0 everywhere.
+def test_svc_mia_constant_feature_calls_everything_a_member() -> None:
+    # Every sample is classified correctly (p_true > 0.5) -> "correctness" is 1.0 everywhere: the attacker
+    # has no signal, the balanced sides tie, and a tie means "member" (no evidence of forgetting).
     rng = np.random.default_rng(3)
     retain = _binary_probs(rng.uniform(0.97, 0.999, 300))
     test = _binary_probs(rng.uniform(0.55, 0.65, 200))
     forget_unseen = _binary_probs(rng.uniform(0.55, 0.65, 100))
-    # 300 retain vs 200 test -> 200 members vs 200 non-members: tie -> "member" -> efficacy 0.
     assert svc_mia_efficacy(*retain, *test, *forget_unseen, features=["correctness"]) == {"correctness": 0.0}
-    # 100 retain vs 200 test -> 100 members vs 200 non-members: majority non-member -> efficacy 100.
+    # fewer retain than test samples used to give 100 members vs 200 non-members -> "non-member" -> 100
     small_retain = (retain[0][:100], retain[1][:100])
-    assert svc_mia_efficacy(*small_retain, *test, *forget_unseen, features=["correctness"]) == {
-        "correctness": 100.0
-    }
+    assert svc_mia_efficacy(*small_retain, *test, *forget_unseen, features=["correctness"]) == {"correctness": 0.0}
+
+
+@pytest.mark.parametrize("n_retain, n_test, cap", [(60, 600, None), (600, 60, None), (400, 300, 100), (45, 50, 5000)])
+def test_svc_mia_trains_on_balanced_sides(n_retain: int, n_test: int, cap: int | None) -> None:
+    # Overlapping member / non-member confidences, forget drawn like the members: an attacker trained on
+    # 60 members vs 600 non-members calls most of them non-members (the original would look "forgotten");
+    # the balanced attacker must give exactly the answer of an SVC fitted on equal, seeded subsets.
+    rng = np.random.default_rng(4)
+    r, t, f = rng.uniform(0.6, 1.0, n_retain), rng.uniform(0.4, 0.9, n_test), rng.uniform(0.6, 1.0, 120)
+    n = min(n_retain, n_test, cap or n_retain)
+    members, nonmembers = balanced_sides(n_retain, n_test, cap, seed=0)
+    assert len(members) == len(nonmembers) == n
+    assert len(set(members)) == n and len(set(nonmembers)) == n
+
+    def efficacy(rx: np.ndarray, tx: np.ndarray) -> float:
+        clf = SVC(C=3, gamma="auto", kernel="rbf").fit(
+            np.concatenate([rx, tx]).reshape(-1, 1), np.concatenate([np.ones(len(rx)), np.zeros(len(tx))])
+        )
+        return 100.0 * float(np.mean(clf.predict(f.reshape(-1, 1)) == 0))
+
+    got = svc_mia_efficacy(*_binary_probs(r), *_binary_probs(t), *_binary_probs(f), features=("confidence",),
+                           max_per_side=cap, seed=0)
+    assert got == {"confidence": pytest.approx(efficacy(r[members], t[nonmembers]))}
+    if n_retain * 5 <= n_test:  # the imbalance the balancing removes is material here
+        assert efficacy(r, t) - got["confidence"] > 30, (efficacy(r, t), got)
+
+
+def test_svc_mia_refuses_too_few_samples_per_side() -> None:
+    rng = np.random.default_rng(5)
+    retain = _binary_probs(rng.uniform(0.6, 1.0, MIN_PER_SIDE - 1))
+    test, forget = _binary_probs(rng.uniform(0.4, 0.9, 500)), _binary_probs(rng.uniform(0.4, 0.9, 50))
+    with pytest.raises(ValueError, match=f"at least {MIN_PER_SIDE} members.*got {MIN_PER_SIDE - 1} retain and 500 test"):
+        svc_mia_efficacy(*retain, *test, *forget)
+    with pytest.raises(ValueError, match="max_per_side"):
+        svc_mia_efficacy(*test, *test, *forget, max_per_side=MIN_PER_SIDE - 1)
 
 
 def test_svc_mia_errors() -> None:

@@ -16,7 +16,7 @@ from sklearn.svm import SVC
 
 from ..errors import ObliviateError, UnknownNameError
 
-__all__ = ["MIA_FEATURES", "LOG_EPS", "mia_features", "svc_mia_efficacy"]
+__all__ = ["MIA_FEATURES", "LOG_EPS", "MIN_PER_SIDE", "balanced_sides", "mia_features", "svc_mia_efficacy"]
 
 #: Features the attacker can use, one SVC per feature.
 MIA_FEATURES: tuple[str, ...] = ("confidence", "entropy", "modified_entropy", "correctness", "prob")
@@ -24,6 +24,30 @@ MIA_FEATURES: tuple[str, ...] = ("confidence", "entropy", "modified_entropy", "c
 #: Arguments of every logarithm are clipped from below at this value, so log(0) becomes log(1e-30)
 #: (about -69.08) instead of -inf. Terms such as 0 * log(0) therefore evaluate to exactly 0.
 LOG_EPS = 1e-30
+
+
+#: The fewest samples per side (members, non-members) the attacker is trained on; below this an SVC
+#: decision boundary is noise, so the efficacy is refused rather than reported.
+MIN_PER_SIDE = 10
+
+
+def balanced_sides(n_retain: int, n_test: int, max_per_side: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of the attacker's members (into retain) and non-members (into test): the same number
+    n = min(n_retain, n_test, max_per_side) on each side, drawn without replacement with
+    ``numpy.random.default_rng(seed)`` (a side of exactly n samples is taken whole)."""
+    n = min(n_retain, n_test, n_retain if max_per_side is None else int(max_per_side))
+    if n < MIN_PER_SIDE:
+        raise ObliviateError(
+            f"membership inference needs at least {MIN_PER_SIDE} members and {MIN_PER_SIDE} non-members to train "
+            f"its attacker on balanced sides; got {n_retain} retain and {n_test} test samples"
+            + (f" (max_per_side {max_per_side})" if max_per_side is not None else "")
+        )
+    rng = np.random.default_rng(seed)
+
+    def draw(size: int) -> np.ndarray:
+        return np.arange(size) if size == n else np.sort(rng.choice(size, size=n, replace=False))
+
+    return draw(n_retain), draw(n_test)
 
 
 def _safe_log(x: np.ndarray) -> np.ndarray:
@@ -95,8 +119,9 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_target: np.ndarray)
 
     Degenerate training sets, where SVC would fail or give an arbitrary answer, use a constant
     attacker instead: a single class predicts that class; identical feature rows for all training
-    samples predict the majority class, with ties going to *member* (the conservative choice: no
-    evidence of forgetting when the attacker has no signal).
+    samples predict the majority class, with ties (always the case on the balanced sides of
+    :func:`svc_mia_efficacy`) going to *member*: the conservative choice, no evidence of forgetting
+    when the attacker has no signal.
     """
     classes = np.unique(y_train)
     if len(classes) < 2 or np.all(x_train == x_train[0]):
@@ -121,9 +146,10 @@ def svc_mia_efficacy(
 ) -> dict[str, float]:
     """MIA-efficacy (percent, 0..100) of the forget set for each requested feature.
 
-    Members are a random subset of retain of size min(len(test), len(retain)); non-members are the
-    test set. Each side is then capped at ``max_per_side`` samples (None = no cap). Sampling uses
-    ``numpy.random.default_rng(seed)`` and the same subsets serve every feature, so the result is
+    The attacker trains on equal numbers of members (a random subset of retain) and non-members (a
+    random subset of test): n = min(len(retain), len(test), max_per_side) each (:func:`balanced_sides`),
+    so it can never win by calling everything the larger side. Fewer than :data:`MIN_PER_SIDE`
+    samples on a side is an error. The same subsets serve every feature, so the result is
     deterministic for a given seed. One ``SVC(C=3, gamma="auto", kernel="rbf")`` per feature is
     fitted on member=1 / non-member=0 and applied to the whole forget set; the value is
     100 * fraction of forget samples predicted non-member. See :func:`_fit_predict` for the constant
@@ -136,8 +162,8 @@ def svc_mia_efficacy(
         raise ObliviateError(f"features must name at least one of: {', '.join(MIA_FEATURES)}")
     for feature in features:
         _check_feature(feature)
-    if max_per_side is not None and (isinstance(max_per_side, bool) or int(max_per_side) < 1):
-        raise ObliviateError(f"max_per_side must be a positive integer or None, got {max_per_side!r}")
+    if max_per_side is not None and (isinstance(max_per_side, bool) or int(max_per_side) < MIN_PER_SIDE):
+        raise ObliviateError(f"max_per_side must be an integer >= {MIN_PER_SIDE} or None, got {max_per_side!r}")
 
     retain_p, retain_y = _check_probs_labels(retain_probs, retain_labels, "retain")
     test_p, test_y = _check_probs_labels(test_probs, test_labels, "test")
@@ -152,17 +178,7 @@ def svc_mia_efficacy(
             f"{retain_p.shape[1]}, {test_p.shape[1]}, {forget_p.shape[1]}"
         )
 
-    rng = np.random.default_rng(seed)
-    member_idx = rng.choice(len(retain_p), size=min(len(test_p), len(retain_p)), replace=False)
-    nonmember_idx = np.arange(len(test_p))
-    if max_per_side is not None:
-        cap = int(max_per_side)
-        if len(member_idx) > cap:
-            member_idx = rng.choice(member_idx, size=cap, replace=False)
-        if len(nonmember_idx) > cap:
-            nonmember_idx = rng.choice(nonmember_idx, size=cap, replace=False)
-    member_idx = np.sort(member_idx)
-    nonmember_idx = np.sort(nonmember_idx)
+    member_idx, nonmember_idx = balanced_sides(len(retain_p), len(test_p), max_per_side, seed)
 
     y_train = np.concatenate([np.ones(len(member_idx)), np.zeros(len(nonmember_idx))])
     results: dict[str, float] = {}
