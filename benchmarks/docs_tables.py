@@ -11,7 +11,8 @@ A generated table sits between two marker comments naming its source and how to 
 Options are ``key=value`` words (shell quoting allowed). Kinds (``KINDS``):
 
 * ``summary``: one row per method of one group of :func:`obliviate.bench.report.summarize`
-  (``spec=`` the forget spec, default the file's only group; ``methods=`` the rows in order;
+  (``spec=`` the forget spec, default the file's only group; ``methods=`` the rows in order, each
+  ``[FILE:]NAME[=LABEL]`` with FILE the 1-based index of the marker's files;
   ``cols=`` the cells, each ``KEY@FORMAT``: KEY a metric name, ``gap.NAME`` (gap to retrain),
   ``time_ratio``, ``seconds`` or ``muse`` (MUSE criteria passed, n/4); FORMAT ``N`` = mean ± std
   with N decimals, ``Nm`` = mean only, ``a`` = mean ± std with the report's automatic decimals,
@@ -20,7 +21,8 @@ Options are ``key=value`` words (shell quoting allowed). Kinds (``KINDS``):
   ``text`` code block.
 * ``worst_case``: worst-case vs random average gaps (:mod:`obliviate.bench.report_worst_case`) of
   ``worst=`` (the worst-case spec), rows ``methods=``.
-* ``series``: the average gap at every point of the ``specs=`` series, rows ``methods=``.
+* ``series``: the average gap at every point of the ``specs=`` series (separated by ``;``), rows
+  ``methods=``.
 * ``lm_sustain``: per method, the last point of ``scaling=`` and of ``sequential=`` (utility / average
   gap) and the utility after every request of the sequential series.
 * ``clip``: :func:`benchmarks.clip_adu.summarise` of each file (``spec=`` keeps one forget spec,
@@ -169,13 +171,28 @@ def _pick(entries: Sequence[dict], methods: list[str] | None, key: str = "method
     return [by[m] for m in methods]
 
 
+def _method_rows(results: list[dict], spec: str | None, methods: list[str] | None) -> list[tuple[str, dict, dict]]:
+    """(label, summary entry, MUSE verdicts of its group) per ``[FILE:]NAME[=LABEL]`` (FILE: 1-based index
+    into the table's files, default 1); every method of the first file when ``methods`` is None."""
+    groups = [_group(doc, spec) for doc in results]
+    if methods is None:
+        return [(e["method"], e, muse_verdicts(groups[0])) for e in groups[0]]
+    out = []
+    for item in methods:
+        name, _, label = item.partition("=")
+        index, _, name = name.rpartition(":")
+        if index and not (index.isdigit() and 1 <= int(index) <= len(groups)):
+            raise ConfigError(f"method {item!r}: no file {index} (the table has {len(groups)})")
+        entries = groups[int(index) - 1 if index else 0]
+        out.append((label or name, _pick(entries, [name])[0], muse_verdicts(entries)))
+    return out
+
+
 def kind_summary(results: list[dict], opts: Mapping[str, str]) -> tuple[str, bool]:
-    entries = _group(results[0], opts.get("spec"))
-    verdicts = muse_verdicts(entries)
     cols = [c.rsplit("@", 1) if "@" in c else (c, "a") for c in _names(opts.get("cols")) or []]
     rows = []
-    for e in _pick(entries, _names(opts.get("methods"))):
-        cells = [e["method"]]
+    for label, e, verdicts in _method_rows(results, opts.get("spec"), _names(opts.get("methods"))):
+        cells = [label]
         for key, fmt in cols:
             if key == "muse":
                 v = verdicts.get(e["method"])
@@ -227,7 +244,7 @@ def _at(summary: Mapping[str, Any], x: float, method: str) -> dict | None:
 
 def kind_series(results: list[dict], opts: Mapping[str, str]) -> tuple[str, bool]:
     rows = []
-    for spec in _names(opts.get("specs")) or []:
+    for spec in [v.strip() for v in opts.get("specs", "").split(";") if v.strip()]:
         summary = _series(results[0], spec)
         for method in _names(opts.get("methods")) or []:
             cells = []
