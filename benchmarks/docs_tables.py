@@ -354,9 +354,11 @@ def count_numbers(text: str) -> int:
     return sum(len(NUMBER.findall(re.sub(r"[A-Za-z_]+[\w.:=-]*", " ", line))) for line in rows)
 
 
-def update(docs: Sequence[Path], root: Path = ROOT, check: bool = False) -> tuple[list[str], int, int]:
+def update(docs: Sequence[Path], root: Path = ROOT, check: bool = False,
+           skip_missing: bool = False) -> tuple[list[str], int, int]:
     """Regenerate (or with ``check`` only compare) every marked table of ``docs``: the tables that
-    differ (``file:line``), the number of tables and of numbers in them."""
+    differ (``file:line``), the number of tables and of numbers in them. ``skip_missing`` leaves a
+    table whose results file does not exist yet as it is (listed as ``file:line (missing)``)."""
     stale, n_tables, n_numbers = [], 0, 0
     for doc in docs:
         text = doc.read_text(encoding="utf-8")
@@ -364,6 +366,9 @@ def update(docs: Sequence[Path], root: Path = ROOT, check: bool = False) -> tupl
         pieces, last = [], 0
         for m in MARKER.finditer(text):
             table = next(tables)
+            if skip_missing and not all(p.is_file() for p in table.paths):
+                stale.append(f"{doc.relative_to(root)}:{table.line} (missing)")
+                continue
             body = render(table)
             n_tables += 1
             n_numbers += count_numbers(body)
@@ -380,8 +385,9 @@ def update(docs: Sequence[Path], root: Path = ROOT, check: bool = False) -> tupl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a table differs")
+    parser.add_argument("--skip-missing", action="store_true", help="leave tables whose results file is missing")
     args = parser.parse_args(argv)
-    stale, n_tables, n_numbers = update(doc_files(), check=args.check)
+    stale, n_tables, n_numbers = update(doc_files(), check=args.check, skip_missing=args.skip_missing)
     verb = "differ from their JSON" if args.check else "regenerated"
     print(f"{n_tables} tables, {n_numbers} numbers; {len(stale)} {verb}" + "".join(f"\n  {s}" for s in stale))
     return 1 if args.check and stale else 0
