@@ -41,6 +41,7 @@ Every ± is the sample standard deviation over seeds (ddof=1), as in the report.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import math
@@ -107,6 +108,7 @@ def _names(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
+@functools.cache
 def _script(name: str) -> ModuleType:
     """A sibling benchmark script as a module (its summarising helpers; nothing runs on import)."""
     spec = importlib.util.spec_from_file_location(f"_bench_{name}", Path(__file__).with_name(f"{name}.py"))

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="default benchmarks/results/worst_case/<dataset>")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--mia-max-per-side", type=int, default=5000,
-                        help="attacker samples per side; keep both sides equal (e.g. 4500 with --max-train 5000, whose "
-                        "retain set is smaller than the 10k test set: an unbalanced attacker predicts 'non-member' for all)")
+                        help="cap on the MIA attacker's samples per side (the metric always balances the two sides: "
+                        "n = min(retain, test, cap) each)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     set_quiet(args.quiet)
