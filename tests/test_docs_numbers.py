@@ -40,6 +40,7 @@ def test_every_docs_table_equals_its_json() -> None:
     stale, n_tables, n_numbers = docs_tables.update(docs_tables.doc_files(), check=True)
     print(f"docs tables checked against their JSON: {n_tables} tables, {n_numbers} numbers")
     assert not stale, f"tables differ from their JSON (run python benchmarks/docs_tables.py): {stale}"
+    # a floor, so that losing the markers (or a kind that renders nothing) cannot pass silently
     assert n_tables >= 15 and n_numbers >= 1000
 
 
