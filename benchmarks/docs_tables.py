@@ -16,7 +16,7 @@ Options are ``key=value`` words (shell quoting allowed). Kinds (``KINDS``):
   ``cols=`` the cells, each ``KEY@FORMAT``: KEY a metric name, ``gap.NAME`` (gap to retrain),
   ``time_ratio``, ``seconds`` or ``muse`` (MUSE criteria passed, n/4); FORMAT ``N`` = mean ± std
   with N decimals, ``Nm`` = mean only, ``a`` = mean ± std with the report's automatic decimals,
-  ``s`` = mean only, three significant digits).
+  ``s`` = mean only, three significant digits; ``g`` = mean ± std, each so).
 * ``text``: the report's plain-text tables (:func:`~obliviate.bench.report.format_table_text`), in a
   ``text`` code block.
 * ``worst_case``: worst-case vs random average gaps (:mod:`obliviate.bench.report_worst_case`) of
@@ -138,6 +138,8 @@ def format_stat(stat: Mapping[str, float] | None, fmt: str) -> str:
         return _fmt_pm(stat)
     if fmt == "s":
         return _significant(stat["mean"])
+    if fmt == "g":
+        return f"{_significant(stat['mean'])} ± {_significant(stat['std'])}"
     if fmt.endswith("m"):
         return f"{stat['mean']:.{int(fmt[:-1])}f}"
     return _fmt_pm(stat, int(fmt))
