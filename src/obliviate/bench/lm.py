@@ -32,10 +32,10 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..methods.base import local_name
 from ..methods.lm_common import resolve_lm_method
-from ..metrics.lm_eval import LMEvalConfig, evaluate_lm
+from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_losses
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
-from .cache import cached_model, default_cache_dir
+from .cache import cached_model, config_hash, default_cache_dir
 from .lm_dp import dp_metrics, train_dp_base, with_metrics
 from .lm_series import LMForgetSpec, run_series
 from .rows import RowStore, result_row, run_method_row
@@ -290,6 +290,7 @@ class SeedRun:
                     "dataset": bench.corpus, "forget": self.task.describe()["forget_spec"],
                     **({"pretrained": pretrained.name} if pretrained else {})}
         self._save = _save_lm(self.tok)
+        self._reference_losses: dict[str, dict[str, Any]] = {}
 
         def train_original():
             seed_everything(seed)
@@ -334,13 +335,28 @@ class SeedRun:
         model, meta = cached_model(self.cache_dir, "lm-retrain", self.task_key(task), train_reference, self._save, _load_lm)
         return model, float(meta["seconds"])
 
+    def reference_losses(self, task, reference=None) -> dict[str, Any]:
+        """The retrain reference's per-document losses on ``task``'s forget and holdout texts (computed once
+        per task; ``reference`` is the loaded model when the caller has it): every evaluation's ``mia_auc_ref``."""
+        key = config_hash(self.task_key(task))
+        if key not in self._reference_losses:
+            model = reference if reference is not None else self.reference(task)[0]
+            self._reference_losses[key] = reference_document_losses(model, task, self.eval_config)
+        return self._reference_losses[key]
+
+    def evaluate(self, model, task, ref_metrics: dict | None) -> dict:
+        """MUSE-style evaluation of ``model`` on ``task`` against the retrain reference (its metrics, None for
+        the reference itself), with the reference-model attack calibrated on the reference's losses."""
+        return evaluate_lm(model, task, self.eval_config, reference=ref_metrics,
+                           reference_losses=self.reference_losses(task))
+
     def reference_row(self, task, kind: str, model, params: dict, ref_metrics: dict | None,
                       retrain_seconds: float) -> dict:
         """The stored (or newly evaluated) row of a reference model (``retrain`` or ``original``) on ``task``."""
         row_key = {**self.task_key(task), "method": kind, "eval": self.conf["eval"]}
         row = self.store.get(row_key)
         if row is None:
-            evaluation = evaluate_lm(model, task, self.eval_config, reference=ref_metrics)
+            evaluation = self.evaluate(model, task, ref_metrics)
             seconds = retrain_seconds if kind == "retrain" else 0.0
             row = self.row(task, kind, params, evaluation, seconds, retrain_seconds)
             self.store.put(row_key, row)
@@ -349,6 +365,7 @@ class SeedRun:
     def reference_rows(self, task) -> tuple[dict, dict]:
         """(retrain row, original row) on ``task``; training the retrain reference if it is not cached."""
         reference, retrain_seconds = self.reference(task)
+        self.reference_losses(task, reference)
         ref_row = self.reference_row(task, "retrain", reference, self.conf["train"], None, retrain_seconds)
         return ref_row, self.reference_row(task, "original", self.original, {}, ref_row["metrics"], retrain_seconds)
 
@@ -373,7 +390,7 @@ class SeedRun:
                 self.store, {**self.key, "method": name, "params": params, "eval": self.conf["eval"]},
                 f"{name} on {self.task.corpus.name} seed {self.seed}", unlearn,
                 lambda unlearned, extra=extra: with_metrics(
-                    evaluate_lm(unlearned, self.task, self.eval_config, reference=ref_row["metrics"]), extra),
+                    self.evaluate(unlearned, self.task, ref_row["metrics"]), extra),
                 lambda evaluation, seconds: self.row(self.task, name, params, evaluation, seconds,
                                                      ref_row["retrain_seconds"]),
             ))
@@ -399,7 +416,7 @@ class SeedRun:
         row_key = {**self.key, "method": "dp2_base", "params": params, "eval": self.conf["eval"]}
         row = self.store.get(row_key)
         if row is None:
-            evaluation = with_metrics(evaluate_lm(base, self.task, self.eval_config, reference=ref_row["metrics"]), extra)
+            evaluation = with_metrics(self.evaluate(base, self.task, ref_row["metrics"]), extra)
             row = self.row(self.task, "dp2_base", params, evaluation, float(meta["seconds"]), ref_row["retrain_seconds"])
             self.store.put(row_key, row)
         if emit is not None:
