@@ -60,20 +60,19 @@ def _entry(cache: Path, kind: str) -> Path:
     return entry
 
 
-def _data_offset(path: Path) -> int:
-    """Where a safetensors file's tensor bytes begin (after the 8-byte length and the JSON header)."""
-    with open(path, "rb") as fh:
-        return 8 + struct.unpack("<Q", fh.read(8))[0]
-
-
 def _flip_signs(path: Path, count: int = 20_000) -> None:
-    """Flip the sign bit of ``count`` float32 values spread over the tensors (size unchanged)."""
+    """Flip the sign bit of ``count`` float32 weights spread over the tensors (size unchanged), as in
+    the issue's reproduction. BatchNorm running variances are left alone: a negative variance would
+    make the damage show up as NaN probabilities instead of quietly different metrics."""
     data = bytearray(path.read_bytes())
-    start = _data_offset(path)
-    n = (len(data) - start) // 4
-    assert n >= count
+    header_len = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + header_len])
+    floats = [8 + header_len + offset for name, info in header.items()
+              if name != "__metadata__" and info["dtype"] == "F32" and not name.endswith("running_var")
+              for offset in range(info["data_offsets"][0], info["data_offsets"][1], 4)]
+    assert len(floats) >= count
     for i in range(count):
-        data[start + (i * n // count) * 4 + 3] ^= 0x80  # little-endian: the sign is the last byte's top bit
+        data[floats[i * len(floats) // count] + 3] ^= 0x80  # little-endian: the sign is the last byte's top bit
     path.write_bytes(bytes(data))
 
 
