@@ -262,6 +262,17 @@ def test_a_killed_writers_staging_is_cleaned_a_live_ones_kept(tmp_path):
     assert live.is_dir() and foreign.is_dir() and not stale.exists() and not old_style.exists()
 
 
+def test_the_warning_is_one_stderr_line_without_logging_configured(tmp_path):
+    bad = tmp_path / "original-0123456789abcdef"
+    bad.mkdir()
+    code = "import sys; from pathlib import Path; from obliviate.bench.cache import quarantine; quarantine(Path(sys.argv[1]), 'x')"
+    proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if str(bad) in line] == [
+        f"obliviate: warning: cache entry {bad} is unusable: x; moved it to "
+        f"{next((tmp_path / QUARANTINE).iterdir())} and rebuilding it"]
+
+
 def test_an_entry_that_cannot_be_moved_aside_is_a_clear_error(tmp_path, monkeypatch):
     bad = tmp_path / "original-0123456789abcdef"
     bad.mkdir()

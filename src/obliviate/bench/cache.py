@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tqdm import tqdm
+
 from ..errors import ObliviateError
 from ..models.classifier import Classifier
 from ..models.io import load_classifier, read_config, save_classifier
@@ -35,6 +37,7 @@ QUARANTINE = "quarantine"
 ENTRY_NAME = re.compile(r"^(?P<kind>[a-z0-9][a-z0-9_-]*?)-(?P<hash>[0-9a-f]{16})$")
 M = TypeVar("M")
 log = logging.getLogger("obliviate.cache")
+log.addHandler(logging.NullHandler())  # the stderr line is ours; logging's last-resort handler would repeat it
 
 
 def default_cache_dir() -> Path:
@@ -105,7 +108,8 @@ def cached_classifier(
 
 def quarantine(directory: Path, reason: str) -> Path:
     """Move the bad entry ``directory`` to ``<cache>/quarantine/<name>-<UTC time>`` and say so once
-    (log warning + stderr line); returns the new path. :class:`ObliviateError` when it cannot be moved."""
+    (log warning + stderr line); returns the new path. :class:`ObliviateError` when it cannot be moved
+    (unless another run moved it meanwhile)."""
     directory = Path(directory)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = directory.parent / QUARANTINE / f"{directory.name}-{stamp}"
@@ -113,13 +117,13 @@ def quarantine(directory: Path, reason: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(directory, target)
     except OSError as exc:
+        if not os.path.lexists(directory):  # another run moved it aside first (and said so)
+            return target
         raise ObliviateError(f"cache entry {directory} is unusable ({reason}) and cannot be moved aside ({exc}): "
                              f"remove it (obliviate cache clear --yes {directory.name} --cache-dir {directory.parent}) "
                              "and rerun") from None
     message = f"cache entry {directory} is unusable: {reason}; moved it to {target} and rebuilding it"
     log.warning(message)
-    from tqdm import tqdm
-
     tqdm.write(f"obliviate: warning: {message}", file=sys.stderr)
     return target
 

@@ -3,23 +3,25 @@
 An entry ``<cache>/<kind>-<hash>/`` holds the files its saver wrote plus ``manifest.json``, written
 last, before the entry is renamed into place: ``{"format", "kind", "hash", "key", "created",
 "files": {relative path: {"size", "sha256"}}}``. :func:`verify_entry` fails (:class:`BadEntry`) on a
-missing or unreadable manifest (entries of obliviate versions before the manifest included: they
-cannot be checked, so they are not trusted), a missing, extra or non-regular file, a size or a hash
-that differs.
+missing or unreadable manifest (as in entries written before obliviate had manifests: they cannot be
+checked, so they are not trusted), a missing, extra or non-regular file, a size or a hash that differs.
 
-Cost: SHA-256 runs at about 600 MB/s here, 0.9 s for a SmolLM2-135M entry (538 MB of float32 weights)
-against 1.05 s to load it from the page cache, so every read would nearly double the load. Reads
-therefore go through a verified-hash memo, ``<entry>/.verified.json`` (outside the manifest): a file
-whose (size, mtime_ns, ctime_ns, inode, device) equal those recorded when its bytes last hashed to
-the manifest's digest is not rehashed. What the memo trusts: that a file's bytes do not change unless
-its ctime does. Every write through the filesystem sets ctime to the current time, and no user-space
-call can set it back (``os.utime`` resets mtime only, and itself moves ctime), so a rewritten,
-truncated or replaced file (new inode) is always rehashed. To keep a write within one clock tick of
-the hashing from going unseen, only files whose ctime is over :data:`RACY_SECONDS` old are memoised
-(git's "racy clean" rule). Not seen: changes below the filesystem (bit rot on the disk, writes to the
-raw block device, a system clock set back to the old ctime). ``obliviate cache verify`` ignores the
-memo and rehashes everything. The checksums catch corruption, not tampering: whoever can write the
-cache can rewrite a manifest.
+Cost (``benchmarks/cache_cost.py``, results in ``benchmarks/results/cache/cache_cost.json``, a shared
+2-core CPU): rehashing a SmolLM2-135M entry (542 MB) takes 1.22 s against 0.73 s to load it from the
+page cache, so hashing on every read would more than double each load (a digits CNN entry, 0.64 MB:
+0.5 ms against 11 ms). Reads therefore go through a verified-hash memo, ``<entry>/.verified.json``
+(outside the manifest; 0.2 ms a read for either entry): a file whose (size, mtime_ns, ctime_ns,
+inode, device) equal those recorded when its bytes last hashed to the manifest's digest is not
+rehashed; the first read after a write hashes everything and records the memo.
+
+What the memo trusts: that a file's bytes do not change unless its ctime does. Every write through
+the filesystem sets ctime to the current time, and no user-space call can set it back (``os.utime``
+resets mtime only, and itself moves ctime), so a rewritten, truncated or replaced (new inode) file is
+always rehashed. So that a write within one clock tick of the hashing cannot go unseen, only files
+whose ctime is over :data:`RACY_SECONDS` old are memoised (git's "racy clean" rule). Not seen: changes
+below the filesystem (bit rot on the disk, writes to the raw block device) and a system clock set
+back to the old ctime. ``obliviate cache verify`` ignores the memo and rehashes everything. The
+checksums catch corruption, not tampering: whoever can write the cache can rewrite a manifest.
 """
 
 from __future__ import annotations
