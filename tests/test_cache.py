@@ -315,6 +315,9 @@ def test_cache_ls_and_verify(cache, capsys, monkeypatch):
     assert f"ok  {_entry(cache, 'original').name}" in out and "2 entries" in out and "1 bad" in out
     _, out, _ = _cli(capsys, "ls", "--cache-dir", str(cache))
     assert "my-notes.txt" in out and "never removed" in out
+    (_entry(cache, "original") / MANIFEST).unlink()  # as written by an obliviate without checksums
+    _, out, _ = _cli(capsys, "ls", "--cache-dir", str(cache))
+    assert "no manifest" in next(line for line in out.splitlines() if line.startswith("original"))
     assert _cli(capsys, "verify", "--yes", "--cache-dir", str(cache))[0] == 2  # clear's options are clear's only
 
 
@@ -349,6 +352,7 @@ def test_cache_clear_asks_for_yes_and_removes_only_cache_entries(cache, capsys, 
 
 def test_cache_clear_all(cache, capsys):
     (cache / ".original-0123456789abcdef.k3j2h1").mkdir()  # a killed write's leftover
+    assert "unfinished writes of killed runs: 1" in _cli(capsys, "ls", "--cache-dir", str(cache))[1]
     rc, out, _ = _cli(capsys, "clear", "--yes", "--cache-dir", str(cache))
     assert rc == 0 and "removed 3 items" in out
     assert list(cache.iterdir()) == []
