@@ -1,4 +1,4 @@
-"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env."""
+"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env, cache."""
 
 from __future__ import annotations
 
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     w.add_argument("--out", required=True, help="indices file to write")
     _add_common(w)
+    _add_cache_parser(sub)
     return parser
 
 
@@ -534,9 +535,31 @@ def cmd_worst_case(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_cache_parser(sub: Any) -> None:
+    c = sub.add_parser("cache", help="list, verify or clear the model cache",
+                       description="ls: entries (kind, key, size, created, verified); verify: rehash every entry "
+                       "(exit 1 when one is bad); clear: remove entries (all, named, --kind, --quarantine) with --yes.")
+    c.add_argument("action", choices=("ls", "verify", "clear"))
+    c.add_argument("entries", nargs="*", metavar="ENTRY", help="clear: entry names or hashes (from cache ls)")
+    c.add_argument("--kind", default=None, help="clear: every entry of this kind (original, retrain, lm-original, ...)")
+    c.add_argument("--quarantine", action="store_true", help="clear: the entries moved aside after failing verification")
+    c.add_argument("--yes", action="store_true", help="clear: remove without asking (otherwise nothing is removed)")
+    c.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .bench.cache_cli import cache_command
+
+    if args.action != "clear" and (args.entries or args.kind or args.quarantine or args.yes):
+        raise ConfigError("ENTRY, --kind, --quarantine and --yes apply to obliviate cache clear only")
+    return cache_command(args.action, args.cache_dir, targets=args.entries, kind=args.kind,
+                         quarantined=args.quarantine, yes=args.yes)
+
+
 _COMMANDS: dict[str, Any] = {
     "bench": cmd_bench, "train": cmd_train, "unlearn": cmd_unlearn, "eval": cmd_eval,
     "report": cmd_report, "ls": cmd_ls, "env": cmd_env, "worst-case": cmd_worst_case,
+    "cache": cmd_cache,
 }
 
 
