@@ -1,0 +1,165 @@
+"""Where a command may write: one rule for every output (bench, unlearn, train, worst-case, report, and
+the side directory ``OUT.checkpoints``).
+
+An output target is accepted when it
+
+- does not exist yet, or is an empty directory (created fresh);
+- is a directory the same kind of command wrote before (its marker file :data:`MARKER` names the kind;
+  a worst-case indices file is recognised by its header line): the command resumes or replaces it;
+- or the user passed ``--overwrite``;
+
+and never when it is a file where a directory is written (or the reverse), the filesystem root, the
+home directory or one of its parents, or overlaps an input of the run (is an input, lies inside one,
+or holds one); ``--overwrite`` never replaces the working directory or one of its parents. All checks only read: a command runs
+them before writing anything (:func:`check_output`), then creates and marks its directory
+(:func:`prepare_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from .io import atomic_write_json, clean_stale_temps, remove_path
+
+MARKER = ".obliviate-output.json"
+#: the kinds of output (the command that writes each)
+KINDS = ("bench", "unlearn", "train", "worst-case", "report", "checkpoints")
+#: the first line of a worst-case indices file (obliviate.tasks.worst_case.WorstCaseResult.write)
+WORST_CASE_HEADER = "# obliviate worst-case forget set"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A checked output target."""
+
+    path: Path
+    kind: str
+    #: what was there: None (nothing, or an empty directory), the same kind (resume) or "foreign"
+    found: str | None
+    overwrite: bool
+
+    @property
+    def fresh(self) -> bool:
+        return self.found is None
+
+
+def output_kind(path: str | Path) -> str | None:
+    """The kind of obliviate output at ``path``: its marker's kind (a directory), "worst-case" (an
+    indices file with our header), else None."""
+    path = Path(path)
+    if path.is_dir():
+        try:
+            marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        kind = marker.get("kind") if isinstance(marker, dict) else None
+        return kind if kind in KINDS else None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline(200)
+    except OSError:
+        return None
+    return "worst-case" if first.startswith(WORST_CASE_HEADER) else None
+
+
+def mark(directory: str | Path, kind: str) -> None:
+    """Write the marker that lets a later run of ``kind`` recognise ``directory`` as its own."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown output kind {kind!r}")
+    from .. import __version__
+
+    atomic_write_json(Path(directory) / MARKER, {"tool": "obliviate", "kind": kind, "version": __version__})
+
+
+def _protected(path: Path) -> str | None:
+    """Why ``path`` (resolved) may never be an output, or None."""
+    if path == Path(path.anchor):
+        return "the filesystem root"
+    home = Path.home().resolve()
+    if path == home or path in home.parents:
+        return "your home directory" if path == home else f"a parent of your home directory {home}"
+    return None
+
+
+def check_not_protected(target: str | Path, flag: str = "--out") -> Path:
+    """The resolved ``target``; raise when it is the filesystem root, the home directory or a parent of it."""
+    path = Path(target).expanduser().resolve()
+    reason = _protected(path)
+    if reason:
+        raise ConfigError(f"{flag} {target} is {reason}: obliviate never writes there; choose another {flag}")
+    return path
+
+
+def _overlap(path: Path, inputs: Iterable[str | Path | None]) -> str | None:
+    for given in inputs:
+        if given is None or str(given) == "":
+            continue
+        inp = Path(given).expanduser().resolve()
+        if path == inp:
+            return f"is an input of this run ({given})"
+        if path in inp.parents:
+            return f"holds an input of this run ({given})"
+        if inp in path.parents:
+            return f"lies inside an input of this run ({given})"
+    return None
+
+
+def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path | None] = (), overwrite: bool = False,
+                 is_file: bool = False, flag: str = "--out") -> Output:
+    """Check that ``kind`` may write ``target`` (a directory, or a file when ``is_file``); raise
+    :class:`ConfigError` otherwise. Reads only: nothing is created or removed."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown output kind {kind!r}")
+    given = Path(target).expanduser()
+    path = check_not_protected(given, flag)
+    what = f"{flag} {target}"
+    reason = _overlap(path, inputs)
+    if reason:
+        raise ConfigError(f"{what} {reason}: obliviate never writes there; choose another {flag}")
+    if not os.path.lexists(given):
+        return Output(given, kind, None, overwrite)
+    hint = f"choose another {flag}, remove it first, or pass --overwrite to replace it"
+    if is_file:
+        if given.is_dir():
+            raise ConfigError(f"{what} is a directory; give the path of the file to write")
+        found = output_kind(given)
+        if found == kind:
+            return Output(given, kind, kind, overwrite)
+        if overwrite:
+            return Output(given, kind, "foreign", overwrite)
+        raise ConfigError(f"{what} exists and is not a file `obliviate {kind}` wrote; {hint}")
+    if not given.is_dir():
+        raise ConfigError(f"{what} exists and is not a directory; choose another {flag} (a directory is written)")
+    if given.is_symlink():
+        raise ConfigError(f"{what} is a symbolic link; give the directory itself")
+    cwd = Path.cwd().resolve()
+    if overwrite and (path == cwd or path in cwd.parents):
+        raise ConfigError(f"{what} is the current directory or holds it: --overwrite would replace it; "
+                          f"choose another {flag}")
+    found = output_kind(given)
+    if found == kind:
+        return Output(given, kind, kind, overwrite)
+    if not any(name != MARKER for name in os.listdir(given)):
+        return Output(given, kind, None, overwrite)
+    if overwrite:
+        return Output(given, kind, "foreign", overwrite)
+    other = f"was written by `obliviate {found}`" if found else "is a non-empty directory obliviate did not write"
+    raise ConfigError(f"{what} {other}; {hint}")
+
+
+def prepare_dir(output: Output) -> Path:
+    """Create the checked directory ``output`` and mark it; with ``--overwrite`` what was there is removed
+    first. Stale temporaries of a killed run beside and inside it are removed."""
+    path = output.path
+    if output.overwrite and os.path.lexists(path):
+        remove_path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(path.parent, path.name)
+    clean_stale_temps(path)
+    mark(path, output.kind)
+    return path
