@@ -190,10 +190,16 @@ def get_method(name: str, family: str | None = None) -> type[Method]:
     from . import load_all  # noqa: F401  (registers built-in methods on first use)
 
     load_all()
+    asked = name
     if family is None:
         return METHODS.get(name)
     if f"{family}_{name}" in METHODS:
         return METHODS.get(f"{family}_{name}")
+    if name not in METHODS:
+        from .lm_common import VARIANTS  # the LM family's named variants (npo_gdr, ...)
+
+        if name in VARIANTS and family != "lm":
+            name = VARIANTS[name][0]  # reported below as a method of the lm family
     if name not in METHODS:
         own = [local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family]
         close = difflib.get_close_matches(name, own, n=3, cutoff=0.5)
@@ -202,7 +208,7 @@ def get_method(name: str, family: str | None = None) -> type[Method]:
     cls = METHODS.get(name)
     if cls.family != family:
         own = sorted(local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family)
-        raise MethodFamilyError(f"method {name!r} belongs to the {cls.family} family, not {family}: it cannot run "
+        raise MethodFamilyError(f"method {asked!r} belongs to the {cls.family} family, not {family}: it cannot run "
                                 f"on a {family} model; {family} methods: {', '.join(own)}")
     return cls
 

@@ -118,12 +118,13 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
     given = Path(target).expanduser()
     path = check_not_protected(given, flag)
     what = f"{flag} {target}"
+    other_flag = "--out" if kind == "checkpoints" else flag  # OUT.checkpoints moves with --out
     reason = _overlap(path, inputs)
     if reason:
-        raise ConfigError(f"{what} {reason}: obliviate never writes there; choose another {flag}")
+        raise ConfigError(f"{what} {reason}: obliviate never writes there; choose another {other_flag}")
     if not os.path.lexists(given):
         return Output(given, kind, None, overwrite)
-    hint = f"choose another {flag}, remove it first, or pass --overwrite to replace it"
+    hint = f"choose another {other_flag}, remove it first, or pass --overwrite to replace it"
     if is_file:
         if given.is_dir():
             raise ConfigError(f"{what} is a directory; give the path of the file to write")
@@ -134,13 +135,13 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
             return Output(given, kind, "foreign", overwrite)
         raise ConfigError(f"{what} exists and is not a file `obliviate {kind}` wrote; {hint}")
     if not given.is_dir():
-        raise ConfigError(f"{what} exists and is not a directory; choose another {flag} (a directory is written)")
+        raise ConfigError(f"{what} exists and is not a directory; choose another {other_flag} (a directory is written)")
     if given.is_symlink():
         raise ConfigError(f"{what} is a symbolic link; give the directory itself")
     cwd = Path.cwd().resolve()
     if overwrite and (path == cwd or path in cwd.parents):
         raise ConfigError(f"{what} is the current directory or holds it: --overwrite would replace it; "
-                          f"choose another {flag}")
+                          f"choose another {other_flag}")
     found = output_kind(given)
     if found == kind:
         return Output(given, kind, kind, overwrite)
