@@ -70,9 +70,9 @@ class CheckpointSession:
     def __init__(self, root: Path, every: int, job: Mapping[str, Any], is_main: bool, overwrite: bool = False) -> None:
         self.root, self.every, self.job, self.is_main = Path(root), every, json.loads(json.dumps(job, default=str)), is_main
         self.calls = 0
-        output = check_output(self.root, "checkpoints", overwrite=overwrite, flag="checkpoint directory")
-        if not self.is_main:
+        if not self.is_main:  # only the main process writes (and checks: the others could see its writes)
             return
+        output = check_output(self.root, "checkpoints", overwrite=overwrite, flag="checkpoint directory")
         prepare_dir(output)  # marks it ours; --overwrite removed foreign content; stale temporaries go
         if (self.root / JOB_FILE).is_file():
             try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from .io import atomic_write_json, clean_stale_temps, remove_path
+from .io import TEMP_TAG, atomic_write_json, clean_stale_temps, remove_path
 
 MARKER = ".obliviate-output.json"
 #: the kinds of output (the command that writes each)
@@ -145,7 +145,7 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
     found = output_kind(given)
     if found == kind:
         return Output(given, kind, kind, overwrite)
-    if not any(name != MARKER for name in os.listdir(given)):
+    if not any(name != MARKER and TEMP_TAG not in name for name in os.listdir(given)):  # nothing but ours
         return Output(given, kind, None, overwrite)
     if overwrite:
         return Output(given, kind, "foreign", overwrite)
