@@ -97,7 +97,7 @@ REFUSALS = [
     ("train", "notes", "obliviate did not write"),
     ("train", "data", "is an input"),
     ("worst-case", "model/model.safetensors", "lies inside an input"),  # issue 14 #3: replaced the weights
-    ("worst-case", "model", "is an input"),
+    ("worst-case", "model", "is a directory"),
     ("worst-case", "own.txt", "is not a file `obliviate worst-case` wrote"),
     ("worst-case", "notes", "is a directory"),
 ]
@@ -363,3 +363,25 @@ def test_check_output_rules(tmp_path):
     with pytest.raises(ConfigError, match="symbolic link"):
         check_output(link, "bench")
     assert output_kind(tmp_path / "missing") is None
+
+
+def test_report_rerenders_in_place_and_refuses_a_foreign_out(world, tmp_path, capsys):
+    results = Path(__file__).parent / "data" / "sample_results.json"
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    shutil.copy(results, bench / "results.json")
+    assert main(["report", str(bench / "results.json"), "-q"]) == 0 and (bench / "report.html").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my own page")
+    before = snapshot(mine)
+    assert main(["report", str(bench / "results.json"), "--out", str(mine), "-q"]) == 2
+    assert "obliviate did not write" in capsys.readouterr().err and snapshot(mine) == before
+    assert main(["report", str(bench / "results.json"), "--out", str(bench / "results.json"), "-q"]) == 2
+    assert "is an input" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"
+    assert main(["report", str(bench / "results.json"), "--out", str(fresh), "-q"]) == 0
+    assert output_kind(fresh) == "report" and (fresh / "report.html").is_file()
+    assert main(["report", str(bench / "results.json"), "--out", str(fresh), "-q"]) == 0  # its own output again
+    assert main(["report", str(bench / "results.json"), "--out", str(mine), "--overwrite", "-q"]) == 0
+    assert "my own page" not in (mine / "report.html").read_text()

@@ -93,7 +93,6 @@ def unlearn_from_dirs(
     from .models import load_classifier, save_classifier
     from .models.io import check_classifier_fits
     from .record import add_evaluation, new_record, save_with_record
-
     from .training.checkpoint import checkpoint_dir_for, checkpointing
 
     inputs = [model_dir, reference, data_dir, _indices_file(forget)]

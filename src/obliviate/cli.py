@@ -50,10 +50,12 @@ def _seeds(n: int) -> list[int]:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summaries")
 
+
 def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--overwrite", action="store_true",
-                   help=f"replace an existing --out that obliviate {what} did not write (default: refuse; "
-                   "never the filesystem root, your home directory or an input of the run)")
+                   help=f"replace an existing --out that `obliviate {what}` did not write (default: refuse; its own "
+                   "outputs are reused); never the filesystem root, your home directory, the current directory "
+                   "or an input of the run")
 
 
 def build_parser() -> argparse.ArgumentParser:

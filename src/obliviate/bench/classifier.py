@@ -288,8 +288,7 @@ def worst_case_file(
         original = load_classifier(model_dir)
         check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, conf["dataset"])
     else:
-        cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
-        original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
+        original = _original(conf, splits, model_kwargs, base_key, cache, seed)
     result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed, classes=classes)
     result.write(str(out), {"dataset": conf["dataset"], "max_train": conf["max_train"],
                             "model": model_dir or f"recipe original seed {seed}"})

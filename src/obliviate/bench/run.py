@@ -84,14 +84,14 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
     """Run every bench of a suite into ``out_dir`` (resuming finished rows); write all artifacts.
 
     ``out_dir`` follows :mod:`obliviate.utils.outputs` (new, empty, an earlier bench output to resume,
-    or ``overwrite``: start over). Every bench and the output are checked before the first file is
-    written; a user error before the first row removes the directory again when this run created it."""
+    or ``overwrite``: what was there is replaced). Every bench and the output are checked before the first file is
+    written; a user error before the first row removes what this run wrote (and the directory if it made it)."""
     for bench in benches:  # every problem is reported before anything is trained
         bench.validate()
     output = check_output(out_dir, "bench", inputs=bench_inputs(benches), overwrite=overwrite)
     config = {"suite": suite, "benches": [bench.resolved() | {"cache_dir": bench.cache_dir} for bench in benches]}
+    existed = output.path.exists()
     out_dir = prepare_dir(output)
-    created = output.fresh or output.overwrite
     try:
         with _log_to(out_dir / "bench.log"):
             logging.getLogger("obliviate.bench").info("suite %s: %s", suite, config)
@@ -105,8 +105,11 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
 
             write_report(doc, out_dir)
     except ObliviateError:
-        if created and not any((out_dir / "rows").glob("*.json")):
-            remove_path(out_dir)  # everything in it is this run's, and no result was reached
+        if output.found != "bench" and not any((out_dir / "rows").glob("*.json")):
+            for path in list(out_dir.iterdir()):  # all of it this run's, and no result was reached
+                remove_path(path)
+            if not existed:
+                out_dir.rmdir()
         raise
     return doc
 

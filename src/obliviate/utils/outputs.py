@@ -119,6 +119,8 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
     path = check_not_protected(given, flag)
     what = f"{flag} {target}"
     other_flag = "--out" if kind == "checkpoints" else flag  # OUT.checkpoints moves with --out
+    if is_file and given.is_dir():
+        raise ConfigError(f"{what} is a directory; give the path of the file to write")
     reason = _overlap(path, inputs)
     if reason:
         raise ConfigError(f"{what} {reason}: obliviate never writes there; choose another {other_flag}")
@@ -126,8 +128,6 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
         return Output(given, kind, None, overwrite)
     hint = f"choose another {other_flag}, remove it first, or pass --overwrite to replace it"
     if is_file:
-        if given.is_dir():
-            raise ConfigError(f"{what} is a directory; give the path of the file to write")
         found = output_kind(given)
         if found == kind:
             return Output(given, kind, kind, overwrite)
@@ -154,10 +154,10 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
 
 
 def prepare_dir(output: Output) -> Path:
-    """Create the checked directory ``output`` and mark it; with ``--overwrite`` what was there is removed
-    first. Stale temporaries of a killed run beside and inside it are removed."""
+    """Create the checked directory ``output`` and mark it; what was there is removed first when it is not
+    ours (allowed by ``--overwrite``). Stale temporaries of a killed run beside and inside it are removed."""
     path = output.path
-    if output.overwrite and os.path.lexists(path):
+    if output.found == "foreign":
         remove_path(path)
     path.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(path.parent, path.name)
