@@ -320,6 +320,15 @@ def test_epochs_zero_is_refused_for_every_method(method):
     config.from_params({"epochs": 1})  # one epoch is fine
 
 
+@pytest.mark.parametrize("method, name, value", [("influence", "alpha", 0.0), ("eco", "strength", 0.0)])
+def test_a_declared_no_op_value_is_refused(method, name, value):
+    """Fields other than epochs declare the value that makes their method a no-op (``param(noop=...)``)."""
+    config = get_method(method).Config
+    assert {f.name: f.metadata.get("noop") for f in dataclasses.fields(config)}[name] == value
+    with pytest.raises(ConfigError, match=f"{name}=0.0 makes the method a no-op"):
+        config.from_params({name: value})
+
+
 def test_epochs_zero_is_refused_before_any_work(world, tmp_path, capsys):
     from obliviate.api import unlearn
     from obliviate.models import load_classifier
