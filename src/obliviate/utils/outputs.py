@@ -8,11 +8,12 @@ An output target is accepted when it
   a worst-case indices file is recognised by its header line): the command resumes or replaces it;
 - or the user passed ``--overwrite``;
 
-and never when it is a file where a directory is written (or the reverse), the filesystem root, the
-home directory or one of its parents, or overlaps an input of the run (is an input, lies inside one,
-or holds one); ``--overwrite`` never replaces the working directory or one of its parents. All checks only read: a command runs
-them before writing anything (:func:`check_output`), then creates and marks its directory
-(:func:`prepare_dir`).
+and never when it is a file where a directory is written (or the reverse), a symbolic link to a
+directory, the filesystem root, the home directory or one of its parents, or overlaps an input of the
+run (is an input, lies inside one, or holds one); ``--overwrite`` never replaces the working directory
+or one of its parents. All checks only read: a command runs them before writing anything
+(:func:`check_output`), then creates and marks its directory (:func:`prepare_dir`); an output that
+appears atomically (a model directory) carries the marker written inside it (:func:`mark`).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _protected(path: Path) -> str | None:
 
 def check_not_protected(target: str | Path, flag: str = "--out") -> Path:
     """The resolved ``target``; raise when it is the filesystem root, the home directory or a parent of it."""
-    path = Path(target).expanduser().resolve()
+    path = Path(target).resolve()
     reason = _protected(path)
     if reason:
         raise ConfigError(f"{flag} {target} is {reason}: obliviate never writes there; choose another {flag}")
@@ -99,7 +100,7 @@ def _overlap(path: Path, inputs: Iterable[str | Path | None]) -> str | None:
     for given in inputs:
         if given is None or str(given) == "":
             continue
-        inp = Path(given).expanduser().resolve()
+        inp = Path(given).resolve()
         if path == inp:
             return f"is an input of this run ({given})"
         if path in inp.parents:
@@ -115,7 +116,7 @@ def check_output(target: str | Path, kind: str, *, inputs: Iterable[str | Path |
     :class:`ConfigError` otherwise. Reads only: nothing is created or removed."""
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
-    given = Path(target).expanduser()
+    given = Path(target)  # as the command will use it (no ~ expansion: the shell does that)
     path = check_not_protected(given, flag)
     what = f"{flag} {target}"
     other_flag = "--out" if kind == "checkpoints" else flag  # OUT.checkpoints moves with --out
