@@ -326,7 +326,7 @@ def _writer_argv(command: str, model: Path, root: Path, out: Path | str) -> list
     }[command] + ["-q", "--out", str(out)]
 
 
-@settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(_WRITERS), target=st.sampled_from(_TARGETS), overwrite=st.booleans(),
        files=st.dictionaries(_file_names, st.binary(max_size=64), min_size=1, max_size=4),
        other=st.sampled_from(("bench", "unlearn", "train", "report", "checkpoints")))

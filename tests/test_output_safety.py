@@ -394,3 +394,24 @@ def test_report_rerenders_in_place_and_refuses_a_foreign_out(world, tmp_path, ca
     assert main(["report", str(bench / "results.json"), "--out", str(fresh), "-q"]) == 0  # its own output again
     assert main(["report", str(bench / "results.json"), "--out", str(mine), "--overwrite", "-q"]) == 0
     assert "my own page" not in (mine / "report.html").read_text()
+
+
+def test_outputs_written_before_markers_are_recognised(world, tmp_path):
+    """Committed bench results (benchmarks/results/*) and older model / unlearning directories have no
+    marker: recognised by the files only obliviate writes; a user's own config.json is not."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "config.json").write_text(json.dumps({"suite": "classifier", "benches": [{}]}))
+    (bench / "results.json").write_text("{}")
+    assert output_kind(bench) == "bench" and check_output(bench, "bench").found == "bench"
+    model = tmp_path / "model"
+    shutil.copytree(world / "model", model)
+    (model / MARKER).unlink()
+    assert output_kind(model) == "train"
+    unlearned = tmp_path / "unlearned"
+    unlearned.mkdir()
+    (unlearned / "record.json").write_text(json.dumps({"kind": "obliviate unlearning record (empirical; ...)"}))
+    assert output_kind(unlearned) == "unlearn"
+    assert output_kind(world / "notes") is None  # {"mine": true}
+    with pytest.raises(ConfigError, match="written by `obliviate train`"):
+        check_output(model, "bench")

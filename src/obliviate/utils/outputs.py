@@ -5,7 +5,8 @@ An output target is accepted when it
 
 - does not exist yet, or is an empty directory (created fresh);
 - is a directory the same kind of command wrote before (its marker file :data:`MARKER` names the kind;
-  a worst-case indices file is recognised by its header line): the command resumes or replaces it;
+  outputs older than the marker by the files only obliviate writes; a worst-case indices file by its
+  header line): the command resumes or replaces it;
 - or the user passed ``--overwrite``;
 
 and never when it is a file where a directory is written (or the reverse), a symbolic link to a
@@ -54,11 +55,10 @@ def output_kind(path: str | Path) -> str | None:
     indices file with our header), else None."""
     path = Path(path)
     if path.is_dir():
-        try:
-            marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        kind = marker.get("kind") if isinstance(marker, dict) else None
+        marker = _read_json(path / MARKER)
+        if marker is None:
+            return _legacy_kind(path)
+        kind = marker.get("kind")
         return kind if kind in KINDS else None
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -66,6 +66,30 @@ def output_kind(path: str | Path) -> str | None:
     except OSError:
         return None
     return "worst-case" if first.startswith(WORST_CASE_HEADER) else None
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _legacy_kind(directory: Path) -> str | None:
+    """The kind of an output written before markers existed, from the files only obliviate writes: a
+    bench's config.json (suite + benches), an unlearning record.json, a trained model's config.json."""
+    record = _read_json(directory / "record.json")
+    if record is not None and str(record.get("kind", "")).startswith("obliviate unlearning record"):
+        return "unlearn"
+    config = _read_json(directory / "config.json")
+    if config is None:
+        return None
+    if isinstance(config.get("suite"), str) and isinstance(config.get("benches"), list):
+        return "bench"
+    if config.get("family") == "classifier" and "arch" in config and "trained_on" in config:
+        return "train"
+    return None
 
 
 def mark(directory: str | Path, kind: str) -> None:
