@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -294,3 +295,86 @@ def test_cli_damaged_classifier_config(digits_model, tmp_path, capsys):
 
 def test_every_error_class_is_an_obliviate_error():
     assert all(issubclass(cls, ObliviateError) for cls in (ConfigError, ForgetSpecError, ModelLoadError))
+
+
+# ------------------------------------------------- CLI commands that write: output targets they would damage
+
+_WRITERS = ("bench", "unlearn", "train", "worst-case")
+#: refused whatever the flags (--overwrite too); the others are refused without --overwrite
+_ALWAYS = ("input", "home", "home_parent", "root")
+_TARGETS = (*_ALWAYS, "other_kind", "foreign_dir", "user_file", "checkpoints_foreign", "checkpoints_file")
+_file_names = st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters="_-"), min_size=1, max_size=10)
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """Every path under ``root`` with mtime, size and SHA-256 (files)."""
+    import hashlib
+
+    return {str(p.relative_to(root)): (p.lstat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest()
+                                       if p.is_file() else "dir") for p in sorted(root.rglob("*"))}
+
+
+def _writer_argv(command: str, model: Path, root: Path, out: Path | str) -> list[str]:
+    data = ["--dataset", "digits", "--max-train", "200"]
+    return {
+        "bench": ["bench", "classifier", *data, "--methods", "finetune", "--seeds", "1", "--forget",
+                  f"indices:{root / 'forget.txt'}", "--cache-dir", str(root / "cache")],
+        "unlearn": ["unlearn", "--model", str(model), *data, "--forget", "class:3", "--method", "finetune",
+                    "--checkpoint-every", "5"],
+        "train": ["train", *data, "--data-dir", str(root / "data")],
+        "worst-case": ["worst-case", *data, "--size", "10", "--model", str(model), "--cache-dir", str(root / "cache")],
+    }[command] + ["-q", "--out", str(out)]
+
+
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(_WRITERS), target=st.sampled_from(_TARGETS), overwrite=st.booleans(),
+       files=st.dictionaries(_file_names, st.binary(max_size=64), min_size=1, max_size=4),
+       other=st.sampled_from(("bench", "unlearn", "train", "report", "checkpoints")))
+def test_cli_writers_never_damage_a_target(digits_model, tmp_path_factory, capsys, command, target, overwrite, files,
+                                           other):
+    """Every writing command, every kind of target it must not replace: exit 2 with an obliviate error,
+    nothing under the scratch tree (which holds $HOME) touched, nothing written to /."""
+    from hypothesis import assume
+
+    from obliviate.training.checkpoint import checkpoint_dir_for
+    from obliviate.utils.outputs import mark
+
+    assume(not overwrite or target in _ALWAYS)
+    assume(not target.startswith("checkpoints") or command == "unlearn")
+    assume(other != command)
+    root = tmp_path_factory.mktemp("writers")
+    (root / "forget.txt").write_text("1 2 3\n")
+    (root / "data").mkdir()
+    home = root / "home"
+    home.mkdir()
+    model = root / "model"
+    shutil.copytree(digits_model, model)
+    for name, content in files.items():
+        (home / name).write_bytes(content)
+    out: Path | str = root / "out"
+    if target == "input":
+        out = {"bench": root / "forget.txt", "unlearn": model, "train": root / "data",
+               "worst-case": model / "model.safetensors"}[command]
+    elif target == "home":
+        out = home
+    elif target == "home_parent":
+        out = root
+    elif target == "root":
+        out = "/"
+    elif target in ("other_kind", "foreign_dir", "checkpoints_foreign"):
+        where = checkpoint_dir_for(root / "out") if target == "checkpoints_foreign" else root / "out"
+        where.mkdir()
+        for name, content in files.items():
+            (where / name).write_bytes(content)
+        if target == "other_kind":
+            mark(where, other)
+    else:  # a file where the output (or its checkpoint directory) would go
+        (checkpoint_dir_for(root / "out") if target == "checkpoints_file" else root / "out").write_bytes(b"mine")
+    before, slash = _tree(root), sorted(os.listdir("/"))
+    argv = _writer_argv(command, model, root, out) + (["--overwrite"] if overwrite else [])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("obliviate: error: ") and "Traceback" not in err
+    assert _tree(root) == before and sorted(os.listdir("/")) == slash

@@ -91,6 +91,7 @@ def unlearn_lm_from_dirs(
     checkpoint_every: int | None = None,
     evaluate: bool = False,
     reference: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """CLI helper: load ``model_dir``, unlearn the forget file's documents, save to ``out`` with a
     ``record.json``. Saves merged weights (a full model directory) unless ``adapter_only``.
@@ -100,7 +101,9 @@ def unlearn_lm_from_dirs(
     steps into ``<out>.checkpoints`` and a rerun of the same job resumes from it (docs/scale-out.md).
     ``evaluate`` records loss on forget and retain documents and VerbMem on forget before and after;
     ``reference`` (a model directory retrained without the forget documents) adds its metrics and the
-    gaps to them. The model directory and ``record.json`` appear together (:mod:`obliviate.record`)."""
+    gaps to them. The model directory and ``record.json`` appear together (:mod:`obliviate.record`).
+    ``out`` (and ``<out>.checkpoints``) must be new, an earlier ``unlearn`` output, or ``overwrite`` is
+    set (:mod:`obliviate.utils.outputs`); that, the method's family and its parameters are checked first."""
     from ..metrics.lm_eval import document_metrics
     from ..record import add_evaluation, new_record, save_with_record
     from .documents import read_documents
@@ -108,6 +111,14 @@ def unlearn_lm_from_dirs(
     from ..training.checkpoint import checkpoint_dir_for, checkpointing
     from .model import load_causal_lm, model_device, save_causal_lm
 
+    from ..api import check_unlearn_outputs
+    from ..methods.lm_common import resolve_lm_method
+    from ..utils.outputs import mark
+
+    check_unlearn_outputs(out, [model_dir, forget_file, retain_file, reference], overwrite=overwrite,
+                          checkpoints=checkpoint_every is not None)
+    cls, fixed = resolve_lm_method(method)  # a method of another family or a bad parameter fails first
+    cls.Config.from_params({**fixed, **(params or {})})
     if lora and distributed.is_sharded():
         raise ConfigError("--lora is not supported under FSDP / DeepSpeed (adapters are small): use the DDP config")
     if (evaluate or reference is not None) and distributed.is_sharded():
@@ -138,7 +149,7 @@ def unlearn_lm_from_dirs(
     job = {"family": "lm", "model": original_hash, "forget": documents_hash(forget), "retain": documents_hash(retain),
            "method": method, "params": params or {}, "seed": seed, "lora": lora, "dtype": dtype,
            "max_length": max_length}
-    session = checkpointing(checkpoint_dir_for(out), checkpoint_every, job)
+    session = checkpointing(checkpoint_dir_for(out), checkpoint_every, job, overwrite)
     with session as checkpoints:
         result = unlearn_lm(model, tokenizer, forget, retain, method, seed=seed, max_length=max_length, lora=spec,
                             inplace=True, **(params or {}))
@@ -150,6 +161,7 @@ def unlearn_lm_from_dirs(
 
             def save(directory: Path) -> None:
                 save_adapter(result.model, tokenizer, directory)
+                mark(directory, "unlearn")
         else:
             final = merged(result.model)
             state = distributed.full_state_dict(final)  # gathered under FSDP / ZeRO-3 (every process calls it)
@@ -157,6 +169,7 @@ def unlearn_lm_from_dirs(
 
             def save(directory: Path) -> None:
                 save_causal_lm(final, tokenizer, directory, state_dict=state if distributed.is_sharded() else None)
+                mark(directory, "unlearn")
 
         record = new_record("lm", method, result.params, seed) | {
             "lora": result.extra["lora"],
