@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..utils.remote_code import refuse_remote_code
 from .data import encode_all, lm_dataset, token_logprobs
 from .model import _quiet_transformers, eval_mode, model_device
 
@@ -134,9 +135,10 @@ class MiniLMEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        refuse_remote_code(directory)
+        self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
         with _quiet_transformers():
-            self.model = AutoModel.from_pretrained(directory, local_files_only=True).eval()
+            self.model = AutoModel.from_pretrained(directory, local_files_only=True, trust_remote_code=False).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
 
