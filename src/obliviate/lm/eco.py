@@ -354,8 +354,8 @@ def corrupted_loss(guard: EcoGuard, tokenizer: "PreTrainedTokenizerBase", texts:
     device = model_device(guard.model)
     total, count = 0.0, 0
     with eval_mode(guard.model):
-        for start in range(0, len(dataset), batch_size):
-            ids, mask, labels = (t[start:start + batch_size].to(device) for t in dataset.tensors)
+        for batch in dataset.batches(batch_size, pad_to=max_length):  # the former fixed width: same noise draws
+            ids, mask, labels = (t.to(device) for t in batch)
             flags = torch.ones(len(ids), dtype=torch.bool, device=device)
             embeds = guard.corrupted_embeds(ids, mask, flags, strength)
             logits = guard.model(inputs_embeds=embeds, attention_mask=mask).logits
