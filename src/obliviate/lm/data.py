@@ -4,9 +4,10 @@ Decisions:
 - Every sequence is ``BOS + text`` (BOS when the tokenizer defines one, as Llama pretraining does);
   training and scoring sequences also end with EOS, so the model learns where a document stops.
 - A dataset (:class:`TokenDataset`) stores its sequences unpadded, as one flat array of token ids in the
-  smallest dtype that holds the vocabulary (uint16 below 65536 tokens, else int32) plus offsets:
-  about 2 bytes per token, whatever ``max_length`` is. Texts are tokenised in chunks of
-  :data:`CHUNK_TEXTS` (one batched tokenizer call each), so an iterable of texts streams through.
+  smallest dtype that holds the vocabulary (uint16 up to 65536 tokens, else int32) plus offsets:
+  about 2 bytes per token, whatever ``max_length`` is. Texts are tokenised in chunks of at most
+  :data:`CHUNK_TEXTS` texts and about :data:`CHUNK_CHARS` characters (one batched tokenizer call
+  each), so an iterable of texts streams through in bounded memory.
 - Batches are padded on the right to their longest sequence (:meth:`TokenDataset.collate`, which the
   training loop's loader uses), the same tensors the former fixed-length dataset gave after trimming
   each batch, so losses and log-probs are unchanged.
@@ -60,8 +61,8 @@ def pad_id(tokenizer: "PreTrainedTokenizerBase") -> int:
     return int(value)
 
 
-#: texts per batched tokenizer call while building a dataset
-CHUNK_TEXTS = 1024
+#: at most this many texts, and about this many characters, per batched tokenizer call
+CHUNK_TEXTS, CHUNK_CHARS = 1024, 1 << 20
 #: a text longer than this many characters per allowed token is tokenised by growing prefixes (see
 #: :func:`_encode_truncated`), so one huge document never becomes one huge token list
 _CHARS_PER_TOKEN_CAP = 32
@@ -158,9 +159,17 @@ class TokenDataset(Dataset):
         return int(self.ids.nbytes + self.offsets.nbytes + extra)
 
 
-def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
+def _chunks(texts: Iterable[str], size: int, chars: int = CHUNK_CHARS) -> Iterator[list[str]]:
+    """Consecutive lists of at most ``size`` texts and about ``chars`` characters."""
+    chunk: list[str] = []
+    total = 0
+    for text in texts:
+        chunk.append(text)
+        total += len(text)
+        if len(chunk) >= size or total >= chars:
+            yield chunk
+            chunk, total = [], 0
+    if chunk:
         yield chunk
 
 
