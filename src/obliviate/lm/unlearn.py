@@ -46,7 +46,7 @@ def unlearn_lm(
     is wrapped in fresh LoRA adapters and only they are trained; the result's model is then the peft
     model (see :func:`obliviate.lm.lora.merged`). The model is copied first unless ``inplace``.
     ``forget`` and ``retain`` are documents (any iterable: a generator streams them through the
-    tokenizer in chunks) or ready :class:`~obliviate.lm.data.TokenDataset`\ s.
+    tokenizer in chunks) or ready :class:`~obliviate.lm.data.TokenDataset` objects.
     """
     from ..methods.lm_common import resolve_lm_method
     from ..utils.seeding import seed_everything
