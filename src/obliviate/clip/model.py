@@ -132,7 +132,7 @@ def load_clip(directory: str | Path, *, device: str | torch.device | None = None
         raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from None
     if config.get("model_type") != "clip":
         raise ModelLoadError(f"{path} holds a {config.get('model_type')!r} model, not a CLIP model (model_type 'clip')")
-    refuse_remote_code(path)
+    refuse_remote_code(path, f"cannot load a CLIP model from {path}")
     if not any((path / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):
         raise ModelLoadError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
     try:

@@ -135,7 +135,7 @@ class MiniLMEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        refuse_remote_code(directory)
+        refuse_remote_code(directory, f"cannot load the sentence encoder in {directory}")
         self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
         with _quiet_transformers():
             self.model = AutoModel.from_pretrained(directory, local_files_only=True, trust_remote_code=False).eval()

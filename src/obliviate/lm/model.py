@@ -164,7 +164,7 @@ def load_causal_lm(
         raise ConfigError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
     directory = Path(directory)
     _check_model_dir(directory)
-    refuse_remote_code(directory)
+    refuse_remote_code(directory, f"cannot load a causal LM from {directory}")
     # transformers, tokenizers and huggingface_hub raise many exception types on a damaged file (the
     # tokenizers library a bare Exception, config validation its own error class): all become ModelLoadError
     try:

@@ -51,7 +51,7 @@ def remote_code_reasons(directory: str | Path) -> list[str]:
         model_type = data.get("model_type")
         if isinstance(model_type, str) and model_type not in CONFIG_MAPPING:
             reasons.append(f"config.json's model_type {model_type!r} is not one transformers "
-                           f"{transformers.__version__} implements")
+                           f"{transformers.__version__} implements (a newer transformers may)")
         architectures = data.get("architectures") or []
         unknown = [a for a in architectures if not isinstance(a, str) or not hasattr(transformers, a)]
         if unknown:
@@ -59,10 +59,11 @@ def remote_code_reasons(directory: str | Path) -> list[str]:
     return reasons
 
 
-def refuse_remote_code(directory: str | Path) -> None:
-    """Raise :class:`RemoteCodeError` if loading ``directory`` would need its own code (see the module doc)."""
+def refuse_remote_code(directory: str | Path, context: str | None = None) -> None:
+    """Raise :class:`RemoteCodeError` if loading ``directory`` would need its own code (see the module doc);
+    ``context`` starts the message (default: the directory)."""
     reasons = remote_code_reasons(directory)
     if reasons:
-        raise RemoteCodeError(f"{directory} needs remote code (the directory's own Python), which obliviate never "
-                              f"runs: {'; '.join(reasons)}. Use a model whose architecture transformers implements "
-                              "(or convert it to one)")
+        raise RemoteCodeError(f"{context or directory}: the model needs remote code (the directory's own Python), "
+                              f"which obliviate never runs: {'; '.join(reasons)}. Use a model whose architecture "
+                              "transformers implements (or convert it to one)")
