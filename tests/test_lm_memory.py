@@ -155,3 +155,13 @@ def test_peak_memory_of_data_preparation_grows_by_a_small_constant_factor(tok, t
     assert ds_large.nbytes() <= 2 * int(ds_large.lengths.sum()) + 8 * (len(ds_large) + 1)
     assert peak_large <= 4 * peak_small + 16, (peak_small, peak_large)
     assert peak_large - peak_small <= 4 * (size_large - size_small) + 8, (peak_small, peak_large)
+
+
+def test_a_file_changed_after_the_check_is_an_error(tmp_path):
+    path = tmp_path / "forget.txt"
+    path.write_text("one\n\ntwo\n")
+    docs = scan_documents(path, what="forget")
+    assert list(docs) == ["one", "two"] and len(docs) == 2
+    path.write_text("one\n\ntwo\n\nthree\n")
+    with pytest.raises(ForgetSpecError, match="forget file .* changed while obliviate was reading it"):
+        list(docs)

@@ -232,6 +232,14 @@ def lm_dataset(
     return TokenDataset(ids, offsets, pad=pad, max_length=max_length)
 
 
+def as_dataset(tokenizer: "PreTrainedTokenizerBase", documents: Iterable[str] | TokenDataset,
+               max_length: int) -> TokenDataset:
+    """``documents`` as they are if already a :class:`TokenDataset`, else :func:`lm_dataset` of them."""
+    if isinstance(documents, TokenDataset):
+        return documents
+    return lm_dataset(tokenizer, documents, max_length=max_length)
+
+
 def trim(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Drop the columns that are padding in every row of a right-padded batch."""
     n = max(int(attention_mask.sum(1).max()), 1)

@@ -85,20 +85,36 @@ def iter_documents(path: str | Path, layout: str = "paragraphs", *, what: str = 
             yield document
 
 
+class _DocumentsDigest:
+    """SHA-256 of ``json.dumps(documents, ensure_ascii=False)``, fed one document at a time."""
+
+    def __init__(self) -> None:
+        self.count, self._sha = 0, hashlib.sha256(b"[")
+
+    def update(self, document: str) -> None:
+        self._sha.update((", " if self.count else "").encode() + json.dumps(document, ensure_ascii=False).encode())
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        final = self._sha.copy()
+        final.update(b"]")
+        return final.hexdigest()
+
+
 def documents_hash(documents: Iterable[str]) -> str:
     """SHA-256 of the documents as a JSON list (independent of the file layout they came from), computed
     as they stream by: ``json.dumps(list(documents), ensure_ascii=False)`` without building the list."""
-    digest = hashlib.sha256(b"[")
-    for i, document in enumerate(documents):
-        digest.update((", " if i else "").encode() + json.dumps(document, ensure_ascii=False).encode("utf-8"))
-    digest.update(b"]")
+    digest = _DocumentsDigest()
+    for document in documents:
+        digest.update(document)
     return digest.hexdigest()
 
 
 @dataclass(frozen=True)
 class DocumentFile:
     """A checked text file of documents: their number and hash, and the documents again on iteration
-    (read anew from the file each time, so they are never all in memory)."""
+    (read anew from the file each time, so they are never all in memory; a file that changed since the
+    check is an error once the iteration ends)."""
 
     path: Path
     layout: str
@@ -110,24 +126,24 @@ class DocumentFile:
         return self.count
 
     def __iter__(self) -> Iterator[str]:
-        return iter_documents(self.path, self.layout, what=self.what)
+        digest = _DocumentsDigest()
+        for document in iter_documents(self.path, self.layout, what=self.what):
+            digest.update(document)
+            yield document
+        if (digest.count, digest.hexdigest()) != (self.count, self.sha256):
+            raise ForgetSpecError(f"{self.what} file {self.path} changed while obliviate was reading it "
+                                  f"({self.count} documents at first, {digest.count} now); run again")
 
 
 def scan_documents(path: str | Path, layout: str = "paragraphs", *, what: str = "documents") -> DocumentFile:
     """Read ``path`` once, streaming, to check it (UTF-8, at least one document) and count and hash its
     documents; raises as :func:`read_documents` does."""
-    count = 0
-
-    def counted() -> Iterator[str]:
-        nonlocal count
-        for document in iter_documents(path, layout, what=what):
-            count += 1
-            yield document
-
-    sha256 = documents_hash(counted())
-    if not count:
+    digest = _DocumentsDigest()
+    for document in iter_documents(path, layout, what=what):
+        digest.update(document)
+    if not digest.count:
         raise ForgetSpecError(f"{what} file {path} holds no documents (it is empty or only whitespace)")
-    return DocumentFile(Path(path), layout, what, count, sha256)
+    return DocumentFile(Path(path), layout, what, digest.count, digest.hexdigest())
 
 
 def read_documents(path: str | Path, layout: str = "paragraphs", *, what: str = "documents") -> list[str]:

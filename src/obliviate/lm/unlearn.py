@@ -18,7 +18,7 @@ from torch import nn
 
 from ..api import UnlearnResult, tensors_hash, weights_hash
 from ..errors import ConfigError
-from .data import TokenDataset, lm_dataset
+from .data import TokenDataset, as_dataset
 from .documents import documents_hash  # noqa: F401  (re-exported: the record's document hash)
 from .lora import LoraSpec, adapter_state, apply_lora, merged, save_adapter
 from .task import LMUnlearnData
@@ -56,8 +56,7 @@ def unlearn_lm(
     spec = LoraSpec.parse(lora) if isinstance(lora, str) else lora
     if spec is not None and cls.is_exact:
         raise ConfigError(f"{method} retrains the model from scratch; it cannot be run with --lora")
-    data = LMUnlearnData(*(docs if isinstance(docs, TokenDataset) else lm_dataset(tokenizer, docs, max_length=max_length)
-                           for docs in (forget, retain)), tokenizer)
+    data = LMUnlearnData(as_dataset(tokenizer, forget, max_length), as_dataset(tokenizer, retain, max_length), tokenizer)
     if not inplace:
         model = copy.deepcopy(model)
     seed_everything(seed)  # before the adapters: their initialisation follows the seed too
