@@ -161,7 +161,11 @@ def main() -> None:
     parser.add_argument("--old-src", default="", help="src directory of a checkout before the change")
     parser.add_argument("--child", nargs=4, metavar=("IMPL", "MODEL", "FORGET", "RETAIN"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--replot", action="store_true", help="only redraw memory.png from OUT/result.json")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads((args.out / "result.json").read_text()), args.out / "memory.png")
+        return
     if args.child:
         impl, model_dir, forget, retain = args.child
         print(json.dumps(child(Path(model_dir), Path(forget), Path(retain), impl)))
@@ -208,14 +212,16 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    names = {"new": "streamed, unpadded uint16", "old": "before: dense int64, N x 512"}
     for impl, style in (("new", "o-"), ("old", "s--")):
         rows = sorted((r for r in report["rows"] if r["impl"] == impl), key=lambda r: r["input_mb"])
         if not rows:
             continue
         xs = [r["input_mb"] for r in rows]
-        ax.plot(xs, [r["dataset_peak_mb"] for r in rows], style, label=f"{impl}: tokenise + dataset")
-        if impl == "new":
-            ax.plot(xs, [r["process_peak_mb"] for r in rows], "^:", label="new: whole process (high-water mark)")
+        ax.plot(xs, [r["dataset_peak_mb"] for r in rows], style, label=f"{names[impl]}: tokenise + dataset")
+        ax.plot(xs, [r["process_peak_mb"] for r in rows], style.replace("-", ":").replace("::", ":"), alpha=0.6,
+                label=f"{names[impl]}: whole process incl. one NPO step" if impl == "new" else
+                f"{names[impl]}: whole process (no training step)")
     ax.set_xlabel("forget file (MB)")
     ax.set_ylabel("peak resident memory (MiB)")
     ax.set_xscale("log")
