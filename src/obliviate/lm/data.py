@@ -62,7 +62,8 @@ def pad_id(tokenizer: "PreTrainedTokenizerBase") -> int:
 
 
 #: at most this many texts, and about this many characters, per batched tokenizer call
-#: (the tokenizer's output costs ~100 bytes a token while a chunk is converted: ~25 MB at 2**18 characters)
+#: (this bounds the tokenizer's output for one chunk, Python lists and Rust encodings far larger than the
+#: ids: the constant term of the memory budget measured by benchmarks/lm_memory.py)
 CHUNK_TEXTS, CHUNK_CHARS = 1024, 1 << 18
 #: a text longer than this many characters per allowed token is tokenised by growing prefixes (see
 #: :func:`_encode_truncated`), so one huge document never becomes one huge token list
