@@ -55,8 +55,9 @@ def convert(source: Path, target: Path) -> float:
 
     start = time.perf_counter()
     with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32,
+                                                     trust_remote_code=False)
     model.hf_quantizer = None  # a de-quantised model: save it as plain weights
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

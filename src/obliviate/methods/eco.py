@@ -59,7 +59,7 @@ class ECO(LMMethod):
     def run(self, model: nn.Module, data: LMUnlearnData, config: EcoConfig, *, seed: int) -> nn.Module:
         tok = data.tokenizer
         forget, retain = dataset_texts(tok, data.forget), dataset_texts(tok, data.retain)
-        max_length = data.forget.tensors[0].shape[1]
+        max_length = data.forget.max_length
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
