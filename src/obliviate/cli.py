@@ -51,6 +51,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summaries")
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch intra-op threads (default: $OBLIVIATE_THREADS, $OMP_NUM_THREADS, else chosen from "
+                   "the CPUs this process may use and the model's size; recorded in results/record.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obliviate",
@@ -111,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="output directory (default runs/<timestamp>); rerun to resume")
     b.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     _add_common(b)
+    _add_threads(b)
 
     t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
     t.add_argument("--dataset", default="digits")
@@ -121,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="model directory to write")
     _add_common(t)
+    _add_threads(t)
 
     u = sub.add_parser("unlearn", help="unlearn a forget set from a saved model",
                        description="Load a model directory, run one method, save the unlearned model and a record.json. "
@@ -159,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "same command after a crash or kill resumes from it (default: no checkpoints)")
     u.add_argument("--out", required=True, help="directory for the unlearned model")
     _add_common(u)
+    _add_threads(u)
 
     e = sub.add_parser("eval", help="evaluate a saved model on a task (metrics as JSON)")
     e.add_argument("--model", required=True)
@@ -199,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     w.add_argument("--out", required=True, help="indices file to write")
     _add_common(w)
+    _add_threads(w)
     return parser
 
 
@@ -209,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .utils.progress import set_quiet
+    from .utils.threads import set_cli_override
 
     set_quiet(getattr(args, "quiet", False))
     try:
+        set_cli_override(getattr(args, "threads", None))
         return int(_COMMANDS[args.command](args) or 0)
     except ObliviateError as exc:
         print(f"obliviate: error: {exc}", file=sys.stderr)
@@ -362,6 +374,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .methods.retrain import RetrainConfig, train_classifier
     from .models import build_classifier, save_classifier
     from .utils.seeding import seed_everything
+    from .utils.threads import configure_for_model
 
     _check_out(args.out)
 
@@ -370,6 +383,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     c, _, _ = splits.image_shape
     model = build_classifier(args.model, in_channels=c, num_classes=splits.num_classes)
+    configure_for_model(model, scope="train")
     train_classifier(model, splits.train, config, seed=args.seed, desc="train")
     save_classifier(model, args.out, extra={"trained_on": args.dataset, "seed": args.seed, "train": config.as_dict()})
     _say(args, f"saved {args.out}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..utils.io import atomic_write_json
+from ..utils.threads import clear_choices
 from .classifier import ClassifierBench, run_classifier_bench
 from .results import build_results, write_results
 
@@ -62,6 +63,7 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
     out_dir = Path(out_dir)
     for bench in benches:  # every problem is reported before anything is trained
         bench.validate()
+    clear_choices()  # results.json's environment reports the thread counts of this suite's benches only
     config = {"suite": suite, "benches": [bench.resolved() | {"cache_dir": bench.cache_dir} for bench in benches]}
     with _log_to(out_dir / "bench.log"):
         logging.getLogger("obliviate.bench").info("suite %s: %s", suite, config)
