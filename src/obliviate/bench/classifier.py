@@ -42,6 +42,7 @@ from ..utils.io import atomic_dir, atomic_write_json
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..utils.threads import built_params, model_params, thread_scope
+from ..utils.warmup import warm_up
 from .cache import cached_classifier, cached_model, default_cache_dir
 from .recipes import recipe_for
 from .rows import RowStore, result_row, run_method_row
@@ -293,6 +294,7 @@ def worst_case_file(
     params = (model_params(original) if original is not None
               else built_params(lambda: build_classifier(conf["model"], **model_kwargs)))
     with thread_scope(params, scope="worst-case"):
+        warm_up()  # not part of the search's seconds
         if original is None:
             cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
             original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
