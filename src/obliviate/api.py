@@ -35,12 +35,14 @@ def unlearn(model: nn.Module, task: Task, method: str, *, seed: int = 0, inplace
     Parameters are the method's config fields (``obliviate ls methods -v``); unknown names raise.
     """
     from .utils.seeding import seed_everything
+    from .utils.warmup import warm_up
 
     cls = get_method(method, family="classifier")
     config = cls.Config.from_params(params)
     if not inplace:
         model = copy.deepcopy(model)
     data = task.unlearn_data(with_labels=cls.needs_labels(config))
+    warm_up()  # the process's one-time torch costs are not the method's time
     seed_everything(seed)
     start = time.perf_counter()
     model = cls().run(model, data, config, seed=seed)
@@ -78,7 +80,8 @@ def unlearn_from_dirs(
     checkpoint_every: int | None = None, reference: str | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """CLI helper: load, (optionally prune first,) unlearn, save the model with its ``record.json``
-    (:mod:`obliviate.record`; the model and record appear together, atomically).
+    (:mod:`obliviate.record`; the model and record appear together, atomically). The process's torch
+    thread count is set for the loaded model (:mod:`obliviate.utils.threads`).
 
     ``prune`` (e.g. ``omp:0.95``) prunes the loaded model and retrains it sparse on the whole training
     set with the recipe recorded in its config.json (else the dataset's recipe) before unlearning;
@@ -94,11 +97,15 @@ def unlearn_from_dirs(
     from .models.io import check_classifier_fits
     from .record import add_evaluation, new_record, save_with_record
     from .training.checkpoint import checkpoint_dir_for, checkpointing
+    from .utils.threads import configure_for_model
+    from .utils.warmup import warm_up
 
     inputs = [model_dir, reference, data_dir, _indices_file(forget)]
     check_unlearn_outputs(out, inputs, overwrite=overwrite, checkpoints=checkpoint_every is not None)
     get_method(method, family="classifier").Config.from_params(params)  # a bad method or parameter fails first
     original = load_classifier(model_dir)
+    configure_for_model(original, scope="unlearn")
+    warm_up()  # before the pruning's timer too
     original_hash = weights_hash(original)  # before any pruning
     retrained = load_classifier(reference) if reference else None  # a bad reference fails before any work
     splits = load_image_dataset(dataset, data_dir=data_dir, max_train=max_train)

@@ -58,6 +58,12 @@ def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
                    "or an input of the run")
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch intra-op threads (default: $OBLIVIATE_THREADS, $OMP_NUM_THREADS, else chosen from "
+                   "the CPUs this process may use and the model's size; recorded in results/record.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obliviate",
@@ -119,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(b, "bench")
     b.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     _add_common(b)
+    _add_threads(b)
 
     t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
     t.add_argument("--dataset", default="digits")
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model directory to write")
     _add_overwrite(t, "train")
     _add_common(t)
+    _add_threads(t)
 
     u = sub.add_parser("unlearn", help="unlearn a forget set from a saved model",
                        description="Load a model directory, run one method, save the unlearned model and a record.json. "
@@ -169,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--out", required=True, help="directory for the unlearned model")
     _add_overwrite(u, "unlearn")
     _add_common(u)
+    _add_threads(u)
 
     e = sub.add_parser("eval", help="evaluate a saved model on a task (metrics as JSON)")
     e.add_argument("--model", required=True)
@@ -211,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", required=True, help="indices file to write")
     _add_overwrite(w, "worst-case")
     _add_common(w)
+    _add_threads(w)
     _add_cache_parser(sub)
     return parser
 
@@ -222,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .utils.progress import set_quiet
+    from .utils.threads import set_cli_override
 
     set_quiet(getattr(args, "quiet", False))
     try:
+        set_cli_override(getattr(args, "threads", None))
         return int(_COMMANDS[args.command](args) or 0)
     except ObliviateError as exc:
         print(f"obliviate: error: {exc}", file=sys.stderr)
@@ -354,6 +366,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .utils.io import atomic_dir
     from .utils.outputs import check_output, mark
     from .utils.seeding import seed_everything
+    from .utils.threads import configure_for_model
 
     check_output(args.out, "train", inputs=[args.data_dir], overwrite=args.overwrite)
     config = RetrainConfig.from_params({**recipe_for(args.dataset).train, **_kv(args.train, "--train")})
@@ -361,6 +374,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     c, _, _ = splits.image_shape
     model = build_classifier(args.model, in_channels=c, num_classes=splits.num_classes)
+    configure_for_model(model, scope="train")
     train_classifier(model, splits.train, config, seed=args.seed, desc="train")
     with atomic_dir(args.out) as tmp:  # the model and its marker appear together
         save_classifier(model, tmp, extra={"trained_on": args.dataset, "seed": args.seed, "train": config.as_dict()})

@@ -42,6 +42,8 @@ from ..tasks.forget import SEARCHED_KINDS
 from ..utils.io import atomic_dir, atomic_write_json
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
+from ..utils.threads import built_params, model_params, thread_scope
+from ..utils.warmup import warm_up
 from .cache import cached_classifier, cached_model, default_cache_dir
 from .recipes import recipe_for
 from .rows import RowStore, result_row, run_method_row
@@ -188,6 +190,13 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
     bench.validate()
     conf = bench.resolved()
     splits, model_kwargs, base_key = _setup(bench, conf)
+    params = built_params(lambda: build_classifier(conf["model"], **model_kwargs))
+    with thread_scope(params, scope="classifier bench"):
+        return _run_grid(bench, conf, splits, model_kwargs, base_key, out_dir)
+
+
+def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any],
+              base_key: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     store = RowStore(out_dir)
     train_cfg = RetrainConfig.from_params(conf["train"])
@@ -286,12 +295,17 @@ def worst_case_file(
     count = 0 if classes is not None else resolve_size(size, n)
     if classes is not None and not 0 < classes < splits.num_classes:
         raise ConfigError(f"--classes must be in 1..{splits.num_classes - 1} for {conf['dataset']}, got {classes}")
-    if model_dir is not None:
-        original = load_classifier(model_dir)
+    original = load_classifier(model_dir) if model_dir is not None else None
+    if original is not None:
         check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, conf["dataset"])
-    else:
-        original = _original(conf, splits, model_kwargs, base_key, cache, seed)
-    result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed, classes=classes)
+    params = (model_params(original) if original is not None
+              else built_params(lambda: build_classifier(conf["model"], **model_kwargs)))
+    with thread_scope(params, scope="worst-case"):
+        warm_up()  # not part of the search's seconds
+        if original is None:
+            original = _original(conf, splits, model_kwargs, base_key, cache, seed)
+        result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed,
+                                   classes=classes)
     result.write(str(out), {"dataset": conf["dataset"], "max_train": conf["max_train"],
                             "model": model_dir or f"recipe original seed {seed}"})
     return result

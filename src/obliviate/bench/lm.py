@@ -27,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ConfigError
 from ..methods.base import local_name
@@ -35,6 +35,7 @@ from ..methods.lm_common import resolve_lm_method
 from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_losses
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
+from ..utils.threads import ThreadChoice, built_params, thread_scope
 from .cache import cached_model, config_hash, default_cache_dir
 from .lm_dp import dp_metrics, train_dp_base, with_metrics
 from .lm_series import LMForgetSpec, run_series
@@ -211,26 +212,21 @@ def _row(task, method: str, params: dict, seed: int, evaluation: dict, seconds: 
                       retrain_seconds)
 
 
-@contextlib.contextmanager
-def _one_cpu_thread() -> Iterator[None]:
-    """One torch intra-op thread on CPU for the block (the tiny and small models are too small to split:
-    measured on the 2-core machine, `obliviate bench lm --seeds 1 --methods retrain,npo` took 3 min 43 s
-    with torch's default 2 threads and ~25 s with one)."""
-    import torch
+def lm_threads(bench: LMBench, scope: str) -> contextlib.AbstractContextManager[ThreadChoice]:
+    """The bench's torch thread count (:mod:`obliviate.utils.threads`), sized by its model: one of
+    obliviate's Llama sizes is counted on the meta device (tiny and small: one thread; measured on the
+    2-core machine, `obliviate bench lm --seeds 1 --methods retrain,npo` took 3 min 43 s with torch's
+    default 2 threads and ~25 s with one); a pretrained model counts as large."""
+    from ..lm.model import LM_SIZES, tiny_llama
 
-    threads = torch.get_num_threads()
-    if not torch.cuda.is_available():
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    params = built_params(lambda: tiny_llama(bench.vocab_size, size=bench.model)) if bench.model in LM_SIZES else None
+    return thread_scope(params, scope=scope)
 
 
 def run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     """Run (or resume) the bench; returns the rows in order. Rows are stored under out_dir/rows."""
     bench.validate()
-    with _one_cpu_thread():
+    with lm_threads(bench, "lm bench"):
         return _run_lm_bench(bench, Path(out_dir))
 
 

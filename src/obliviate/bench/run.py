@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Union
 from ..errors import ObliviateError
 from ..utils.io import atomic_write_json, remove_path
 from ..utils.outputs import check_output, prepare_dir
+from ..utils.threads import clear_choices
 from .classifier import ClassifierBench, run_classifier_bench
 from .results import build_results, write_results
 
@@ -89,6 +90,7 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
     for bench in benches:  # every problem is reported before anything is trained
         bench.validate()
     output = check_output(out_dir, "bench", inputs=bench_inputs(benches), overwrite=overwrite)
+    clear_choices()  # results.json's environment reports the thread counts of this suite's benches only
     config = {"suite": suite, "benches": [bench.resolved() | {"cache_dir": bench.cache_dir} for bench in benches]}
     existed = output.path.exists()
     out_dir = prepare_dir(output)

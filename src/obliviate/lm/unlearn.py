@@ -50,6 +50,7 @@ def unlearn_lm(
     """
     from ..methods.lm_common import resolve_lm_method
     from ..utils.seeding import seed_everything
+    from ..utils.warmup import warm_up
 
     cls, fixed = resolve_lm_method(method)
     config = cls.Config.from_params({**fixed, **params})
@@ -59,6 +60,7 @@ def unlearn_lm(
     data = LMUnlearnData(as_dataset(tokenizer, forget, max_length), as_dataset(tokenizer, retain, max_length), tokenizer)
     if not inplace:
         model = copy.deepcopy(model)
+    warm_up()  # the process's one-time torch costs are not the method's time
     seed_everything(seed)  # before the adapters: their initialisation follows the seed too
     if spec is not None:
         model = apply_lora(model, spec)
@@ -104,6 +106,7 @@ def unlearn_lm_from_dirs(
     from .documents import scan_documents
     from ..training import distributed
     from ..training.checkpoint import checkpoint_dir_for, checkpointing
+    from ..utils.threads import configure_for_model
     from .model import load_causal_lm, model_device, save_causal_lm
 
     from ..api import check_unlearn_outputs
@@ -129,6 +132,7 @@ def unlearn_lm_from_dirs(
     start = time.perf_counter()
     model, tokenizer = load_causal_lm(model_dir, dtype=dtype, device=device or distributed.process_device())
     timings["load"] = time.perf_counter() - start
+    configure_for_model(model, scope="unlearn")
     original_hash = weights_hash(model)
     ref_metrics = None
     if reference is not None:  # a bad reference fails before any work
