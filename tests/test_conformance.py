@@ -7,8 +7,9 @@ family's own save/load, two runs under one seed agree bit for bit whatever the g
 configs are ConfigErrors, and on a tiny task it behaves like retraining would:
 
 - LM (tiny bios, tests/lm_support.py): the forget texts' NLL moves toward the retrained model's.
-- CLIP (tests/clip_support.py data, a tiny CLIP pretrained here): the forgotten domain's test accuracy
-  falls while the memorised domain's holds.
+- CLIP (clip_support.behaviour_data, a tiny CLIP whose image side is trained on it,
+  clip_support.pretrained_backbone): the forgotten domain's test accuracy falls while the memorised
+  domains' mean holds.
 
 Inference-time methods have no new weights to save: eco wraps the unchanged model (its documented
 equivalent of "parameters change" is that flagged inputs give other outputs), whp's ``mode=logits``
@@ -18,6 +19,7 @@ combines two models. Saving either is a ConfigError, and the models inside round
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,7 @@ import torch
 from clip_support import behaviour_data, classifier, pretrained_backbone
 from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
 from obliviate.errors import ConfigError
-from obliviate.methods import METHODS, get_method, load_all
+from obliviate.methods import METHODS, load_all
 
 load_all()
 FAMILIES = ("lm", "clip")
@@ -261,8 +263,8 @@ def test_result_saves_and_reloads_bit_identically(runner, case, tmp_path):
     if case.family == "clip":
         from obliviate.clip.model import load_clip, save_clip
 
-        # clip/model.py saves the backbone; the prompts are a state dict of their own (no saver yet)
-        save_clip(runner.clip.backbone, tmp_path / "clip")
+        # clip/model.py saves the result's CLIP; the prompts are a state dict of their own (no saver yet)
+        save_clip(dataclasses.replace(runner.clip.backbone, model=result.clip), tmp_path / "clip")
         loaded = classifier(runner.clip.data, load_clip(tmp_path / "clip"))
         assert _same_state(loaded.clip, result.clip)
         loaded.prompts = result.prompts
