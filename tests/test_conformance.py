@@ -139,19 +139,23 @@ class Runner:
         return self._lm
 
     def dp_base(self) -> torch.nn.Module:
-        """dp2's base: the tiny Llama trained with DP-SGD on every original text (dp2's own prepare_base)."""
-        pytest.importorskip("opacus")
-        setup = self.lm
-        if setup.dp_base is None:
-            from obliviate.lm.data import lm_dataset
-            from obliviate.lm.model import tiny_llama
+        """dp2's base: the tiny Llama trained with DP-SGD on every original text (kept)."""
+        if self.lm.dp_base is None:
+            self.lm.dp_base = self.train_dp_base()
+        return self.lm.dp_base
 
-            dp2 = METHODS.get("dp2")
-            model = tiny_llama(len(setup.task.tokenizer), seed=0)
-            dp2.prepare_base(model, lm_dataset(setup.task.tokenizer, setup.task.original_texts()),
-                             dp2.Config.from_params(DP_BASE), seed=0)
-            setup.dp_base = model
-        return setup.dp_base
+    def train_dp_base(self, *, rng: int = 0, **overrides: Any) -> torch.nn.Module:
+        """A DP-SGD base from dp2's own prepare_base (seed 0), torch's global RNG first set to ``rng``."""
+        pytest.importorskip("opacus")
+        from obliviate.lm.data import lm_dataset
+        from obliviate.lm.model import tiny_llama
+
+        dp2, tok = METHODS.get("dp2"), self.lm.task.tokenizer
+        model = tiny_llama(len(tok), seed=0)
+        torch.manual_seed(rng)
+        dp2.prepare_base(model, lm_dataset(tok, self.lm.task.original_texts()),
+                         dp2.Config.from_params({**DP_BASE, **overrides}), seed=0)
+        return model
 
     @property
     def clip(self) -> ClipSetup:
@@ -296,6 +300,8 @@ def test_deterministic_under_a_seed_whatever_the_global_rng(runner, case):
     b = runner.run(case, seed=3, rng=2, **case.quick)
     assert _same_state(a, b)
     assert torch.equal(runner.outputs(case, a), runner.outputs(case, b))
+    if METHODS.get(case.method).base_model == "dp":  # and so is the DP-SGD base it starts from
+        assert _same_state(runner.train_dp_base(rng=1, dp_epochs=1), runner.train_dp_base(rng=2, dp_epochs=1))
 
 
 LM_CASES = [c for c in CASES if c.family == "lm"]
