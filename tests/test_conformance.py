@@ -300,7 +300,7 @@ def test_deterministic_under_a_seed_whatever_the_global_rng(runner, case):
     b = runner.run(case, seed=3, rng=2, **case.quick)
     assert _same_state(a, b)
     assert torch.equal(runner.outputs(case, a), runner.outputs(case, b))
-    if METHODS.get(case.method).base_model == "dp":  # and so is the DP-SGD base it starts from
+    if getattr(METHODS.get(case.method), "base_model", None) == "dp":  # and so is the DP-SGD base it starts from
         assert _same_state(runner.train_dp_base(rng=1, dp_epochs=1), runner.train_dp_base(rng=2, dp_epochs=1))
 
 
@@ -335,8 +335,9 @@ def test_lm_forget_nll_moves_toward_the_retrained_models(runner, case):
 
 
 #: Test accuracy (points) the forgotten domain must lose at least, and the memorised domains' mean may
-#: lose at most. The baseline's entropy term is weak on this tiny CLIP: its forgotten-domain accuracy
-#: fell 10-16 points (ADU's 36-52) across kernel paths and thread counts; see the margins in the report.
+#: lose at most. The baseline's entropy term is weak on this tiny CLIP: measured under
+#: ATEN_CPU_CAPABILITY=default / avx2 / avx512 and 1-2 threads, its forgotten-domain accuracy fell
+#: 10.7-23.3 points (ADU's 50.3-55.0) and the memorised mean dropped at most 3.1 (ADU's 4.8).
 CLIP_FALL, CLIP_HOLD = 5.0, 15.0
 
 
