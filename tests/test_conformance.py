@@ -337,7 +337,7 @@ def test_lm_forget_nll_moves_toward_the_retrained_models(runner, case):
 #: Test accuracy (points) the forgotten domain must lose at least, and the memorised domains' mean may
 #: lose at most. The baseline's entropy term is weak on this tiny CLIP: measured under
 #: ATEN_CPU_CAPABILITY=default / avx2 / avx512 and 1-2 threads, its forgotten-domain accuracy fell
-#: 10.7-23.3 points (ADU's 50.3-55.0) and the memorised mean dropped at most 3.1 (ADU's 4.8).
+#: 10.7-23.3 points (ADU's 49.7-55.0) and the memorised mean dropped at most 3.1 (ADU's 5.3).
 CLIP_FALL, CLIP_HOLD = 5.0, 15.0
 
 
