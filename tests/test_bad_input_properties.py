@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from obliviate import cli
 from obliviate.cli import main
 from obliviate.errors import ConfigError, ForgetSpecError, ModelLoadError, ObliviateError
 from obliviate.lm.model import load_causal_lm, save_causal_lm, tiny_llama
@@ -64,16 +66,56 @@ def test_any_forget_spec_resolves_to_a_valid_set_or_a_forget_spec_error(spec, n,
 # ----------------------------------------------------------------------------------- indices files
 
 
+_tokens = st.integers(-3, 60).map(str) | st.sampled_from(
+    ["1e3", "two", "0x1f", "+4", "10**30", "١٢", str(2**63 - 1), str(2**63), str(-(2**63) - 1)])
+_texts = st.lists(st.tuples(_tokens, st.sampled_from([" ", ",", "\n", "\t", " # 7 note\n", ", "])), max_size=12).map(
+    lambda parts: "".join(t + sep for t, sep in parts).encode())
+_N = 50  # training samples the indices must fit
+
+
+def _expected_reason(content: bytes) -> str | None:
+    """What a forget-indices file with these bytes must be rejected for (None: a valid forget set), read
+    by the format's rules: UTF-8; integers separated by whitespace or commas; '#' starts a comment."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    values = []
+    for line in text.splitlines():
+        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
+            if not token:
+                continue
+            try:
+                values.append(int(token))
+            except ValueError:
+                return f"{token!r} is not an integer index"
+            if not -(2**63) <= values[-1] < 2**63:
+                return "far outside any training set"
+    if not values:
+        return "lists no index"
+    if any(v < 0 or v >= _N for v in values):
+        return f"outside 0..{_N - 1}"
+    if len(set(values)) < len(values):
+        return "duplicated"
+    return "nothing would be left to retain" if len(values) == _N else None
+
+
 @FAST
-@given(content=st.binary(max_size=200))
+@given(content=st.binary(max_size=200) | _texts)
 def test_any_bytes_as_indices_file(scratch, content):
     path = _fresh(scratch, ".txt")
     path.write_bytes(content)
-    try:
+    reason = _expected_reason(content)
+    if reason is None:
         idx = read_indices_file(path)
-        check_indices(idx, 50)
-    except ForgetSpecError as exc:
-        assert str(exc)
+        check_indices(idx, _N)
+        return
+    with pytest.raises(ForgetSpecError) as exc:
+        check_indices(read_indices_file(path), _N)
+    message = str(exc.value)
+    assert reason in message, (content, message)
+    if reason in ("not UTF-8", "lists no index", "far outside any training set") or reason.endswith("integer index"):
+        assert str(path) in message, message  # a problem in the file names the file
 
 
 @FAST
@@ -293,8 +335,46 @@ def test_cli_damaged_classifier_config(digits_model, tmp_path, capsys):
     _cli_fails(argv, tmp_path / "runs" / "out", capsys, "cannot build a 'cnn'")
 
 
-def test_every_error_class_is_an_obliviate_error():
-    assert all(issubclass(cls, ObliviateError) for cls in (ConfigError, ForgetSpecError, ModelLoadError))
+def _package_errors() -> tuple[dict[str, type], dict[str, list[str]]]:
+    """Every ObliviateError subclass the package defines (found by walking its source) and, per class
+    name, the places that raise it with a message."""
+    import ast
+    import importlib
+
+    import obliviate
+
+    root = Path(obliviate.__file__).parent
+    bases: dict[str, tuple[str, list[str]]] = {}  # class -> (module, base names)
+    raised: dict[str, list[str]] = {}
+    for file in sorted(root.rglob("*.py")):
+        module = ".".join(("obliviate", *file.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = (module, [getattr(b, "id", getattr(b, "attr", "")) for b in node.bases])
+            elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
+                raised.setdefault(name, []).append(f"{file.name}:{node.lineno}")
+    errors = {"ObliviateError": ObliviateError}
+    while grown := {n: m for n, (m, b) in bases.items() if n not in errors and set(b) & set(errors)}:
+        errors.update({n: getattr(importlib.import_module(m), n) for n, m in grown.items()})
+    return errors, raised
+
+
+def test_every_error_class_is_raised_and_printed_by_the_cli(monkeypatch, capsys):
+    errors, raised = _package_errors()
+    assert {"ConfigError", "ForgetSpecError", "ModelLoadError", "TrainingDiverged", "TokenizerMismatchError"} <= set(errors)
+    unused = sorted(n for n in errors if not raised.get(n))
+    assert not unused, f"error classes the package never raises with a message: {unused}"
+    for name, cls in errors.items():
+        assert issubclass(cls, ObliviateError), name
+
+        def failing_command(args, cls=cls):
+            raise cls(f"a clear message about {cls.__name__}")
+
+        monkeypatch.setitem(cli._COMMANDS, "env", failing_command)
+        capsys.readouterr()
+        assert main(["env"]) == 2, name
+        assert capsys.readouterr().err == f"obliviate: error: a clear message about {name}\n"
 
 
 # ------------------------------------------------- CLI commands that write: output targets they would damage

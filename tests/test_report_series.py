@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from obliviate.bench.report import write_report
 from obliviate.bench.report_series import split_series, summarize_series
 
@@ -40,7 +38,6 @@ def test_split_and_summarize_series_by_x():
 
 
 def test_report_draws_one_section_per_series(tmp_path):
-    pytest.importorskip("matplotlib")
     report = write_report(_results(), tmp_path)
     html = report.read_text()
     assert "sequential:3 (sustainability: sequential requests)" in html
