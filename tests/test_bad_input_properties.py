@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from obliviate import cli
 from obliviate.cli import main
 from obliviate.errors import ConfigError, ForgetSpecError, ModelLoadError, ObliviateError
 from obliviate.lm.model import load_causal_lm, save_causal_lm, tiny_llama
@@ -63,16 +66,56 @@ def test_any_forget_spec_resolves_to_a_valid_set_or_a_forget_spec_error(spec, n,
 # ----------------------------------------------------------------------------------- indices files
 
 
+_tokens = st.integers(-3, 60).map(str) | st.sampled_from(
+    ["1e3", "two", "0x1f", "+4", "10**30", "١٢", str(2**63 - 1), str(2**63), str(-(2**63) - 1)])
+_texts = st.lists(st.tuples(_tokens, st.sampled_from([" ", ",", "\n", "\t", " # 7 note\n", ", "])), max_size=12).map(
+    lambda parts: "".join(t + sep for t, sep in parts).encode())
+_N = 50  # training samples the indices must fit
+
+
+def _expected_reason(content: bytes) -> str | None:
+    """What a forget-indices file with these bytes must be rejected for (None: a valid forget set), read
+    by the format's rules: UTF-8; integers separated by whitespace or commas; '#' starts a comment."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    values = []
+    for line in text.splitlines():
+        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
+            if not token:
+                continue
+            try:
+                values.append(int(token))
+            except ValueError:
+                return f"{token!r} is not an integer index"
+            if not -(2**63) <= values[-1] < 2**63:
+                return "far outside any training set"
+    if not values:
+        return "lists no index"
+    if any(v < 0 or v >= _N for v in values):
+        return f"outside 0..{_N - 1}"
+    if len(set(values)) < len(values):
+        return "duplicated"
+    return "nothing would be left to retain" if len(values) == _N else None
+
+
 @FAST
-@given(content=st.binary(max_size=200))
+@given(content=st.binary(max_size=200) | _texts)
 def test_any_bytes_as_indices_file(scratch, content):
     path = _fresh(scratch, ".txt")
     path.write_bytes(content)
-    try:
+    reason = _expected_reason(content)
+    if reason is None:
         idx = read_indices_file(path)
-        check_indices(idx, 50)
-    except ForgetSpecError as exc:
-        assert str(exc)
+        check_indices(idx, _N)
+        return
+    with pytest.raises(ForgetSpecError) as exc:
+        check_indices(read_indices_file(path), _N)
+    message = str(exc.value)
+    assert reason in message, (content, message)
+    if reason in ("not UTF-8", "lists no index", "far outside any training set") or reason.endswith("integer index"):
+        assert str(path) in message, message  # a problem in the file names the file
 
 
 @FAST
@@ -292,5 +335,126 @@ def test_cli_damaged_classifier_config(digits_model, tmp_path, capsys):
     _cli_fails(argv, tmp_path / "runs" / "out", capsys, "cannot build a 'cnn'")
 
 
-def test_every_error_class_is_an_obliviate_error():
-    assert all(issubclass(cls, ObliviateError) for cls in (ConfigError, ForgetSpecError, ModelLoadError))
+def _package_errors() -> tuple[dict[str, type], dict[str, list[str]]]:
+    """Every ObliviateError subclass the package defines (found by walking its source) and, per class
+    name, the places that raise it with a message."""
+    import ast
+    import importlib
+
+    import obliviate
+
+    root = Path(obliviate.__file__).parent
+    bases: dict[str, tuple[str, list[str]]] = {}  # class -> (module, base names)
+    raised: dict[str, list[str]] = {}
+    for file in sorted(root.rglob("*.py")):
+        module = ".".join(("obliviate", *file.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = (module, [getattr(b, "id", getattr(b, "attr", "")) for b in node.bases])
+            elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
+                raised.setdefault(name, []).append(f"{file.name}:{node.lineno}")
+    errors = {"ObliviateError": ObliviateError}
+    while grown := {n: m for n, (m, b) in bases.items() if n not in errors and set(b) & set(errors)}:
+        errors.update({n: getattr(importlib.import_module(m), n) for n, m in grown.items()})
+    return errors, raised
+
+
+def test_every_error_class_is_raised_and_printed_by_the_cli(monkeypatch, capsys):
+    errors, raised = _package_errors()
+    assert {"ConfigError", "ForgetSpecError", "ModelLoadError", "TrainingDiverged", "TokenizerMismatchError"} <= set(errors)
+    unused = sorted(n for n in errors if not raised.get(n))
+    assert not unused, f"error classes the package never raises with a message: {unused}"
+    for name, cls in errors.items():
+        assert issubclass(cls, ObliviateError), name
+
+        def failing_command(args, cls=cls):
+            raise cls(f"a clear message about {cls.__name__}")
+
+        monkeypatch.setitem(cli._COMMANDS, "env", failing_command)
+        capsys.readouterr()
+        assert main(["env"]) == 2, name
+        assert capsys.readouterr().err == f"obliviate: error: a clear message about {name}\n"
+
+
+# ------------------------------------------------- CLI commands that write: output targets they would damage
+
+_WRITERS = ("bench", "unlearn", "train", "worst-case")
+#: refused whatever the flags (--overwrite too); the others are refused without --overwrite
+_ALWAYS = ("input", "home", "home_parent", "root")
+_TARGETS = (*_ALWAYS, "other_kind", "foreign_dir", "user_file", "checkpoints_foreign", "checkpoints_file")
+_file_names = st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters="_-"), min_size=1, max_size=10)
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """Every path under ``root`` with mtime, size and SHA-256 (files)."""
+    import hashlib
+
+    return {str(p.relative_to(root)): (p.lstat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest()
+                                       if p.is_file() else "dir") for p in sorted(root.rglob("*"))}
+
+
+def _writer_argv(command: str, model: Path, root: Path, out: Path | str) -> list[str]:
+    data = ["--dataset", "digits", "--max-train", "200"]
+    return {
+        "bench": ["bench", "classifier", *data, "--methods", "finetune", "--seeds", "1", "--forget",
+                  f"indices:{root / 'forget.txt'}", "--cache-dir", str(root / "cache")],
+        "unlearn": ["unlearn", "--model", str(model), *data, "--forget", "class:3", "--method", "finetune",
+                    "--checkpoint-every", "5"],
+        "train": ["train", *data, "--data-dir", str(root / "data")],
+        "worst-case": ["worst-case", *data, "--size", "10", "--model", str(model), "--cache-dir", str(root / "cache")],
+    }[command] + ["-q", "--out", str(out)]
+
+
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(_WRITERS), target=st.sampled_from(_TARGETS), overwrite=st.booleans(),
+       files=st.dictionaries(_file_names, st.binary(max_size=64), min_size=1, max_size=4),
+       other=st.sampled_from(("bench", "unlearn", "train", "report", "checkpoints")))
+def test_cli_writers_never_damage_a_target(digits_model, tmp_path_factory, capsys, command, target, overwrite, files,
+                                           other):
+    """Every writing command, every kind of target it must not replace: exit 2 with an obliviate error,
+    nothing under the scratch tree (which holds $HOME) touched, nothing written to /."""
+    from hypothesis import assume
+
+    from obliviate.training.checkpoint import checkpoint_dir_for
+    from obliviate.utils.outputs import mark
+
+    assume(not overwrite or target in _ALWAYS)
+    assume(not target.startswith("checkpoints") or command == "unlearn")
+    assume(other != command)
+    root = tmp_path_factory.mktemp("writers")
+    (root / "forget.txt").write_text("1 2 3\n")
+    (root / "data").mkdir()
+    home = root / "home"
+    home.mkdir()
+    model = root / "model"
+    shutil.copytree(digits_model, model)
+    for name, content in files.items():
+        (home / name).write_bytes(content)
+    out: Path | str = root / "out"
+    if target == "input":
+        out = {"bench": root / "forget.txt", "unlearn": model, "train": root / "data",
+               "worst-case": model / "model.safetensors"}[command]
+    elif target == "home":
+        out = home
+    elif target == "home_parent":
+        out = root
+    elif target == "root":
+        out = "/"
+    elif target in ("other_kind", "foreign_dir", "checkpoints_foreign"):
+        where = checkpoint_dir_for(root / "out") if target == "checkpoints_foreign" else root / "out"
+        where.mkdir()
+        for name, content in files.items():
+            (where / name).write_bytes(content)
+        if target == "other_kind":
+            mark(where, other)
+    else:  # a file where the output (or its checkpoint directory) would go
+        (checkpoint_dir_for(root / "out") if target == "checkpoints_file" else root / "out").write_bytes(b"mine")
+    before, slash = _tree(root), sorted(os.listdir("/"))
+    argv = _writer_argv(command, model, root, out) + (["--overwrite"] if overwrite else [])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("obliviate: error: ") and "Traceback" not in err
+    assert _tree(root) == before and sorted(os.listdir("/")) == slash

@@ -110,7 +110,7 @@ def test_train_unlearn_eval_round_trip(tmp_path, capsys):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "todo.txt").write_text("mine")
-    for out_dir, message in ((notes, "obliviate did not write"), (model_dir, "is the input model")):
+    for out_dir, message in ((notes, "obliviate did not write"), (model_dir, "is an input of this run")):
         assert main([*unlearn, "--out", str(out_dir)]) == 2
         assert message in capsys.readouterr().err
     assert (notes / "todo.txt").read_text() == "mine" and sorted(p.name for p in notes.iterdir()) == ["todo.txt"]

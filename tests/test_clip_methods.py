@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -73,7 +74,7 @@ def test_prompts_change_during_training(setup):
     data, bb, ud = setup
     method = get_method("adu", family="clip")
     init_clf = classifier(data, bb)
-    init = method().run(init_clf, ud, method.Config.from_params({**FAST, "epochs": 0}), seed=0).prompts.prompts.detach().clone()
+    init = method().run(init_clf, ud, dataclasses.replace(method.Config.from_params(FAST), epochs=0), seed=0).prompts.prompts.detach().clone()
     trained = method().run(classifier(data, bb), ud, method.Config.from_params(FAST), seed=0).prompts.prompts
     assert not torch.allclose(init, trained)
 

@@ -95,3 +95,52 @@ def test_task_splits_partition_the_training_set(digits):
     unlabelled = task.unlearn_data(with_labels=False)
     assert unlabelled.forget.y is None and unlabelled.retain.y is None
     assert not hasattr(unlabelled, "test")
+
+
+def _python_reference(text: str) -> list[int]:
+    """The indices-file rules, one line at a time in plain Python (what the block parser must match)."""
+    import re
+
+    values = []
+    for line in text.splitlines():
+        values += [int(t) for t in re.split(r"[\s,]+", line.split("#", 1)[0].strip()) if t]
+    return sorted(values)
+
+
+@pytest.mark.parametrize("block", [1, 5, 64, 1 << 22])
+def test_indices_blocks_parse_like_lines(tmp_path, monkeypatch, block):
+    """Any block size gives the same indices and the same line number in errors."""
+    from obliviate.tasks import forget
+
+    monkeypatch.setattr(forget, "INDICES_BLOCK_BYTES", block)
+    text = "# header\n3, 1\t+7\r\n\n-0 , 12 # 99 not an index\r10\x0c11\n0008,\n"
+    path = tmp_path / "i.txt"
+    path.write_text(text, newline="")
+    assert read_indices_file(path).tolist() == _python_reference(text) == [0, 1, 3, 7, 8, 10, 11, 12]
+    path.write_text(text + "\n4 5-6\n", newline="")
+    with pytest.raises(ForgetSpecError, match=r"i.txt:9: '5-6' is not an integer index"):
+        read_indices_file(path)
+    path.write_text("1\n" * 3 + "99999999999999999999\n")
+    with pytest.raises(ForgetSpecError, match=r"i.txt:4: index 99999999999999999999 is far outside"):
+        read_indices_file(path)
+
+
+def test_large_indices_file_is_refused_early_naming_it(tmp_path):
+    """10^6 indices for a 1000-sample training set: refused from the first block, with the file's name,
+    without reading the rest (issue 14: 10^7 entries took 1.5 GB and 30 s to reject)."""
+    from obliviate.utils.resources import peak_memory
+
+    path = tmp_path / "huge.txt"
+    path.write_text("\n".join(str(i % 999) for i in range(10**6)) + "\n")
+    request = ForgetRequest.parse(f"indices:{path}")
+    with peak_memory("cpu") as peak:
+        with pytest.raises(ForgetSpecError, match=r"indices file .*huge.txt: it lists at least \d+ indices for a "
+                                                   r"1000-sample training set"):
+            request.resolve(np.zeros(1000, dtype=int), 1, 0)
+    assert peak.peak_mb < 100
+    path.write_text("5\n2000\n" + "1\n" * 10)
+    with pytest.raises(ForgetSpecError, match=r"indices file .*huge.txt: 1 indices outside 0..999"):
+        request.resolve(np.zeros(1000, dtype=int), 1, 0)
+    path.write_text("5\n5\n")
+    with pytest.raises(ForgetSpecError, match=r"duplicated .*\(indices file .*huge.txt\)"):
+        request.resolve(np.zeros(1000, dtype=int), 1, 0)

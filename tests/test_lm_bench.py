@@ -43,6 +43,11 @@ def test_cli_writes_schema_valid_lm_results_and_report(bench_run):
                  "mia_auc_min_k_40", "mia_auc_min_k++_20", "mia_auc_zlib"):
         assert name in runs["npo_gdr"]["metrics"], name
     assert runs["retrain"]["metrics"]["privleak"] == 0 and runs["retrain"]["gap_to_retrain"]["average"] == 0
+    # the reference-model attack, calibrated on the retrain reference: chance for the reference itself (every
+    # score is 0), and the original's forget documents stand out against their loss under the reference
+    assert all("mia_auc_ref" in r["metrics"] for r in runs.values())
+    assert runs["retrain"]["metrics"]["mia_auc_ref"] == 0.5
+    assert runs["original"]["metrics"]["mia_auc_ref"] > 0.9
     assert runs["npo_gdr"]["method"]["params"]["retain_loss"] == "gdr"
     # the original memorised the forget people, the retrain reference did not
     assert runs["original"]["metrics"]["knowmem_forget"] > runs["retrain"]["metrics"]["knowmem_forget"] + 30

@@ -8,6 +8,7 @@ classes' test images stays within TOLERANCE points of the original model's.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -106,7 +107,7 @@ def test_retrain_starts_from_scratch(original, class_task):
     """Retrain re-initialises: with zero epochs it must not keep the original's weights."""
     cls = get_method("retrain")
     before = [p.detach().clone() for p in original.parameters()]
-    model = cls().run(original, class_task.unlearn_data(), cls.Config.from_params({**TINY_TRAIN, "epochs": 0}), seed=1)
+    model = cls().run(original, class_task.unlearn_data(), dataclasses.replace(cls.Config.from_params(TINY_TRAIN), epochs=0), seed=1)
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()) if a.numel() > 1 and a.std() > 0)
 
 

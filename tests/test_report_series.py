@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+import math
 
 from obliviate.bench.report import write_report
 from obliviate.bench.report_series import split_series, summarize_series
@@ -35,12 +35,12 @@ def test_split_and_summarize_series_by_x():
     assert summary["xs"] == [1.0, 2.0, 3.0] and summary["x_label"] == "request"
     ft = next(e for e in summary["points"][2.0] if e["method"] == "finetune")
     # seeds 0 and 1 at x=2: UA 4 and 5 -> mean 4.5, sample std sqrt(0.5); avg gap 2 and 4 -> 3 ± sqrt(2)
-    assert ft["metrics"]["unlearning_accuracy"] == {"mean": 4.5, "std": pytest.approx(0.5 ** 0.5), "n": 2}
-    assert ft["gap_to_retrain"]["average"] == {"mean": 3.0, "std": pytest.approx(2 ** 0.5), "n": 2}
+    ua, gap = ft["metrics"]["unlearning_accuracy"], ft["gap_to_retrain"]["average"]
+    assert (ua["mean"], ua["n"], gap["mean"], gap["n"]) == (4.5, 2, 3.0, 2)
+    assert math.isclose(ua["std"], 0.5 ** 0.5) and math.isclose(gap["std"], 2 ** 0.5)
 
 
 def test_report_draws_one_section_per_series(tmp_path):
-    pytest.importorskip("matplotlib")
     report = write_report(_results(), tmp_path)
     html = report.read_text()
     assert "sequential:3 (sustainability: sequential requests)" in html

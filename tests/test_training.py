@@ -32,16 +32,21 @@ def test_fit_is_deterministic_and_learns():
 
 
 def test_secondary_streams_cycle():
+    """The first stream ("a", 64 samples) sets 8 steps; "b" (10 samples, batch 8) is cycled: a full batch
+    then its short last batch of 2, four times, each pass covering all 10 samples in a fresh order."""
     x, y = _toy()
-    seen = []
+    seen: list[list[int]] = []
 
     def loss(model, batch):
-        seen.append(len(batch["b"][0]))
+        seen.append(batch["b"][1].tolist())
         return nn.functional.cross_entropy(model(batch["a"][0]), batch["a"][1]) + 0 * model(batch["b"][0]).sum()
 
-    fit(nn.Linear(5, 2), loss, {"a": TensorDataset(x, y), "b": TensorDataset(x[:10], y[:10])},
+    fit(nn.Linear(5, 2), loss, {"a": TensorDataset(x, y), "b": TensorDataset(x[:10], torch.arange(10))},
         epochs=1, batch_size=8, optim=OptimConfig(), seed=0)
-    assert len(seen) == 8 and set(seen) <= {8, 2}  # 8 steps over "a"; "b" (10 samples) cycled
+    assert [len(b) for b in seen] == [8, 2] * 4
+    passes = [seen[i] + seen[i + 1] for i in range(0, 8, 2)]
+    assert all(sorted(p) == list(range(10)) for p in passes)
+    assert len({tuple(p) for p in passes}) > 1  # reshuffled between passes
 
 
 def test_weight_masks_survive_momentum_and_weight_decay():

@@ -16,6 +16,7 @@ from torch import nn
 
 from .methods import get_method
 from .tasks import Task
+from .utils.outputs import check_output, mark
 
 
 @dataclass
@@ -34,12 +35,14 @@ def unlearn(model: nn.Module, task: Task, method: str, *, seed: int = 0, inplace
     Parameters are the method's config fields (``obliviate ls methods -v``); unknown names raise.
     """
     from .utils.seeding import seed_everything
+    from .utils.warmup import warm_up
 
-    cls = get_method(method)
+    cls = get_method(method, family="classifier")
     config = cls.Config.from_params(params)
     if not inplace:
         model = copy.deepcopy(model)
     data = task.unlearn_data(with_labels=cls.needs_labels(config))
+    warm_up()  # the process's one-time torch costs are not the method's time
     seed_everything(seed)
     start = time.perf_counter()
     model = cls().run(model, data, config, seed=seed)
@@ -74,34 +77,44 @@ def tensors_hash(tensors: Mapping[str, torch.Tensor]) -> str:
 def unlearn_from_dirs(
     *, model_dir: str, dataset: str, forget: str, method: str, params: dict[str, Any], seed: int, out: str,
     evaluate: bool = False, data_dir: str | None = None, max_train: int | None = None, prune: str | None = None,
-    checkpoint_every: int | None = None, reference: str | None = None,
+    checkpoint_every: int | None = None, reference: str | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """CLI helper: load, (optionally prune first,) unlearn, save the model with its ``record.json``
-    (:mod:`obliviate.record`; the model and record appear together, atomically).
+    (:mod:`obliviate.record`; the model and record appear together, atomically). The process's torch
+    thread count is set for the loaded model (:mod:`obliviate.utils.threads`).
 
     ``prune`` (e.g. ``omp:0.95``) prunes the loaded model and retrains it sparse on the whole training
     set with the recipe recorded in its config.json (else the dataset's recipe) before unlearning;
     the saved model keeps its masks. ``checkpoint_every``: checkpoint the training every that many
     steps into ``<out>.checkpoints``; a rerun of the same job resumes (:mod:`obliviate.training.checkpoint`).
     ``evaluate`` stores metrics before and after; ``reference`` (a retrained model's directory) also
-    those of the retrain reference and the gaps to it."""
+    those of the retrain reference and the gaps to it. ``out`` (and ``<out>.checkpoints``) must be new, an
+    earlier ``unlearn`` output, or ``overwrite`` is set (:mod:`obliviate.utils.outputs`): checked first.
+
+    Every check runs before any work: the outputs, the method's family and its parameters."""
     from .data import load_image_dataset
     from .models import load_classifier, save_classifier
     from .models.io import check_classifier_fits
     from .record import add_evaluation, new_record, save_with_record
+    from .training.checkpoint import checkpoint_dir_for, checkpointing
+    from .utils.threads import configure_for_model
+    from .utils.warmup import warm_up
 
+    inputs = [model_dir, reference, data_dir, _indices_file(forget)]
+    check_unlearn_outputs(out, inputs, overwrite=overwrite, checkpoints=checkpoint_every is not None)
+    get_method(method, family="classifier").Config.from_params(params)  # a bad method or parameter fails first
     original = load_classifier(model_dir)
+    configure_for_model(original, scope="unlearn")
+    warm_up()  # before the pruning's timer too
     original_hash = weights_hash(original)  # before any pruning
     retrained = load_classifier(reference) if reference else None  # a bad reference fails before any work
     splits = load_image_dataset(dataset, data_dir=data_dir, max_train=max_train)
     check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, dataset)
     task = Task.build(splits, forget, seed)
-    from .training.checkpoint import checkpoint_dir_for, checkpointing
-
     forget_hash = hashlib.sha256(task.forget_idx.tobytes()).hexdigest()
     job = {"family": "classifier", "model": original_hash, "dataset": dataset, "max_train": max_train,
            "forget": forget_hash, "method": method, "params": params, "seed": seed, "prune": prune}
-    with checkpointing(checkpoint_dir_for(out), checkpoint_every, job) as checkpoints:
+    with checkpointing(checkpoint_dir_for(out), checkpoint_every, job, overwrite) as checkpoints:
         pruning = None
         if prune:
             pruning = _prune_loaded(original, model_dir, dataset, splits, prune, seed)
@@ -126,11 +139,31 @@ def unlearn_from_dirs(
         record["reference_model"] = str(Path(reference).resolve()) if reference else None
         add_evaluation(record, evaluate_classifier(original, task)["metrics"],  # after pruning, if any
                        after["metrics"], ref, after.get("gap_to_retrain") if ref is not None else None)
-    save_with_record(out, lambda d: save_classifier(result.model, d, extra={"unlearned_with": method, "seed": seed}),
-                     record)
+    def save(directory: Path) -> None:
+        save_classifier(result.model, directory, extra={"unlearned_with": method, "seed": seed})
+        mark(directory, "unlearn")
+
+    save_with_record(out, save, record)
     if checkpoints is not None:
         checkpoints.clear()  # the model and its record are written: the checkpoints are spent
     return record
+
+
+def check_unlearn_outputs(out: str | Path, inputs: list[Any], *, overwrite: bool, checkpoints: bool) -> None:
+    """Refuse, before any work, an ``unlearn`` output (and its ``<out>.checkpoints`` when checkpointing)
+    that :func:`obliviate.utils.outputs.check_output` does not allow."""
+    from .training.checkpoint import checkpoint_dir_for
+
+    check_output(out, "unlearn", inputs=inputs, overwrite=overwrite)
+    if checkpoints:
+        check_output(checkpoint_dir_for(out), "checkpoints", inputs=inputs, overwrite=overwrite,
+                     flag="checkpoint directory")
+
+
+def _indices_file(forget: str) -> str | None:
+    """The file of an ``indices:FILE`` forget spec (an input of the run), else None."""
+    kind, sep, value = forget.partition(":")
+    return value.strip() if sep and kind.strip() == "indices" else None
 
 
 def _prune_loaded(model: nn.Module, model_dir: str, dataset: str, splits: Any, spec: str, seed: int) -> dict[str, Any]:

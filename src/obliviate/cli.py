@@ -1,4 +1,4 @@
-"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env."""
+"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env, cache."""
 
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ def _seeds(n: int) -> list[int]:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summaries")
+
+
+def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace an existing --out that `obliviate {what}` did not write (default: refuse; its own "
+                   "outputs are reused); never the filesystem root, your home directory, the current directory "
+                   "or an input of the run")
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch intra-op threads (default: $OBLIVIATE_THREADS, $OMP_NUM_THREADS, else chosen from "
+                   "the CPUs this process may use and the model's size; recorded in results/record.json)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prune", default=None, metavar="SPEC", help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
     b.add_argument("--mia-max-per-side", type=int, default=5000, help="cap on attacker training samples per side")
     b.add_argument("--out", default=None, help="output directory (default runs/<timestamp>); rerun to resume")
+    _add_overwrite(b, "bench")
     b.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     _add_common(b)
+    _add_threads(b)
 
     t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
     t.add_argument("--dataset", default="digits")
@@ -120,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-train", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="model directory to write")
+    _add_overwrite(t, "train")
     _add_common(t)
+    _add_threads(t)
 
     u = sub.add_parser("unlearn", help="unlearn a forget set from a saved model",
                        description="Load a model directory, run one method, save the unlearned model and a record.json. "
@@ -158,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save a training checkpoint every STEPS optimiser steps into OUT.checkpoints; rerunning the "
                    "same command after a crash or kill resumes from it (default: no checkpoints)")
     u.add_argument("--out", required=True, help="directory for the unlearned model")
+    _add_overwrite(u, "unlearn")
     _add_common(u)
+    _add_threads(u)
 
     e = sub.add_parser("eval", help="evaluate a saved model on a task (metrics as JSON)")
     e.add_argument("--model", required=True)
@@ -173,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="re-render report.html and plots from a results.json")
     r.add_argument("results", help="path to results.json")
     r.add_argument("--out", default=None, help="output directory (default: beside results.json)")
+    _add_overwrite(r, "report")
     _add_common(r)
 
     ls = sub.add_parser("ls", help="list registered methods, datasets or models")
@@ -198,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-train", type=int, default=None)
     w.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     w.add_argument("--out", required=True, help="indices file to write")
+    _add_overwrite(w, "worst-case")
     _add_common(w)
+    _add_threads(w)
+    _add_cache_parser(sub)
     return parser
 
 
@@ -209,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .utils.progress import set_quiet
+    from .utils.threads import set_cli_override
 
     set_quiet(getattr(args, "quiet", False))
     try:
+        set_cli_override(getattr(args, "threads", None))
         return int(_COMMANDS[args.command](args) or 0)
     except ObliviateError as exc:
         print(f"obliviate: error: {exc}", file=sys.stderr)
@@ -322,7 +347,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 prune=args.prune,
             )
         ]
-    doc = run_suite(suite, benches, out, command)
+    doc = run_suite(suite, benches, out, command, overwrite=args.overwrite)
     _say(args, format_table_text(doc))
     _say(args, f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
     return 0
@@ -334,44 +359,26 @@ def _load_splits(args: argparse.Namespace):
     return load_image_dataset(args.dataset, data_dir=args.data_dir, max_train=args.max_train)
 
 
-def _check_out(out: str, model: str | None = None) -> None:
-    """Refuse, before any work, an ``--out`` whose replacement would lose something: the input model
-    itself, a file, or a non-empty directory that obliviate did not write (no record.json and no
-    obliviate classifier config.json)."""
-    path = Path(out)
-    if model is not None and path.resolve() == Path(model).resolve():
-        raise ConfigError(f"--out {out} is the input model: write the unlearned model elsewhere")
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
-    if not any(path.iterdir()) or (path / "record.json").is_file():
-        return
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if isinstance(config, dict) and config.get("family") == "classifier" and "arch" in config:
-            return
-    except (OSError, ValueError):
-        pass
-    raise ConfigError(f"--out {out} is a non-empty directory that obliviate did not write; it would be replaced "
-                      "as a whole: choose another --out or remove it first")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .bench.recipes import recipe_for
     from .methods.retrain import RetrainConfig, train_classifier
     from .models import build_classifier, save_classifier
+    from .utils.io import atomic_dir
+    from .utils.outputs import check_output, mark
     from .utils.seeding import seed_everything
+    from .utils.threads import configure_for_model
 
-    _check_out(args.out)
-
-    splits = _load_splits(args)
+    check_output(args.out, "train", inputs=[args.data_dir], overwrite=args.overwrite)
     config = RetrainConfig.from_params({**recipe_for(args.dataset).train, **_kv(args.train, "--train")})
+    splits = _load_splits(args)
     seed_everything(args.seed)
     c, _, _ = splits.image_shape
     model = build_classifier(args.model, in_channels=c, num_classes=splits.num_classes)
+    configure_for_model(model, scope="train")
     train_classifier(model, splits.train, config, seed=args.seed, desc="train")
-    save_classifier(model, args.out, extra={"trained_on": args.dataset, "seed": args.seed, "train": config.as_dict()})
+    with atomic_dir(args.out) as tmp:  # the model and its marker appear together
+        save_classifier(model, tmp, extra={"trained_on": args.dataset, "seed": args.seed, "train": config.as_dict()})
+        mark(tmp, "train")
     _say(args, f"saved {args.out}")
     return 0
 
@@ -385,7 +392,6 @@ def _only_for(family: str, given: dict[str, Any], hint: str) -> None:
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
-    _check_out(args.out, model=args.model)
     if args.family == "lm":
         return _unlearn_lm(args)
     if args.family == "clip":
@@ -404,7 +410,7 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
         model_dir=args.model, dataset=args.dataset, forget=args.forget, method=args.method,
         params=_unlearn_params(args), seed=args.seed, out=args.out, evaluate=args.eval,
         data_dir=args.data_dir, max_train=args.max_train, prune=args.prune, checkpoint_every=args.checkpoint_every,
-        reference=args.reference,
+        reference=args.reference, overwrite=args.overwrite,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "seconds", "metrics") if k in record}, indent=2))
     _say(args, f"saved {args.out}")
@@ -435,7 +441,7 @@ def _unlearn_lm(args: argparse.Namespace) -> int:
         model_dir=args.model, forget_file=args.forget, retain_file=args.retain, method=args.method, out=args.out,
         params=_unlearn_params(args), seed=args.seed, layout=args.documents, lora=args.lora,
         adapter_only=args.save_adapter, dtype=args.dtype, device=args.device, max_length=args.max_length,
-        checkpoint_every=args.checkpoint_every, evaluate=args.eval, reference=args.reference,
+        checkpoint_every=args.checkpoint_every, evaluate=args.eval, reference=args.reference, overwrite=args.overwrite,
     )
     _say(args, json.dumps({k: record[k] for k in ("method", "saved", "seconds", "device")}, indent=2))
     _say(args, f"saved {args.out}")
@@ -474,9 +480,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         validate_results(doc)
     except jsonschema.ValidationError as exc:
         raise ObliviateError(f"{path} does not follow the results schema: {exc.message}") from None
-    report = write_report(doc, Path(args.out) if args.out else path.parent)
+    report = write_report(doc, _report_dir(path, args.out, args.overwrite))
     _say(args, f"report: {report}")
     return 0
+
+
+def _report_dir(results: Path, out: str | None, overwrite: bool) -> Path:
+    """Where ``report`` writes: beside ``results`` (re-rendering a bench's report in place), or a checked
+    ``--out`` (:mod:`obliviate.utils.outputs`), created and marked."""
+    from .utils.outputs import check_not_protected, check_output, prepare_dir
+
+    here = results.resolve().parent
+    if out is None or Path(out).resolve() == here:
+        return check_not_protected(here, "--out" if out else "the results' directory")
+    return prepare_dir(check_output(out, "report", inputs=[results], overwrite=overwrite))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -527,16 +544,38 @@ def cmd_worst_case(args: argparse.Namespace) -> int:
                             max_train=args.max_train, cache_dir=args.cache_dir,
                             params={"worst_case": _kv(args.param, "--param")})
     result = worst_case_file(bench, args.size, args.out, lower=args.method, mode=args.mode, classes=args.classes,
-                             seed=args.seed, model_dir=args.model)
+                             seed=args.seed, model_dir=args.model, overwrite=args.overwrite)
     chosen = f"classes {list(result.classes)}, " if result.classes is not None else ""
     _say(args, f"{args.mode} set: {chosen}{len(result.indices)} samples, search {result.seconds:.1f} s -> {args.out}\n"
                f"use it with --forget indices:{args.out}")
     return 0
 
 
+def _add_cache_parser(sub: Any) -> None:
+    c = sub.add_parser("cache", help="list, verify or clear the model cache",
+                       description="ls: entries (kind, key, size, created, verified); verify: rehash every entry "
+                       "(exit 1 when one is bad); clear: remove entries (all, named, --kind, --quarantine) with --yes.")
+    c.add_argument("action", choices=("ls", "verify", "clear"))
+    c.add_argument("entries", nargs="*", metavar="ENTRY", help="clear: entry names or hashes (from cache ls)")
+    c.add_argument("--kind", default=None, help="clear: every entry of this kind (original, retrain, lm-original, ...)")
+    c.add_argument("--quarantine", action="store_true", help="clear: the entries moved aside after failing verification")
+    c.add_argument("--yes", action="store_true", help="clear: remove without asking (otherwise nothing is removed)")
+    c.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .bench.cache_cli import cache_command
+
+    if args.action != "clear" and (args.entries or args.kind or args.quarantine or args.yes):
+        raise ConfigError("ENTRY, --kind, --quarantine and --yes apply to obliviate cache clear only")
+    return cache_command(args.action, args.cache_dir, targets=args.entries, kind=args.kind,
+                         quarantined=args.quarantine, yes=args.yes)
+
+
 _COMMANDS: dict[str, Any] = {
     "bench": cmd_bench, "train": cmd_train, "unlearn": cmd_unlearn, "eval": cmd_eval,
     "report": cmd_report, "ls": cmd_ls, "env": cmd_env, "worst-case": cmd_worst_case,
+    "cache": cmd_cache,
 }
 
 

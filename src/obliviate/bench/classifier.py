@@ -34,6 +34,7 @@ from ..errors import ConfigError, ForgetSpecError
 from ..methods import get_method
 from ..methods.retrain import Retrain, RetrainConfig, train_classifier
 from ..metrics.classifier import evaluate_classifier
+from ..metrics.mia import MIN_PER_SIDE
 from ..models.classifier import build_classifier
 from ..pruning import PruneSpec, apply_masks, prune, sparsity
 from ..tasks import ForgetRequest, Task, UnlearnData, read_indices_file
@@ -41,6 +42,8 @@ from ..tasks.forget import SEARCHED_KINDS
 from ..utils.io import atomic_dir, atomic_write_json
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
+from ..utils.threads import built_params, model_params, thread_scope
+from ..utils.warmup import warm_up
 from .cache import cached_classifier, cached_model, default_cache_dir
 from .recipes import recipe_for
 from .rows import RowStore, result_row, run_method_row
@@ -160,6 +163,10 @@ class ClassifierBench:
             raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
+        mia = self.mia_max_per_side
+        if mia is not None and (isinstance(mia, bool) or not isinstance(mia, int) or mia < MIN_PER_SIDE):
+            raise ConfigError(f"--mia-max-per-side must be a number of samples >= {MIN_PER_SIDE} (the attacker's "
+                              f"least per side), got {mia!r}")
         self.resolved()  # parses every method config, the search config and the training recipe
 
     def _searches(self) -> bool:
@@ -183,6 +190,13 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
     bench.validate()
     conf = bench.resolved()
     splits, model_kwargs, base_key = _setup(bench, conf)
+    params = built_params(lambda: build_classifier(conf["model"], **model_kwargs))
+    with thread_scope(params, scope="classifier bench"):
+        return _run_grid(bench, conf, splits, model_kwargs, base_key, out_dir)
+
+
+def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any],
+              base_key: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     store = RowStore(out_dir)
     train_cfg = RetrainConfig.from_params(conf["train"])
@@ -262,16 +276,18 @@ def _original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str,
 
 def worst_case_file(
     bench: ClassifierBench, size: str, out: str | Path, *, lower: str = "finetune", mode: str = "hardest",
-    classes: int | None = None, seed: int = 0, model_dir: str | None = None,
+    classes: int | None = None, seed: int = 0, model_dir: str | None = None, overwrite: bool = False,
 ):
     """``obliviate worst-case``: search the set on ``model_dir`` (or the bench recipe's cached original
-    for ``seed``) and write it to ``out`` as an ``indices:FILE`` file; returns the search result."""
+    for ``seed``) and write it to ``out`` as an ``indices:FILE`` file; returns the search result.
+    ``out`` must be new, an earlier worst-case file, or ``overwrite`` is set (:mod:`obliviate.utils.outputs`)."""
     from ..models.io import check_classifier_fits, load_classifier
     from ..tasks.worst_case import resolve_size, search_worst_case
+    from ..utils.outputs import check_output
 
+    cache = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
+    check_output(out, "worst-case", inputs=[model_dir, bench.data_dir, cache], overwrite=overwrite, is_file=True)
     out = Path(out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a directory; give the path of the indices file to write")
     conf = bench.resolved()
     splits, model_kwargs, base_key = _setup(bench, conf)
     config = bench.search_config(ForgetRequest("worst_case", options=(("lower", lower), ("mode", mode))))
@@ -279,13 +295,17 @@ def worst_case_file(
     count = 0 if classes is not None else resolve_size(size, n)
     if classes is not None and not 0 < classes < splits.num_classes:
         raise ConfigError(f"--classes must be in 1..{splits.num_classes - 1} for {conf['dataset']}, got {classes}")
-    if model_dir is not None:
-        original = load_classifier(model_dir)
+    original = load_classifier(model_dir) if model_dir is not None else None
+    if original is not None:
         check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, conf["dataset"])
-    else:
-        cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
-        original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
-    result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed, classes=classes)
+    params = (model_params(original) if original is not None
+              else built_params(lambda: build_classifier(conf["model"], **model_kwargs)))
+    with thread_scope(params, scope="worst-case"):
+        warm_up()  # not part of the search's seconds
+        if original is None:
+            original = _original(conf, splits, model_kwargs, base_key, cache, seed)
+        result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed,
+                                   classes=classes)
     result.write(str(out), {"dataset": conf["dataset"], "max_train": conf["max_train"],
                             "model": model_dir or f"recipe original seed {seed}"})
     return result

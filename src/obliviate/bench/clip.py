@@ -122,10 +122,13 @@ class ClipBench:
 
 def run_clip_bench(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
     """Run (or resume) the bench; returns the rows in order. Rows are stored under out_dir/rows."""
-    from .lm import _one_cpu_thread
+    from ..clip.model import tiny_clip, word_tokenizer
+    from ..utils.threads import built_params, thread_scope
 
     bench.validate()
-    with _one_cpu_thread():
+    # the embedded CLIP's size (its vocabulary, a few caption words, hardly counts); a user's CLIP: unknown
+    params = built_params(lambda: tiny_clip(word_tokenizer([]))) if bench.model == "tiny" else None
+    with thread_scope(params, scope="clip bench"):
         return _run(bench, Path(out_dir))
 
 

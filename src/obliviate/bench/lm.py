@@ -27,15 +27,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ConfigError
 from ..methods.base import local_name
 from ..methods.lm_common import resolve_lm_method
-from ..metrics.lm_eval import LMEvalConfig, evaluate_lm
+from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_losses
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
-from .cache import cached_model, default_cache_dir
+from ..utils.threads import ThreadChoice, built_params, thread_scope
+from .cache import cached_model, config_hash, default_cache_dir
 from .lm_dp import dp_metrics, train_dp_base, with_metrics
 from .lm_series import LMForgetSpec, run_series
 from .rows import RowStore, result_row, run_method_row
@@ -211,26 +212,21 @@ def _row(task, method: str, params: dict, seed: int, evaluation: dict, seconds: 
                       retrain_seconds)
 
 
-@contextlib.contextmanager
-def _one_cpu_thread() -> Iterator[None]:
-    """One torch intra-op thread on CPU for the block (the tiny and small models are too small to split:
-    measured on the 2-core machine, `obliviate bench lm --seeds 1 --methods retrain,npo` took 3 min 43 s
-    with torch's default 2 threads and ~25 s with one)."""
-    import torch
+def lm_threads(bench: LMBench, scope: str) -> contextlib.AbstractContextManager[ThreadChoice]:
+    """The bench's torch thread count (:mod:`obliviate.utils.threads`), sized by its model: one of
+    obliviate's Llama sizes is counted on the meta device (tiny and small: one thread; measured on the
+    2-core machine, `obliviate bench lm --seeds 1 --methods retrain,npo` took 3 min 43 s with torch's
+    default 2 threads and ~25 s with one); a pretrained model counts as large."""
+    from ..lm.model import LM_SIZES, tiny_llama
 
-    threads = torch.get_num_threads()
-    if not torch.cuda.is_available():
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    params = built_params(lambda: tiny_llama(bench.vocab_size, size=bench.model)) if bench.model in LM_SIZES else None
+    return thread_scope(params, scope=scope)
 
 
 def run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     """Run (or resume) the bench; returns the rows in order. Rows are stored under out_dir/rows."""
     bench.validate()
-    with _one_cpu_thread():
+    with lm_threads(bench, "lm bench"):
         return _run_lm_bench(bench, Path(out_dir))
 
 
@@ -290,6 +286,7 @@ class SeedRun:
                     "dataset": bench.corpus, "forget": self.task.describe()["forget_spec"],
                     **({"pretrained": pretrained.name} if pretrained else {})}
         self._save = _save_lm(self.tok)
+        self._reference_losses: dict[str, dict[str, Any]] = {}
 
         def train_original():
             seed_everything(seed)
@@ -334,13 +331,28 @@ class SeedRun:
         model, meta = cached_model(self.cache_dir, "lm-retrain", self.task_key(task), train_reference, self._save, _load_lm)
         return model, float(meta["seconds"])
 
+    def reference_losses(self, task, reference=None) -> dict[str, Any]:
+        """The retrain reference's per-document losses on ``task``'s forget and holdout texts (computed once
+        per task; ``reference`` is the loaded model when the caller has it): every evaluation's ``mia_auc_ref``."""
+        key = config_hash(self.task_key(task))
+        if key not in self._reference_losses:
+            model = reference if reference is not None else self.reference(task)[0]
+            self._reference_losses[key] = reference_document_losses(model, task, self.eval_config)
+        return self._reference_losses[key]
+
+    def evaluate(self, model, task, ref_metrics: dict | None) -> dict:
+        """MUSE-style evaluation of ``model`` on ``task`` against the retrain reference (its metrics, None for
+        the reference itself), with the reference-model attack calibrated on the reference's losses."""
+        return evaluate_lm(model, task, self.eval_config, reference=ref_metrics,
+                           reference_losses=self.reference_losses(task))
+
     def reference_row(self, task, kind: str, model, params: dict, ref_metrics: dict | None,
                       retrain_seconds: float) -> dict:
         """The stored (or newly evaluated) row of a reference model (``retrain`` or ``original``) on ``task``."""
         row_key = {**self.task_key(task), "method": kind, "eval": self.conf["eval"]}
         row = self.store.get(row_key)
         if row is None:
-            evaluation = evaluate_lm(model, task, self.eval_config, reference=ref_metrics)
+            evaluation = self.evaluate(model, task, ref_metrics)
             seconds = retrain_seconds if kind == "retrain" else 0.0
             row = self.row(task, kind, params, evaluation, seconds, retrain_seconds)
             self.store.put(row_key, row)
@@ -349,6 +361,7 @@ class SeedRun:
     def reference_rows(self, task) -> tuple[dict, dict]:
         """(retrain row, original row) on ``task``; training the retrain reference if it is not cached."""
         reference, retrain_seconds = self.reference(task)
+        self.reference_losses(task, reference)
         ref_row = self.reference_row(task, "retrain", reference, self.conf["train"], None, retrain_seconds)
         return ref_row, self.reference_row(task, "original", self.original, {}, ref_row["metrics"], retrain_seconds)
 
@@ -373,7 +386,7 @@ class SeedRun:
                 self.store, {**self.key, "method": name, "params": params, "eval": self.conf["eval"]},
                 f"{name} on {self.task.corpus.name} seed {self.seed}", unlearn,
                 lambda unlearned, extra=extra: with_metrics(
-                    evaluate_lm(unlearned, self.task, self.eval_config, reference=ref_row["metrics"]), extra),
+                    self.evaluate(unlearned, self.task, ref_row["metrics"]), extra),
                 lambda evaluation, seconds: self.row(self.task, name, params, evaluation, seconds,
                                                      ref_row["retrain_seconds"]),
             ))
@@ -399,7 +412,7 @@ class SeedRun:
         row_key = {**self.key, "method": "dp2_base", "params": params, "eval": self.conf["eval"]}
         row = self.store.get(row_key)
         if row is None:
-            evaluation = with_metrics(evaluate_lm(base, self.task, self.eval_config, reference=ref_row["metrics"]), extra)
+            evaluation = with_metrics(self.evaluate(base, self.task, ref_row["metrics"]), extra)
             row = self.row(self.task, "dp2_base", params, evaluation, float(meta["seconds"]), ref_row["retrain_seconds"])
             self.store.put(row_key, row)
         if emit is not None:

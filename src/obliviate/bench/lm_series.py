@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ForgetSpecError
 from ..methods.lm_common import resolve_lm_method
-from ..metrics.lm_eval import evaluate_lm
 from ..utils.seeding import seed_everything
 from .rows import run_method_row
 
@@ -144,8 +143,7 @@ def _runner(ctx: "SeedRun", name: str, task: "LMTask", ref_row: dict, start: Cal
 
     return run_method_row(
         ctx.store, key, label, unlearn,
-        lambda unlearned: with_metrics(evaluate_lm(unlearned, task, ctx.eval_config, reference=ref_row["metrics"]),
-                                       extra or {}),
+        lambda unlearned: with_metrics(ctx.evaluate(unlearned, task, ref_row["metrics"]), extra or {}),
         lambda evaluation, seconds: ctx.row(task, name, params, evaluation, seconds, ref_row["retrain_seconds"]),
         reuse=reuse,
     )

@@ -36,7 +36,7 @@ from ..metrics.lm_eval import LMEvalConfig
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from .cache import cached_model, default_cache_dir
-from .lm import DEFAULT_METHODS, LMBench, _load_lm, _one_cpu_thread, _save_lm, _tokenizer_hash
+from .lm import DEFAULT_METHODS, LMBench, lm_threads, _load_lm, _save_lm, _tokenizer_hash
 from .lm_dp import dp_metrics, train_dp_base, with_metrics
 from .rows import RowStore, result_row, run_method_row
 
@@ -153,7 +153,7 @@ def evaluate_restor(model, data, tokenizer, config: LMEvalConfig, *, reference: 
 def run_restor_bench(bench: RestorBench, out_dir: Path) -> list[dict[str, Any]]:
     """Run (or resume) the bench; returns the rows in order. Rows are stored under out_dir/rows."""
     bench.validate()
-    with _one_cpu_thread():
+    with lm_threads(bench.lm_bench(), "restor bench"):
         return _run(bench, Path(out_dir))
 
 

@@ -8,7 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
-from ..utils.io import atomic_write_json
+from ..errors import ObliviateError
+from ..utils.io import atomic_write_json, remove_path
+from ..utils.outputs import check_output, prepare_dir
+from ..utils.threads import clear_choices
 from .classifier import ClassifierBench, run_classifier_bench
 from .results import build_results, write_results
 
@@ -57,23 +60,59 @@ def run_bench(bench: Bench, out_dir: Path) -> list[dict[str, Any]]:
     return run_lm_bench(bench, out_dir)
 
 
-def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | None = None) -> dict[str, Any]:
-    """Run every bench of a suite into ``out_dir`` (resuming finished rows); write all artifacts."""
-    out_dir = Path(out_dir)
+def bench_inputs(benches: list[Bench]) -> list[Path]:
+    """What a suite reads and the output must not overlap: data folders, model caches, model
+    directories and ``indices:FILE`` forget files."""
+    from .cache import default_cache_dir
+
+    found: list[Path] = []
+    for bench in benches:
+        found.append(Path(bench.cache_dir) if bench.cache_dir else default_cache_dir())
+        if getattr(bench, "data_dir", None):
+            found.append(Path(bench.data_dir))
+        model = getattr(bench, "model", None)
+        if isinstance(model, str) and ("/" in model or Path(model).is_dir()):
+            found.append(Path(model))
+        for spec in getattr(bench, "forget", None) or []:
+            _, sep, path = str(spec).partition("indices:")
+            if sep:
+                found.append(Path(path.strip()))
+    return found
+
+
+def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | None = None, *,
+              overwrite: bool = False) -> dict[str, Any]:
+    """Run every bench of a suite into ``out_dir`` (resuming finished rows); write all artifacts.
+
+    ``out_dir`` follows :mod:`obliviate.utils.outputs` (new, empty, an earlier bench output to resume,
+    or ``overwrite``: what was there is replaced). Every bench and the output are checked before the first file is
+    written; a user error before the first row removes what this run wrote (and the directory if it made it)."""
     for bench in benches:  # every problem is reported before anything is trained
         bench.validate()
+    output = check_output(out_dir, "bench", inputs=bench_inputs(benches), overwrite=overwrite)
+    clear_choices()  # results.json's environment reports the thread counts of this suite's benches only
     config = {"suite": suite, "benches": [bench.resolved() | {"cache_dir": bench.cache_dir} for bench in benches]}
-    with _log_to(out_dir / "bench.log"):
-        logging.getLogger("obliviate.bench").info("suite %s: %s", suite, config)
-        atomic_write_json(out_dir / "config.json", config)
-        runs: list[dict[str, Any]] = []
-        for bench in benches:
-            runs.extend(run_bench(bench, out_dir))
-        doc = build_results(suite, runs, config, command)
-        write_results(out_dir, doc)
-        from .report import write_report
+    existed = output.path.exists()
+    out_dir = prepare_dir(output)
+    try:
+        with _log_to(out_dir / "bench.log"):
+            logging.getLogger("obliviate.bench").info("suite %s: %s", suite, config)
+            atomic_write_json(out_dir / "config.json", config)
+            runs: list[dict[str, Any]] = []
+            for bench in benches:
+                runs.extend(run_bench(bench, out_dir))
+            doc = build_results(suite, runs, config, command)
+            write_results(out_dir, doc)
+            from .report import write_report
 
-        write_report(doc, out_dir)
+            write_report(doc, out_dir)
+    except ObliviateError:
+        if output.found != "bench" and not any((out_dir / "rows").glob("*.json")):
+            for path in list(out_dir.iterdir()):  # all of it this run's, and no result was reached
+                remove_path(path)
+            if not existed:
+                out_dir.rmdir()
+        raise
     return doc
 
 

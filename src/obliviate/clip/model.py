@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ModelLoadError
+from ..utils.remote_code import refuse_remote_code
 
 if TYPE_CHECKING:
     from transformers import CLIPModel, PreTrainedTokenizerBase
@@ -131,11 +132,12 @@ def load_clip(directory: str | Path, *, device: str | torch.device | None = None
         raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from None
     if config.get("model_type") != "clip":
         raise ModelLoadError(f"{path} holds a {config.get('model_type')!r} model, not a CLIP model (model_type 'clip')")
+    refuse_remote_code(path, f"cannot load a CLIP model from {path}")
     if not any((path / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):
         raise ModelLoadError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
     try:
-        model = CLIPModel.from_pretrained(path, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = CLIPModel.from_pretrained(path, dtype=torch.float32, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"could not load the CLIP model or its tokenizer from {path}: {exc}") from None
     mean, std = _MEAN, _STD

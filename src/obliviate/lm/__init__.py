@@ -17,6 +17,7 @@ _EXPORTS = {
     "LM_SIZES": "model", "TokenizerMismatchError": "model", "default_device": "model", "load_causal_lm": "model",
     "save_causal_lm": "model", "tiny_llama": "model",
     "causal_lm_loss": "data", "encode": "data", "lm_dataset": "data", "sequence_logprobs": "data",
+    "TokenDataset": "data",
     "LMTrainConfig": "train", "train_lm": "train",
     "read_documents": "documents", "LoraSpec": "lora", "unlearn_lm": "unlearn",
 }

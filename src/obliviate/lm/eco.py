@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..utils.remote_code import refuse_remote_code
 from .data import encode_all, lm_dataset, token_logprobs
 from .model import _quiet_transformers, eval_mode, model_device
 
@@ -134,9 +135,10 @@ class MiniLMEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        refuse_remote_code(directory, f"cannot load the sentence encoder in {directory}")
+        self.tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
         with _quiet_transformers():
-            self.model = AutoModel.from_pretrained(directory, local_files_only=True).eval()
+            self.model = AutoModel.from_pretrained(directory, local_files_only=True, trust_remote_code=False).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -352,8 +354,8 @@ def corrupted_loss(guard: EcoGuard, tokenizer: "PreTrainedTokenizerBase", texts:
     device = model_device(guard.model)
     total, count = 0.0, 0
     with eval_mode(guard.model):
-        for start in range(0, len(dataset), batch_size):
-            ids, mask, labels = (t[start:start + batch_size].to(device) for t in dataset.tensors)
+        for batch in dataset.batches(batch_size, pad_to=max_length):  # the former fixed width: same noise draws
+            ids, mask, labels = (t.to(device) for t in batch)
             flags = torch.ones(len(ids), dtype=torch.bool, device=device)
             embeds = guard.corrupted_embeds(ids, mask, flags, strength)
             logits = guard.model(inputs_embeds=embeds, attention_mask=mask).logits

@@ -29,6 +29,7 @@ except ImportError:  # older safetensors
 from ..errors import ConfigError, ModelLoadError
 from ..training.predict import eval_mode  # noqa: F401  (re-exported for lm users)
 from ..utils.io import atomic_dir
+from ..utils.remote_code import refuse_remote_code
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -163,16 +164,17 @@ def load_causal_lm(
         raise ConfigError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
     directory = Path(directory)
     _check_model_dir(directory)
+    refuse_remote_code(directory, f"cannot load a causal LM from {directory}")
     # transformers, tokenizers and huggingface_hub raise many exception types on a damaged file (the
     # tokenizers library a bare Exception, config validation its own error class): all become ModelLoadError
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(f"cannot load the tokenizer in {directory}: {_short(exc)}") from None
     try:
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(
-                directory, local_files_only=True, **{_dtype_keyword(): DTYPES[dtype]}
+                directory, local_files_only=True, trust_remote_code=False, **{_dtype_keyword(): DTYPES[dtype]}
             )
     except (Exception, _SafetensorError) as exc:
         raise ModelLoadError(f"cannot load a causal LM from {directory}: {_short(exc)}") from None

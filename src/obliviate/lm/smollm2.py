@@ -7,8 +7,8 @@ Decisions:
 - The gguf holds Q4_1-quantised weights; transformers (with the ``gguf`` package) de-quantises them to
   float32 on load. The conversion drops the gguf quantizer from the model and its config, so the
   saved directory is a plain float32 Llama checkpoint (safetensors) that
-  :func:`~obliviate.lm.model.load_causal_lm` reads like any other model; it is keyed by the gguf
-  file's name and size under the obliviate cache.
+  :func:`~obliviate.lm.model.load_causal_lm` reads like any other model; it is a verified entry of the
+  obliviate cache (:func:`~obliviate.bench.cache.cached_directory`) keyed by the gguf file's name and size.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ def gguf_file() -> Path:
 
 
 def converted_dir(cache_dir: str | Path) -> Path:
-    """The cached HF directory of SmolLM2 (converted on first use; later calls only check it)."""
+    """The cached HF directory of SmolLM2 (converted on first use; later calls verify its checksums)."""
+    from ..bench.cache import cached_directory
+
     source = gguf_file()
-    target = Path(cache_dir) / f"{source.stem.lower()}-{source.stat().st_size}"
-    if not (target / "config.json").is_file():
-        convert(source, target)
-    return target
+    key = {"gguf": source.name, "size": source.stat().st_size}
+    return cached_directory(Path(cache_dir), "smollm2", key, lambda target: convert(source, target))
 
 
 def convert(source: Path, target: Path) -> float:
@@ -55,8 +55,9 @@ def convert(source: Path, target: Path) -> float:
 
     start = time.perf_counter()
     with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32,
+                                                     trust_remote_code=False)
     model.hf_quantizer = None  # a de-quantised model: save it as plain weights
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

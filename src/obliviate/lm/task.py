@@ -20,11 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from torch.utils.data import TensorDataset
-
 from ..errors import ForgetSpecError
 from .bios import BiosCorpus
-from .data import lm_dataset
+from .data import TokenDataset, lm_dataset
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -42,8 +40,8 @@ class LMUnlearnData:
     makes them; methods may derive new datasets from them (e.g. append reference log-probs).
     """
 
-    forget: TensorDataset
-    retain: TensorDataset
+    forget: TokenDataset
+    retain: TokenDataset
     tokenizer: "PreTrainedTokenizerBase" = field(repr=False)
 
 

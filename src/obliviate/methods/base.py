@@ -24,9 +24,20 @@ from ..tasks import UnlearnData
 from ..training import OptimConfig
 
 
-def param(default: Any, help: str) -> Any:
-    """A config field with help text (shown by ``obliviate ls methods -v`` and the CLI)."""
-    return field(default=default, metadata={"help": help})
+def param(default: Any, help: str, noop: Any = None) -> Any:
+    """A config field with help text (shown by ``obliviate ls methods -v`` and the CLI). ``noop``: a value
+    at which the method would do nothing (return the original model); :meth:`MethodConfig.validate` refuses it."""
+    metadata = {"help": help} if noop is None else {"help": help, "noop": noop}
+    return field(default=default, metadata=metadata)
+
+
+#: fields that make any method a no-op at a value, whichever config declares them: ``epochs=0`` trains
+#: nothing. A field declares its own with ``param(..., noop=VALUE)``.
+NOOP_VALUES: dict[str, Any] = {"epochs": 0, "steps": 0}
+
+
+class MethodFamilyError(UnknownNameError, ConfigError):
+    """A method of another family than the model or bench it is asked to run on."""
 
 
 @dataclass
@@ -55,6 +66,11 @@ class MethodConfig:
         problems = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            noop = f.metadata.get("noop", NOOP_VALUES.get(f.name))
+            if noop is not None and not isinstance(value, bool) and value == noop:
+                problems.append(f"{f.name}={value!r} makes the method a no-op: it would train nothing and hand "
+                                "back its starting model as if unlearned")
+                continue
             if isinstance(value, float) and not math.isfinite(value):
                 problems.append(f"{f.name} must be finite, got {value}")
             if f.name in ("epochs", "steps") and isinstance(value, int) and value < 0:
@@ -168,15 +184,22 @@ def get_method(name: str, family: str | None = None) -> type[Method]:
     Registry names are unique across families. A method whose natural name is taken by another family
     is registered as ``<family>_<name>`` (``lm_grad_ascent``, ``lm_retrain``); within its family's
     bench it answers to the short name, so ``get_method("grad_ascent", family="lm")`` finds
-    ``lm_grad_ascent``. A method of another family raises :class:`UnknownNameError`.
+    ``lm_grad_ascent``. A method of another family raises :class:`MethodFamilyError` (a
+    :class:`ConfigError` and an :class:`UnknownNameError`) naming both families.
     """
     from . import load_all  # noqa: F401  (registers built-in methods on first use)
 
     load_all()
+    asked = name
     if family is None:
         return METHODS.get(name)
     if f"{family}_{name}" in METHODS:
         return METHODS.get(f"{family}_{name}")
+    if name not in METHODS:
+        from .lm_common import VARIANTS  # the LM family's named variants (npo_gdr, ...)
+
+        if name in VARIANTS and family != "lm":
+            name = VARIANTS[name][0]  # reported below as a method of the lm family
     if name not in METHODS:
         own = [local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family]
         close = difflib.get_close_matches(name, own, n=3, cutoff=0.5)
@@ -185,8 +208,8 @@ def get_method(name: str, family: str | None = None) -> type[Method]:
     cls = METHODS.get(name)
     if cls.family != family:
         own = sorted(local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family)
-        raise UnknownNameError(f"method {name!r} belongs to the {cls.family} family, not {family}; "
-                               f"{family} methods: {', '.join(own)}")
+        raise MethodFamilyError(f"method {asked!r} belongs to the {cls.family} family, not {family}: it cannot run "
+                                f"on a {family} model; {family} methods: {', '.join(own)}")
     return cls
 
 

@@ -27,7 +27,7 @@ class EcoConfig(MethodConfig):
     corruption: Literal["noise", "zero_topk", "flip_sign"] = param(
         "noise", "embedding corruption of flagged prompts (ECO: Gaussian noise; zero-out top-k dims; sign flip)")
     strength: float = param(-1.0, "corruption strength (noise sigma, or fraction of dims); -1: fitted by "
-                                  "zeroth-order optimisation toward target_loss")
+                                  "zeroth-order optimisation toward target_loss", noop=0.0)
     target_loss: float = param(-1.0, "forget-text loss the strength search aims at; -1: the original's loss on "
                                      "the forget texts with their specific words scrambled (never-seen surrogate)")
     zo_steps: int = param(24, "zeroth-order optimisation steps")
@@ -59,7 +59,7 @@ class ECO(LMMethod):
     def run(self, model: nn.Module, data: LMUnlearnData, config: EcoConfig, *, seed: int) -> nn.Module:
         tok = data.tokenizer
         forget, retain = dataset_texts(tok, data.forget), dataset_texts(tok, data.retain)
-        max_length = data.forget.tensors[0].shape[1]
+        max_length = data.forget.max_length
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)

@@ -45,6 +45,7 @@ class InfluenceConfig(MethodConfig):
         0.2,
         "step size: theta += alpha * H^-1 v (Jia et al. 2023 README: --alpha 0.2 for wfisher, the "
         "argparse default; their later scripts use 1 and SalUn searches [1, 20]; CIFAR-10 scale)",
+        noop=0.0,
     )
     max_retain_samples: int = param(
         1000,

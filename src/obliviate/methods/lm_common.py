@@ -17,10 +17,10 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 
 from ..errors import ConfigError
-from ..lm.data import forward_logits, sequence_logprobs, trim
+from ..lm.data import TokenDataset, forward_logits, sequence_logprobs, trim
 from ..lm.model import model_device
 from ..lm.task import LMUnlearnData
 from ..lm.train import clip_grad_hook
@@ -109,16 +109,13 @@ def nll(stream: str) -> LossFn:
 
 
 @torch.no_grad()
-def with_reference_logprobs(reference: nn.Module, dataset: TensorDataset, batch_size: int = 32) -> TensorDataset:
+def with_reference_logprobs(reference: nn.Module, dataset: TokenDataset, batch_size: int = 32) -> TokenDataset:
     """``dataset`` with a 4th tensor: each sequence's summed log-prob under ``reference``, computed once,
     so NPO runs no reference forward pass per step."""
-    ids, mask, labels = dataset.tensors[:3]
     device = model_device(reference)
-    parts = []
-    for start in range(0, len(ids), batch_size):
-        chunk = [t[start:start + batch_size].to(device) for t in (ids, mask, labels)]
-        parts.append(sequence_logprobs(reference, chunk)[0].cpu())
-    return TensorDataset(ids, mask, labels, torch.cat(parts))
+    parts = [sequence_logprobs(reference, [t.to(device) for t in batch[:3]])[0].cpu()
+             for batch in dataset.batches(batch_size)]
+    return dataset.with_values(torch.cat(parts))
 
 
 def retain_term(kind: str, reference: nn.Module | None) -> LossFn | None:

@@ -23,13 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import torch
+import numpy as np
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from ..errors import ConfigError
 from ..lm.anchors import aligned_pair, extract_anchors, logits_of, read_anchors
-from ..lm.data import IGNORE, pad_id
+from ..lm.data import IGNORE, TokenDataset, pad_id, token_dtype
 from ..lm.task import LMUnlearnData
 from ..lm.whp_logits import WHPLogitsModel, generic_logits
 from .base import param, register_method
@@ -39,23 +38,23 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
-def dataset_texts(tokenizer: "PreTrainedTokenizerBase", dataset: TensorDataset) -> list[str]:
+def dataset_texts(tokenizer: "PreTrainedTokenizerBase", dataset: TokenDataset) -> list[str]:
     """The texts of an :func:`~obliviate.lm.data.lm_dataset` (decoded, special tokens dropped)."""
-    ids, mask = dataset.tensors[:2]
-    return [tokenizer.decode(row[m.bool()], skip_special_tokens=True) for row, m in zip(ids, mask)]
+    return [tokenizer.decode(dataset.sequence(i).tolist(), skip_special_tokens=True) for i in range(len(dataset))]
 
 
 def generic_label_dataset(baseline: nn.Module, reinforced: nn.Module, tokenizer: "PreTrainedTokenizerBase",
                           texts: Sequence[str], anchors: Mapping[str, str], *, alpha: float, max_length: int,
-                          batch_size: int = 16) -> tuple[TensorDataset, float]:
+                          batch_size: int = 16) -> tuple[TokenDataset, float]:
     """(input_ids, attention_mask, generic labels) of ``texts`` (step 3 of the module doc), and the
     fraction of target tokens whose generic label differs from the original token."""
     pairs = [aligned_pair(tokenizer, t, anchors, max_length) for t in texts]
     _check_piecewise_tokens(tokenizer, texts, [p[0] for p in pairs], max_length)
     pad = pad_id(tokenizer)
-    ids = torch.full((len(texts), max_length), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, IGNORE)
+    offsets = np.zeros(len(pairs) + 1, dtype=np.int64)
+    np.cumsum([len(p[0]) for p in pairs], out=offsets[1:])
+    ids = np.empty(int(offsets[-1]), dtype=token_dtype(len(tokenizer)))
+    labels = np.full(int(offsets[-1]), IGNORE, dtype=np.int32)
     changed = total = 0
     for start in range(0, len(pairs), batch_size):  # one batch of logits at a time: (B, T, V) each
         chunk = pairs[start:start + batch_size]
@@ -63,16 +62,15 @@ def generic_label_dataset(baseline: nn.Module, reinforced: nn.Module, tokenizer:
         base_orig = logits_of(baseline, [p[0] for p in chunk], pad, batch_size)
         reinf = logits_of(reinforced, [p[0] for p in chunk], pad, batch_size)
         for k, (orig, _, align) in enumerate(chunk):
-            row, n = start + k, len(orig)
-            ids[row, :n] = torch.tensor(orig)
-            mask[row, :n] = 1
+            at, n = int(offsets[start + k]), len(orig)
+            ids[at:at + n] = orig
             for i in range(1, n):  # the logits at i - 1 predict token i
                 j = align[i]
                 v_base = base_trans[k][j - 1] if j is not None and j >= 1 else base_orig[k][i - 1]
                 label = int(generic_logits(v_base, reinf[k][i - 1], alpha).argmax())
-                labels[row, i] = label
+                labels[at + i] = label
                 changed, total = changed + (label != orig[i]), total + 1
-    return TensorDataset(ids, mask, labels), changed / max(total, 1)
+    return TokenDataset(ids, offsets, pad=pad, max_length=max_length, labels=labels), changed / max(total, 1)
 
 
 def _check_piecewise_tokens(tokenizer: "PreTrainedTokenizerBase", texts: Sequence[str],
@@ -143,6 +141,6 @@ class WHP(LMMethod):
         self.anchors = anchors  # kept for inspection (the test and docs read it)
         generic, self.changed_fraction = generic_label_dataset(
             model, reinforced, data.tokenizer, forget, anchors, alpha=config.alpha,
-            max_length=data.forget.tensors[0].shape[1])
+            max_length=data.forget.max_length)
         del reinforced
         return fit_lm(model, nll("forget"), {"forget": generic}, config, seed=seed, desc=self.name)

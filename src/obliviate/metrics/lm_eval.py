@@ -3,7 +3,8 @@
 Metrics (percentages 0..100 unless said otherwise):
 - ``verbmem_forget`` (C1), ``knowmem_forget`` (C2), ``knowmem_retain`` (C4, also ``utility``);
 - ``mia_auc_<attack>``: every membership attack's AUC, forget documents (members) vs holdout documents
-  (non-members), as a fraction in [0, 1];
+  (non-members), as a fraction in [0, 1]; ``mia_auc_ref`` (the reference-model attack: a document's loss
+  minus its loss under the retrain reference) whenever the reference's losses are given;
 - ``privleak`` (C3): MUSE's PrivLeak of the headline Min-40% attack against the retrain reference's
   AUC (0 for the reference itself);
 - ``perplexity`` on the held-out general text, and ``loss_forget`` / ``loss_retain``, the mean
@@ -15,9 +16,11 @@ its gap is |PrivLeak|.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from ..errors import ConfigError
@@ -55,9 +58,11 @@ def evaluate_lm(
     config: LMEvalConfig = LMEvalConfig(),
     *,
     reference: dict[str, Any] | None = None,
+    reference_losses: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """``{"metrics": ..., "gap_to_retrain": ...}``; ``reference`` is the retrain model's metrics (None
-    when ``model`` is the reference: PrivLeak 0, gaps 0)."""
+    when ``model`` is the reference: PrivLeak 0, gaps 0); ``reference_losses`` its per-document losses
+    on the forget and holdout texts (:func:`reference_document_losses`), which add ``mia_auc_ref``."""
     config.validate()
     corpus, tok = task.corpus, task.tokenizer
     bs = config.batch_size
@@ -70,8 +75,9 @@ def evaluate_lm(
                                   max_new_tokens=config.knowmem_new_tokens, batch_size=bs).score,
     }
     metrics["utility"] = metrics["knowmem_retain"]
-    scores = {s: score_sequences(model, tok, corpus.texts(s), ks=DEFAULT_KS, batch_size=bs,
-                                 max_length=task.max_length) for s in ("forget", "holdout", "retain")}
+    scores = {s: score_sequences(model, tok, corpus.texts(s), ks=DEFAULT_KS, batch_size=bs, max_length=task.max_length,
+                                 reference_losses=(reference_losses or {}).get(s))
+              for s in ("forget", "holdout", "retain")}
     aucs = mia_aucs(scores["forget"], scores["holdout"])
     metrics |= {f"mia_auc_{name}": value for name, value in aucs.items()}
     headline = f"mia_auc_{HEADLINE_ATTACK}"
@@ -87,6 +93,16 @@ def evaluate_lm(
         parts = [gaps.get(k) for k in LM_GAP_METRICS]
         gaps["average"] = None if any(p is None for p in parts) else sum(parts) / len(parts)  # type: ignore[arg-type]
     return {"metrics": metrics, "gap_to_retrain": gaps}
+
+
+def reference_document_losses(reference: nn.Module, task: LMTask,
+                              config: LMEvalConfig = LMEvalConfig()) -> dict[str, np.ndarray]:
+    """The retrain reference's loss on every forget and holdout document: the calibration of the
+    reference-model membership attack (``ref`` = loss - loss under the reference; Carlini et al. 2021)."""
+    config.validate()
+    return {s: score_sequences(reference, task.tokenizer, task.corpus.texts(s), ks=DEFAULT_KS,
+                               batch_size=config.batch_size, max_length=task.max_length)["loss"]
+            for s in ("forget", "holdout")}
 
 
 def document_metrics(model: nn.Module, tokenizer, forget: list[str], retain: list[str], *, max_length: int = 512,

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import ObliviateError
-from ..lm.data import IGNORE, lm_dataset, trim
+from ..lm.data import IGNORE, lm_dataset
 from ..lm.model import eval_mode, model_device
 
 if TYPE_CHECKING:
@@ -157,14 +157,14 @@ def score_sequences(
         raise ObliviateError(f"batch_size must be >= 1, got {batch_size}")
     if reference_losses is not None and len(reference_losses) != len(texts):
         raise ObliviateError(f"reference_losses has {len(reference_losses)} values for {len(texts)} texts")
-    ids, mask, labels = lm_dataset(tokenizer, texts, max_length=max_length).tensors
-    order = torch.argsort(mask.sum(1), descending=True)
+    dataset = lm_dataset(tokenizer, texts, max_length=max_length)
+    order = torch.argsort(torch.from_numpy(dataset.lengths), descending=True)
     device = model_device(model)
     parts: dict[str, list[torch.Tensor]] = {}
     with eval_mode(model):
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
-            b_ids, b_mask, b_labels = (t.to(device) for t in trim(ids[idx], mask[idx], labels[idx]))
+            b_ids, b_mask, b_labels = (t.to(device) for t in dataset.batch(idx))
             logits = model(input_ids=b_ids, attention_mask=b_mask).logits
             for name, value in scores_from_logits(logits, b_labels, ks).items():
                 parts.setdefault(name, []).append(value.cpu())

@@ -180,8 +180,8 @@ def mean_nll(
     device = model_device(model)
     total, count = 0.0, 0
     with eval_mode(model):
-        for start in range(0, len(dataset), batch_size):
-            logp, n = sequence_logprobs(model, [t[start:start + batch_size].to(device) for t in dataset.tensors])
+        for batch in dataset.batches(batch_size):
+            logp, n = sequence_logprobs(model, [t.to(device) for t in batch])
             total, count = total - float(logp.sum()), count + int(n.sum())
     return total / count
 

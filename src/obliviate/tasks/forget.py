@@ -16,6 +16,7 @@ Random selections depend only on the seed, so every method of one benchmark seed
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +145,12 @@ class ForgetRequest:
                 "the set with `obliviate worst-case ... --out FILE` and use indices:FILE"
             )
         else:
-            idx = read_indices_file(self.path)
+            idx = read_indices_file(self.path, n)
+            try:
+                check_indices(idx, n)
+            except ForgetSpecError as exc:
+                raise ForgetSpecError(f"{exc} (indices file {self.path})") from None
+            return idx
         check_indices(idx, n)
         return idx
 
@@ -167,23 +173,108 @@ def check_indices(idx: np.ndarray, n: int) -> None:
         raise ForgetSpecError("invalid forget set: " + "; ".join(problems))
 
 
-def read_indices_file(path: str | Path) -> np.ndarray:
+#: bytes of an indices file parsed at a time (whole lines): memory stays ~10x this plus the indices
+INDICES_BLOCK_BYTES = 1 << 22
+_INT64 = (-(2**63), 2**63)
+_COMMENT = re.compile(rb"#[^\n\r\v\f\x1c\x1d\x1e]*")  # to the end of the line (str.splitlines' ASCII breaks)
+_ASCII_SEPARATORS = np.zeros(256, dtype=bool)
+_ASCII_SEPARATORS[list(b" \t\n\r\v\f\x1c\x1d\x1e\x1f,")] = True  # what [\s,] matches in ASCII
+
+
+def read_indices_file(path: str | Path, n: int | None = None) -> np.ndarray:
     """Read a forget-indices file: integers separated by whitespace or commas; '#' starts a comment.
 
-    The indices are positions in the dataset's (fixed) training split. Returned sorted.
+    The indices are positions in the dataset's (fixed) training split. Returned sorted. The file is
+    parsed in blocks of :data:`INDICES_BLOCK_BYTES` with numpy; with ``n`` (the training set's size) a
+    file listing more than ``n`` indices, or an index outside ``0..n-1``, is refused as soon as a block
+    shows it, naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise ForgetSpecError(f"indices file {path} does not exist" if not path.exists()
                               else f"indices file {path} is not a regular file")
+    parts: list[np.ndarray] = []
+    count = 0
+    for first_line, block in _line_blocks(path):
+        values = _parse_block(path, first_line, block)
+        count += len(values)
+        if n is not None:
+            _check_early(path, values, count, n)
+        parts.append(values)
+    if not count:
+        raise ForgetSpecError(f"indices file {path} lists no index: the forget set is empty")
+    return np.sort(np.concatenate(parts))
+
+
+def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(number of its first line, bytes) of consecutive blocks of whole lines of ``path``, checked to be UTF-8."""
+    line, offset, rest = 1, 0, b""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ForgetSpecError(f"indices file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        with path.open("rb") as f:
+            while True:
+                data = f.read(INDICES_BLOCK_BYTES)
+                buffer = rest + data
+                if not buffer:
+                    return
+                cut = buffer.rfind(b"\n") + 1 if data else len(buffer)
+                if cut == 0:  # one line longer than a block: read on
+                    rest = buffer
+                    continue
+                block, rest = buffer[:cut], buffer[cut:]
+                try:
+                    block.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ForgetSpecError(f"indices file {path} is not UTF-8 text ({exc.reason} at byte "
+                                          f"{offset + exc.start})") from None
+                yield line, block
+                line, offset = line + _line_breaks(block), offset + len(block)
+                if not data:
+                    return
     except OSError as exc:
         raise ForgetSpecError(f"cannot read indices file {path}: {exc.strerror or exc}") from None
+
+
+def _line_breaks(block: bytes) -> int:
+    """How many lines ``block`` (whole lines) holds, counted as ``str.splitlines`` does."""
+    if not block.isascii():
+        return len(block.decode("utf-8").splitlines())
+    return sum(block.count(c) for c in (b"\n", b"\r", b"\v", b"\f", b"\x1c", b"\x1d", b"\x1e")) - block.count(b"\r\n")
+
+
+def _parse_block(path: Path, first_line: int, block: bytes) -> np.ndarray:
+    """The integers of one block: vectorised for ASCII text, line by line otherwise (and to name the
+    line of a bad token)."""
+    if not block.isascii():
+        return _parse_lines(path, first_line, block.decode("utf-8"))
+    if b"#" in block:
+        block = _COMMENT.sub(b" ", block)
+    chars = np.frombuffer(block, dtype=np.uint8).copy()
+    chars[_ASCII_SEPARATORS[chars]] = ord(" ")
+    digit = (chars >= ord("0")) & (chars <= ord("9"))
+    sign = (chars == ord("+")) | (chars == ord("-"))
+    space = chars == ord(" ")
+    # a sign must start a token and be followed by a digit; anything else is not an integer
+    bad_sign = sign & ~np.append(digit[1:], False) | sign & np.insert(~space[:-1], 0, False)
+    if not (digit | sign | space).all() or bad_sign.any():
+        return _parse_lines(path, first_line, block.decode("utf-8"))
+    token = ~space
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], token, [False])).astype(np.int8)))
+    starts, ends = edges[::2], edges[1::2]
+    for i in np.flatnonzero(ends - starts > 18):  # might not fit int64: Python decides
+        if not _INT64[0] <= int(block[starts[i]:ends[i]]) < _INT64[1]:
+            return _parse_lines(path, first_line, block.decode("utf-8"))
+    if not len(starts):
+        return np.empty(0, dtype=np.int64)
+    values = np.fromstring(chars.tobytes(), dtype=np.int64, sep=" ")
+    if len(values) != len(starts):  # numpy disagrees with the token count: let the exact path decide
+        return _parse_lines(path, first_line, block.decode("utf-8"))
+    return values
+
+
+def _parse_lines(path: Path, first_line: int, text: str) -> np.ndarray:
+    """The integers of ``text`` parsed line by line with Python (exact messages with the line number)."""
     values: list[int] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), first_line):
         line = line.split("#", 1)[0]
         for token in re.split(r"[\s,]+", line.strip()):
             if not token:
@@ -192,12 +283,22 @@ def read_indices_file(path: str | Path) -> np.ndarray:
                 value = int(token)
             except ValueError:
                 raise ForgetSpecError(f"{path}:{lineno}: {token!r} is not an integer index") from None
-            if not -(2**63) <= value < 2**63:
+            if not _INT64[0] <= value < _INT64[1]:
                 raise ForgetSpecError(f"{path}:{lineno}: index {token} is far outside any training set")
             values.append(value)
-    if not values:
-        raise ForgetSpecError(f"indices file {path} lists no index: the forget set is empty")
-    return np.sort(np.asarray(values, dtype=np.int64))
+    return np.asarray(values, dtype=np.int64)
+
+
+def _check_early(path: Path, values: np.ndarray, count: int, n: int) -> None:
+    """Refuse as soon as the indices read so far cannot form a forget set of an ``n``-sample training set."""
+    out = values[(values < 0) | (values >= n)]
+    if len(out):
+        raise ForgetSpecError(f"invalid forget set in indices file {path}: {len(out)} indices outside 0..{n - 1} "
+                              f"(e.g. {out[:5].tolist()})")
+    if count > n:
+        raise ForgetSpecError(f"invalid forget set in indices file {path}: it lists at least {count} indices for a "
+                              f"{n}-sample training set, so some are duplicated (and at most {n - 1} can be "
+                              "forgotten, or nothing would be left to retain)")
 
 
 def write_indices_file(path: str | Path, indices: np.ndarray, comment: str = "") -> Path:

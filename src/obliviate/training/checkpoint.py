@@ -44,7 +44,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import ConfigError, ObliviateError
-from ..utils.io import atomic_dir, atomic_write_json
+from ..utils.io import atomic_dir, atomic_write_json, clean_stale_temps, remove_path
+from ..utils.outputs import MARKER, check_output, prepare_dir
 
 log = logging.getLogger("obliviate.checkpoint")
 
@@ -66,19 +67,29 @@ def checkpoint_dir_for(out: str | Path) -> Path:
 class CheckpointSession:
     """The checkpoints of one job: a directory, a step interval and the job's fingerprint."""
 
-    def __init__(self, root: Path, every: int, job: Mapping[str, Any], is_main: bool) -> None:
+    def __init__(self, root: Path, every: int, job: Mapping[str, Any], is_main: bool, overwrite: bool = False) -> None:
         self.root, self.every, self.job, self.is_main = Path(root), every, json.loads(json.dumps(job, default=str)), is_main
         self.calls = 0
+        if not self.is_main:  # only the main process writes (and checks: the others could see its writes)
+            return
+        output = check_output(self.root, "checkpoints", overwrite=overwrite, flag="checkpoint directory")
+        prepare_dir(output)  # marks it ours; --overwrite removed foreign content; stale temporaries go
         if (self.root / JOB_FILE).is_file():
             try:
                 stored = json.loads((self.root / JOB_FILE).read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 stored = None
-            if stored != {"format": FORMAT, "job": self.job} and self.is_main:
+            if stored != {"format": FORMAT, "job": self.job}:
                 log.warning("checkpoints in %s belong to another job: starting over", self.root)
-                shutil.rmtree(self.root, ignore_errors=True)
-        if self.is_main and not (self.root / JOB_FILE).is_file():
+                self._remove_ours()
+        if not (self.root / JOB_FILE).is_file():
             atomic_write_json(self.root / JOB_FILE, {"format": FORMAT, "job": self.job})
+
+    def _remove_ours(self) -> None:
+        """Remove the checkpoints and the job file (anything else in the directory is left alone)."""
+        for path in [self.root / JOB_FILE, *self.root.glob("fit-*")]:
+            remove_path(path)
+        clean_stale_temps(self.root)
 
     def next_call(self, desc: str, total_steps: int, stateful: Mapping[str, Any],
                   checkpointable: bool = True) -> "FitCheckpoints | None":
@@ -98,9 +109,15 @@ class CheckpointSession:
         return FitCheckpoints(self, index, desc, total_steps, objects)
 
     def clear(self) -> None:
-        """Delete every checkpoint (after the job's results are safely written)."""
-        if self.is_main:
-            shutil.rmtree(self.root, ignore_errors=True)
+        """Delete every checkpoint (after the job's results are safely written): what this job wrote,
+        then the directory itself when nothing else is left in it."""
+        if not self.is_main:
+            return
+        self._remove_ours()
+        if {p.name for p in self.root.iterdir()} <= {MARKER}:
+            remove_path(self.root)
+        else:
+            log.info("kept %s: it holds files obliviate did not write", self.root)
 
 
 def _is_plain_function(obj: Any) -> bool:
@@ -112,7 +129,8 @@ def _has_state(obj: Any) -> bool:
 
 
 @contextlib.contextmanager
-def checkpointing(root: str | Path | None, every: int | None, job: Mapping[str, Any]) -> Iterator["CheckpointSession | None"]:
+def checkpointing(root: str | Path | None, every: int | None, job: Mapping[str, Any],
+                  overwrite: bool = False) -> Iterator["CheckpointSession | None"]:
     """Checkpoint every ``fit`` call inside the block into ``root`` every ``every`` steps (None: off).
 
     The checkpoints are deleted when the block raises an :class:`~obliviate.errors.ObliviateError`
@@ -133,7 +151,7 @@ def checkpointing(root: str | Path | None, every: int | None, job: Mapping[str, 
     if accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):
         raise ConfigError(f"--checkpoint-every is not supported under {accelerator.distributed_type.value} "
                           "(sharded state); use DDP or run without checkpoints")
-    session = CheckpointSession(Path(root), every, job, accelerator.is_main_process)
+    session = CheckpointSession(Path(root), every, job, accelerator.is_main_process, overwrite)
     _session = session
     try:
         yield session

@@ -138,7 +138,9 @@ def _with_weight_masks(model: nn.Module, grad_hook: Hook | None, step_hook: Hook
 def make_loader(dataset: Dataset, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
     gen = torch.Generator()
     gen.manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, drop_last=False)
+    # a dataset with its own ``collate`` (the LM's TokenDataset: unpadded sequences) pads each batch itself
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, drop_last=False,
+                      collate_fn=getattr(dataset, "collate", None))
 
 
 def _cycle(loader: DataLoader) -> Iterator:

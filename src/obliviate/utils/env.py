@@ -28,7 +28,12 @@ def device_name() -> str:
 
 
 def environment() -> dict:
+    """Versions, device and threads. ``threads`` is the intra-op thread count the run chose (the last
+    choice when several were made, else torch's current count); ``thread_choices`` says how each scope
+    (bench family, unlearn, train) chose its count (:mod:`obliviate.utils.threads`)."""
     import importlib.metadata as md
+
+    from .threads import recorded_choices
 
     versions = {}
     for pkg in ("numpy", "scikit-learn", "accelerate", "safetensors", "transformers"):
@@ -36,11 +41,13 @@ def environment() -> dict:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             pass
+    choices = recorded_choices()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": device_name(),
-        "threads": torch.get_num_threads(),
+        "threads": choices[-1]["threads"] if choices else torch.get_num_threads(),
+        "thread_choices": choices,
         "platform": platform.platform(),
         "packages": versions,
     }
