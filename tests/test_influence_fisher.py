@@ -15,7 +15,7 @@ from torch import nn
 
 import obliviate.methods.fisher_forgetting  # noqa: F401  (registers the method)
 import obliviate.methods.influence  # noqa: F401  (registers the method)
-from conftest import TINY_TRAIN, accuracy_on
+from conftest import TEST_SEED, TINY_TRAIN, accuracy_on, record_behaviour
 from obliviate.data.images import ImageDataset
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
@@ -43,7 +43,7 @@ PARAMS = {
 }
 
 
-def _run(name, model, task, seed=0, **overrides):
+def _run(name, model, task, seed=TEST_SEED, **overrides):
     cls = get_method(name)
     config = cls.Config.from_params({**PARAMS[name], **overrides})
     seed_everything(seed)
@@ -173,13 +173,15 @@ def test_fisher_forgetting_on_digits_is_deterministic_and_scales_with_alpha(trai
 
 @pytest.fixture(scope="module")
 def retrained(trained_original, class_task):
-    seed_everything(0)
+    seed_everything(class_task.seed)
     model = build_classifier("cnn", in_channels=1, num_classes=10)
-    return train_classifier(model, class_task.retain, RetrainConfig.from_params(TINY_TRAIN), seed=0, desc="test retrain")
+    return train_classifier(model, class_task.retain, RetrainConfig.from_params(TINY_TRAIN), seed=class_task.seed,
+                            desc="test retrain")
 
 
+@pytest.mark.behaviour
 @pytest.mark.parametrize("name", ["influence", "fisher_forgetting"])
-def test_forgets_class_3_toward_retrain_and_keeps_other_classes(name, original, retrained, class_task):
+def test_forgets_class_3_toward_retrain_and_keeps_other_classes(name, original, retrained, class_task, record_property):
     task = class_task
     keep = task.test.y != 3
     before_f = accuracy_on(original, task.forget.x, task.forget.y)
@@ -188,6 +190,7 @@ def test_forgets_class_3_toward_retrain_and_keeps_other_classes(name, original, 
     model = _run(name, original, task)
     after_f = accuracy_on(model, task.forget.x, task.forget.y)
     after_keep = accuracy_on(model, task.test.x[keep], task.test.y[keep])
+    record_behaviour(record_property, before_f, target_f, after_f, before_keep, after_keep, 10)
     assert before_f > 95 and target_f < 5
     assert abs(after_f - target_f) < abs(before_f - target_f) - 20, f"{name}: forget {before_f} -> {after_f}"
     assert after_keep >= before_keep - 10, f"{name}: other-class test accuracy {before_keep} -> {after_keep}"

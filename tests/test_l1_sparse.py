@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import obliviate.methods.l1_sparse  # noqa: F401  (registers "l1_sparse")
-from conftest import TINY_TRAIN, accuracy_on
+from conftest import TEST_SEED, TINY_TRAIN, accuracy_on, record_behaviour
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
 from obliviate.methods.l1_sparse import L1SparseConfig, l1_norm, l1_sparse_loss, l1_weight
@@ -25,7 +25,7 @@ from obliviate.utils.seeding import seed_everything
 TINY = {"batch_size": 32, "lr": 0.05, "epochs": 3, "alpha": 1.5e-3}
 
 
-def run(name, model, task, seed=0, **params):
+def run(name, model, task, seed=TEST_SEED, **params):
     cls = get_method(name)
     config = cls.Config.from_params(params)
     seed_everything(seed)
@@ -83,6 +83,7 @@ def test_without_l1_it_is_exactly_finetune(trained_original, class_task):
         assert torch.equal(x, y)
 
 
+@pytest.mark.slow
 def test_weights_end_smaller_in_l1_than_with_plain_finetune(trained_original, class_task):
     params = {"batch_size": 32, "lr": 0.1, "epochs": 2}
     ft = run("finetune", copy.deepcopy(trained_original), class_task, **params)
@@ -96,7 +97,10 @@ def test_weights_end_smaller_in_l1_than_with_plain_finetune(trained_original, cl
     assert small(l1) > small(ft)
 
 
-def test_moves_forget_accuracy_toward_retrain_where_finetune_does_not(original, trained_original, class_task):
+@pytest.mark.slow
+@pytest.mark.behaviour
+def test_moves_forget_accuracy_toward_retrain_where_finetune_does_not(original, trained_original, class_task,
+                                                                      record_property):
     task = class_task
     retrained = train_classifier(
         reinitialize(copy.deepcopy(trained_original), task.seed), task.retain,
@@ -112,6 +116,8 @@ def test_moves_forget_accuracy_toward_retrain_where_finetune_does_not(original, 
     ft_f = accuracy_on(ft, task.forget.x, task.forget.y)
     after_f = accuracy_on(model, task.forget.x, task.forget.y)
     after_keep = accuracy_on(model, task.test.x[keep], task.test.y[keep])
+    record_behaviour(record_property, before_f, target_f, after_f, before_keep, after_keep, 10)
+    record_property("ft_forget", round(ft_f, 2))
     assert before_f > 95 and target_f < 5
     assert ft_f > 90, f"plain FT at {ft_params} should keep the class on digits (forget acc {ft_f:.1f})"
     assert abs(after_f - target_f) < abs(before_f - target_f) - 20, f"forget acc {before_f:.1f} -> {after_f:.1f}"

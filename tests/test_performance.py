@@ -20,6 +20,7 @@ def _load_script():
     return module
 
 
+@pytest.mark.slow
 def test_peak_memory_sees_what_the_block_allocates():
     warm = torch.ones(40 * 2**20 // 4)  # 40 MiB allocated and freed before: must not hide the block's own
     del warm

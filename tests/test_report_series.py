@@ -39,6 +39,7 @@ def test_split_and_summarize_series_by_x():
     assert ft["gap_to_retrain"]["average"] == {"mean": 3.0, "std": 1.0, "n": 2}
 
 
+@pytest.mark.slow
 def test_report_draws_one_section_per_series(tmp_path):
     pytest.importorskip("matplotlib")
     report = write_report(_results(), tmp_path)
