@@ -15,6 +15,7 @@ import torch
 from obliviate.data import load_image_dataset
 from obliviate.methods.retrain import RetrainConfig, train_classifier
 from obliviate.models import build_classifier
+from obliviate.models.classifier import reinitialize
 from obliviate.tasks import Task
 from obliviate.training.predict import predict_probs
 from obliviate.utils.progress import set_quiet
@@ -39,22 +40,36 @@ TINY_TRAIN = {"epochs": 10, "lr": 0.05, "batch_size": 32, "schedule": "cosine"}
 #: Per-method parameters for class-wise forgetting on the digits fixture (1.4k images, batch 32).
 #: Paper defaults are tuned for CIFAR-10; where a method needs another value on digits it is set here
 #: and explained. Every registered classifier method must have an entry (the conformance suite checks).
+#: Each setting must keep its behaviour test's margins under every kernel path (ATEN_CPU_CAPABILITY
+#: default/avx2/avx512), 1-2 threads and fixture seeds 0-2: "m_forget" is the slack on 'forget accuracy
+#: moved >= 20 points further toward retrain', "m_keep" the slack on 'other-class test accuracy fell by at
+#: most 10'. Sweep numbers below are (runs, worst forget acc, worst other-class drop); the margins of the
+#: final settings over the whole grid are in benchmarks/results/numerics_grid.json
+#: (python benchmarks/numerics_grid.py --out benchmarks/results/numerics_grid.json).
 DIGITS_PARAMS: dict[str, dict] = {
     "retrain": TINY_TRAIN,
-    # FT at the paper's lr=0.01 keeps a whole digit class; measured on this fixture (forget acc /
-    # other-class test acc, 1 thread | 2 threads): lr 0.2 x 5 epochs 0 / 87.9 | 0 / 97.8,
-    # lr 0.2 x 8 0 / 96.3 | 0 / 92.3, lr 0.15 x 8 0 / 95.0 | 0 / 97.8, lr 0.3 x 5 0 / 70.6.
-    "finetune": {"batch_size": 32, "lr": 0.15, "epochs": 8},
-    "grad_ascent": {"batch_size": 32},
+    # FT at the paper's lr=0.01 keeps a whole digit class. At a constant high lr FT forgets by drifting,
+    # a knife edge: lr 0.15 x 8 kept 93.2% of the class on avx512 seed 0 (10 runs: 2 failures), lr 0.2 x 8
+    # lost up to 6.8 points elsewhere, lr 0.1 x 10 wd 5e-3 up to 49.5. A cosine decay lets the late, small
+    # steps repair the other classes: lr 0.2 x 8 cosine (6 runs, 3 kernel paths): forget 0%, drop <= 2.2.
+    "finetune": {"batch_size": 32, "lr": 0.2, "epochs": 8, "schedule": "cosine"},
+    # GA at 1e-4 left up to 61% of the class (10 runs; margin 19 points); 2e-4: <= 28%, drop <= 2.5.
+    "grad_ascent": {"batch_size": 32, "lr": 2e-4},
     "random_label": {"batch_size": 32, "epochs": 5},
     # see tests/test_l1_sparse.py for the alpha measurements
-    "l1_sparse": {"batch_size": 32, "lr": 0.05, "epochs": 3, "alpha": 1.5e-3},
+    "l1_sparse": {"batch_size": 32, "lr": 0.05, "epochs": 7, "alpha": 2.5e-3, "no_l1_epochs": 4},
     # see tests/test_influence_fisher.py: on digits H^-1 v ~ v and the paper's alpha=0.2 moves nothing
-    "influence": {"alpha": 150.0, "max_retain_samples": 128},
+    "influence": {"alpha": 150.0, "max_retain_samples": 512},
     "fisher_forgetting": {"alpha": 1e-6, "max_retain_samples": 32},
     "salun": {"batch_size": 32, "epochs": 5},
     "scrub": {"batch_size": 32, "lr": 0.002},
-    "laf": {},
+    # The paper's 20 epochs are ~3760 RA steps on MNIST (188 forget batches an epoch); digits' class 3 has
+    # 5 forget batches, so 20 epochs are 100 steps. RA's push starts at a stationary point (d = 1 - cos has
+    # zero gradient at h = h0) and only grows once the features have drifted, so forgetting arrives late and
+    # abruptly, and where depends on rounding: at 10 epochs forget acc was 91.8 / 99.3% (seeds 0, 1), at the
+    # paper's 20 it was 0-1.4% here but 93.2% on another avx512 machine. ra_lr 2e-4 for 30 epochs puts the
+    # end well past that point (2e-4 at 10 epochs: 39 / 81%; at 20: 0% in 15 runs).
+    "laf": {"ra_lr": 2e-4, "epochs": 30},
 }
 
 
@@ -79,6 +94,15 @@ def original(trained_original):
 @pytest.fixture(scope="session")
 def class_task(digits):
     return Task.build(digits, "class:3", seed=TEST_SEED)
+
+
+@pytest.fixture(scope="session")
+def class_retrained(trained_original, class_task):
+    """The retrain reference of ``class_task`` (re-initialised with the task's seed, TINY_TRAIN on the retain
+    set), shared by the behaviour tests; they only read it."""
+    model = reinitialize(copy.deepcopy(trained_original), class_task.seed)
+    config = RetrainConfig.from_params(TINY_TRAIN)
+    return train_classifier(model, class_task.retain, config, seed=class_task.seed, desc="test retrain")
 
 
 def accuracy_on(model, x, y) -> float:

@@ -41,8 +41,8 @@ def test_every_classifier_method_has_digits_parameters():
 
 
 @pytest.fixture(scope="module")
-def retrained(trained_original, class_task):
-    return run_method("retrain", copy.deepcopy(trained_original), class_task)
+def retrained(class_retrained):
+    return class_retrained
 
 
 @pytest.mark.slow

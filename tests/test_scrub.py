@@ -9,13 +9,11 @@ import pytest
 import torch
 
 import obliviate.methods.scrub  # noqa: F401  (registers "scrub")
-from conftest import TEST_SEED, TINY_TRAIN, accuracy_on
+from conftest import TEST_SEED, accuracy_on
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
 from obliviate.methods.distill import distill_kl, frozen_copy, teacher_logits
-from obliviate.methods.retrain import RetrainConfig, train_classifier
 from obliviate.methods.scrub import ScrubConfig, scrub_fit
-from obliviate.models.classifier import reinitialize
 from obliviate.tasks import UnlearnData
 from obliviate.utils.seeding import seed_everything
 
@@ -42,10 +40,8 @@ def small(task, n_forget=16, n_retain=64) -> UnlearnData:
 
 
 @pytest.fixture(scope="module")
-def retrained(trained_original, class_task):
-    model = reinitialize(copy.deepcopy(trained_original), class_task.seed)
-    config = RetrainConfig.from_params(TINY_TRAIN)
-    return train_classifier(model, class_task.retain, config, seed=class_task.seed, desc="retrain")
+def retrained(class_retrained):
+    return class_retrained
 
 
 def test_config_defaults_follow_the_reference_code():
