@@ -83,6 +83,7 @@ def test_cli_bench_clip(tmp_path, capsys):
                  "--out", str(tmp_path / "u")]) == 2
 
 
+@pytest.mark.slow
 def test_bench_with_a_users_clip_directory(tmp_path):
     from clip_support import random_backbone, small_data
     from obliviate.clip.model import save_clip

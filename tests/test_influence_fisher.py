@@ -175,6 +175,7 @@ def retrained(class_retrained):
     return class_retrained
 
 
+@pytest.mark.slow
 @pytest.mark.behaviour
 @pytest.mark.parametrize("name", ["influence", "fisher_forgetting"])
 def test_forgets_class_3_toward_retrain_and_keeps_other_classes(name, original, retrained, class_task, record_property):

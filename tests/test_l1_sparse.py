@@ -77,6 +77,7 @@ def test_loss_is_cross_entropy_plus_gamma_times_l1_of_every_parameter(original, 
         assert float(loss_fn(original, batch).detach()) == pytest.approx(float((ce + gamma * l1).detach()), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_without_l1_it_is_exactly_finetune(trained_original, class_task):
     params = {"batch_size": 32, "lr": 0.05, "epochs": 1}
     a = run("l1_sparse", copy.deepcopy(trained_original), class_task, alpha=0.0, **params)

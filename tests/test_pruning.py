@@ -310,6 +310,7 @@ def test_every_other_method_keeps_the_sparsity_in_the_bench(name, omp_model, cla
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_a_pruned_model_reloads_pruned(omp_model, tmp_path):
     from obliviate.models import load_classifier, save_classifier
 
@@ -329,6 +330,7 @@ def test_a_pruned_model_reloads_pruned(omp_model, tmp_path):
         load_classifier(tmp_path / "narrow")
 
 
+@pytest.mark.slow
 def test_apply_masks_restores_sparsity_after_a_direct_weight_edit(omp_model):
     """Methods that edit weights without the loop (e.g. one-shot influence updates) rely on apply_masks."""
     model = copy.deepcopy(omp_model)
