@@ -58,8 +58,9 @@ DIGITS_PARAMS: dict[str, dict] = {
     "random_label": {"batch_size": 32, "epochs": 5},
     # see tests/test_l1_sparse.py for the alpha measurements
     "l1_sparse": {"batch_size": 32, "lr": 0.05, "epochs": 7, "alpha": 2.5e-3, "no_l1_epochs": 4},
-    # see tests/test_influence_fisher.py: on digits H^-1 v ~ v and the paper's alpha=0.2 moves nothing
-    "influence": {"alpha": 150.0, "max_retain_samples": 512},
+    # see tests/test_influence_fisher.py: on digits H^-1 v ~ v and the paper's alpha=0.2 moves nothing; IU
+    # has no robust setting here, alpha 125 is the middle of a narrow window
+    "influence": {"alpha": 125.0, "max_retain_samples": 512},
     "fisher_forgetting": {"alpha": 1e-6, "max_retain_samples": 32},
     "salun": {"batch_size": 32, "epochs": 5},
     "scrub": {"batch_size": 32, "lr": 0.002},
