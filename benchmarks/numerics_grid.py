@@ -10,6 +10,7 @@ then each test's worst margin over the grid. Example (about 1-2 min per configur
     python benchmarks/numerics_grid.py -k laf --capabilities avx512 --seeds 0 1 2 -- -m behaviour
 
 Everything after ``--`` is passed to pytest (default: ``-m behaviour``). Exit status 1 if any run failed.
+``--from-json A.json B.json`` prints the tables of saved grids (e.g. parts run in parallel) without running.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -116,8 +118,13 @@ def main() -> int:
     parser.add_argument("-k", help="pytest -k expression")
     parser.add_argument("--jobs", type=int, default=1, help="configurations run at once (default 1)")
     parser.add_argument("--out", type=Path, help="write every run's outcomes and properties to this JSON file")
+    parser.add_argument("--from-json", type=Path, nargs="+", help="only print the tables of these saved grids")
     parser.add_argument("pytest_args", nargs="*", help="after --: pytest arguments (default: -m behaviour)")
     args = parser.parse_args()
+    if args.from_json:
+        runs = [run for path in args.from_json for run in json.loads(path.read_text())["runs"]]
+        print_tables(runs)
+        return int(any(run["returncode"] != 0 for run in runs))
     pytest_args = args.pytest_args or ["-m", "behaviour"]
     if args.k:
         pytest_args += ["-k", args.k]
