@@ -81,7 +81,7 @@ def fmt(value) -> str:
 
 
 #: the columns of the per-run table (every property is in --out's JSON)
-SHOWN = ["m_forget", "m_keep", "m_retain", "m_gap", "forget_after", "keep_before", "keep_after", "ft_forget", "cos_f",
+SHOWN = ["m_forget", "m_keep", "m_retain", "m_gap", "m_ft", "forget_after", "keep_before", "keep_after", "ft_forget", "cos_f",
          "gap_salun", "gap_random_label"]
 
 
