@@ -31,6 +31,8 @@ def run_method(name, model, task, seed=TEST_SEED, **overrides):
     fields = {f for f, *_ in cls.Config.describe()}
     # one-shot methods (influence, Fisher) have no epochs: a "quick" override only applies where it fits
     overrides = {k: v for k, v in overrides.items() if k in fields}
+    if "epochs" in overrides and "no_l1_epochs" in fields:  # a quick run has no room for l1-free epochs
+        overrides.setdefault("no_l1_epochs", 0)
     config = cls.Config.from_params({**DIGITS_PARAMS[name], **overrides})
     seed_everything(seed)
     return cls().run(model, task.unlearn_data(with_labels=cls.needs_labels(config)), config, seed=seed)
