@@ -101,7 +101,7 @@ def print_tables(runs: list[dict]) -> None:
             print(f"| {name} | {cap} | {run['threads']} | {run['seed']} | {row['outcome']} | " + " | ".join(cells) + " |")
     print("\nWorst margin of each test over the grid (points above the assertion's bound; < 0 fails):\n")
     margin_keys = [k for k in keys if k.startswith("m_")]
-    print("| test | runs | failed | " + " | ".join(f"min {k}" for k in margin_keys) + " |")
+    print("| test | runs | not passed | " + " | ".join(f"min {k}" for k in margin_keys) + " |")
     print("|---" * (3 + len(margin_keys)) + "|")
     for name in names:
         rows = [run["tests"][name] for run in runs if name in run["tests"]]

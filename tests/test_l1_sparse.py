@@ -125,7 +125,8 @@ def test_moves_forget_accuracy_toward_retrain_where_finetune_does_not(original, 
     # Plain FT for the same 7 epochs keeps most of the class, but not all of it everywhere: over the grid
     # (benchmarks/results/numerics_grid*.json) its forget acc was 91.8-100% in 16 of 18 runs and 61.0 / 74.7%
     # at 2 threads, seed 1 (avx2 / avx512), where l1_sparse reached 0%. The l1 term, not FT's drift, does
-    # the forgetting: FT keeps at least 40 points more of the class (worst over the grid: 61).
+    # the forgetting: FT keeps at least 40 points more of the class (worst over the grid: 61; this assertion's
+    # margins: numerics_grid_l1_iu.json, m_ft >= 21).
     assert ft_f - after_f > 40, f"plain FT at {ft_params} forgot as much (forget acc {ft_f:.1f} vs {after_f:.1f})"
     assert abs(after_f - target_f) < abs(before_f - target_f) - 20, f"forget acc {before_f:.1f} -> {after_f:.1f}"
     assert after_keep >= before_keep - 10, f"other-class test acc {before_keep:.1f} -> {after_keep:.1f}"
