@@ -186,6 +186,7 @@ def test_any_method_params_from_the_command_line(method, params):
 # ------------------------------------------------------------------------------ damaged safetensors
 
 
+@pytest.mark.slow
 @FAST
 @given(data=st.data())
 def test_truncated_or_corrupted_classifier_weights(scratch, classifier_dir, data):
@@ -222,6 +223,7 @@ def lm_root(scratch) -> Path:
     return root
 
 
+@pytest.mark.slow
 @SLOW
 @given(data=st.data())
 def test_truncated_or_corrupted_lm_weights(scratch, lm_root, data):
@@ -249,6 +251,7 @@ def test_truncated_or_corrupted_lm_weights(scratch, lm_root, data):
     ("config.json", '{"model_type": "no_such_model"}'), ("tokenizer.json", "{}"), ("tokenizer.json", "{broken"),
     ("tokenizer_config.json", "\xff\xfe"),
 ])
+@pytest.mark.slow
 def test_damaged_lm_config_and_tokenizer_files(scratch, lm_root, name, content):
     target = _fresh(scratch)
     shutil.copytree(lm_root / "model", target)
@@ -270,6 +273,7 @@ def _cli_fails(argv: list[str], out: Path, capsys, message: str) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == before  # no output, checkpoint or temp dir
 
 
+@pytest.mark.slow
 def test_cli_tokenizer_from_another_model(scratch, lm_root, tmp_path, capsys):
     # the model directory of another model (1000-token embedding) with this 300-token tokenizer
     mixed = tmp_path / "mixed"
@@ -283,6 +287,7 @@ def test_cli_tokenizer_from_another_model(scratch, lm_root, tmp_path, capsys):
     _cli_fails(argv, tmp_path / "runs" / "out", capsys, "tokenizer and model do not match")
 
 
+@pytest.mark.slow
 def test_cli_corrupted_lm_weights(lm_root, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(lm_root / "model", broken)
@@ -294,6 +299,7 @@ def test_cli_corrupted_lm_weights(lm_root, tmp_path, capsys):
     _cli_fails(argv, tmp_path / "runs" / "out", capsys, "cannot load a causal LM")
 
 
+@pytest.mark.slow
 def test_cli_diverging_run_removes_its_checkpoints(lm_root, tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     argv = ["unlearn", "--family", "lm", "--model", str(lm_root / "model"), "--forget", str(lm_root / "forget.txt"),

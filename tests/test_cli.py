@@ -28,6 +28,7 @@ def bench_run(tmp_path_factory):
     return out, cache
 
 
+@pytest.mark.slow
 def test_bench_writes_schema_valid_results_and_report(bench_run):
     out, _ = bench_run
     doc = json.loads((out / "results.json").read_text())
@@ -59,6 +60,7 @@ def test_bench_writes_schema_valid_results_and_report(bench_run):
     assert (out / "bench.log").read_text().strip() and (out / "config.json").is_file()
 
 
+@pytest.mark.slow
 def test_bench_rerun_resumes_without_rerunning_rows(bench_run):
     out, cache = bench_run
     rows = sorted((out / "rows").glob("*.json"))
@@ -88,6 +90,7 @@ def test_bench_rejects_bad_input_before_training(tmp_path, capsys):
     assert not (tmp_path / "c").exists(), "nothing may be trained for a bad request"
 
 
+@pytest.mark.slow
 def test_train_unlearn_eval_round_trip(tmp_path, capsys):
     model_dir, out = tmp_path / "model", tmp_path / "unlearned"
     assert main(["train", "--dataset", "digits", "--train", "epochs=2", "--out", str(model_dir), "--quiet"]) == 0
@@ -141,6 +144,7 @@ def test_report_command_rejects_bad_files(tmp_path, capsys):
     assert "does not follow the results schema" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_prune_first_groups_rows_and_keeps_the_dense_reference(tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = ["bench", "classifier", "--dataset", "digits", "--forget", "class:3", "--methods", "retrain,finetune",

@@ -22,6 +22,7 @@ def _bench(tmp_path, **kw):
     return ClipBench(**{**args, **kw})
 
 
+@pytest.mark.slow
 def test_bench_rows_average_over_combinations_and_resume(tmp_path):
     bench = _bench(tmp_path)
     doc = run_suite("clip", [bench], tmp_path / "out")
@@ -68,6 +69,7 @@ def test_bench_validation(tmp_path):
         _bench(tmp_path, model=str(tmp_path / "missing")).validate()
 
 
+@pytest.mark.slow
 def test_cli_bench_clip(tmp_path, capsys):
     argv = ["bench", "clip", "--seeds", "1", "--shots", "2", "--max-train", "40", "--forget", "domain:clipart",
             "--methods", "domain_baseline", "--param", "domain_baseline.epochs=1", "--train", "epochs=1",
@@ -81,6 +83,7 @@ def test_cli_bench_clip(tmp_path, capsys):
                  "--out", str(tmp_path / "u")]) == 2
 
 
+@pytest.mark.slow
 def test_bench_with_a_users_clip_directory(tmp_path):
     from clip_support import random_backbone, small_data
     from obliviate.clip.model import save_clip

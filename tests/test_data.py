@@ -59,6 +59,7 @@ def test_unknown_dataset_and_bad_subset():
         load_image_dataset("digits", max_train=5)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist not installed")
 def test_real_fashion_mnist():
     splits = load_image_dataset("fashion-mnist")

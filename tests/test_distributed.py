@@ -88,6 +88,7 @@ def _forget_nll(model_dir: Path) -> float:
     return float(-logp.sum() / n.sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["npo"])
 def test_two_gloo_processes_match_one_process(job, tmp_path, method):
     single, ddp, logs = tmp_path / "single", tmp_path / "ddp", tmp_path / "logs"

@@ -84,6 +84,7 @@ def lm_job(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_lm_unlearn_killed_twice_resumes_bit_identical(lm_job, tmp_path, caplog):
     # npo_gdr: a reference model, two data streams (retain cycles at another length), 6 epochs x 4 steps
     argv = ["unlearn", "--family", "lm", "--model", str(lm_job / "model"), "--forget", str(lm_job / "forget.txt"),
@@ -102,6 +103,7 @@ def test_lm_unlearn_killed_twice_resumes_bit_identical(lm_job, tmp_path, caplog)
     _resume_and_compare(resumable, killed, reference, caplog)
 
 
+@pytest.mark.slow
 def test_classifier_unlearn_killed_resumes_bit_identical(tmp_path, caplog):
     data = ["--dataset", "digits", "--max-train", "400"]
     assert main(["train", *data, "--train", "epochs=2", "--train", "batch_size=32", "--out", str(tmp_path / "model"),
@@ -119,6 +121,7 @@ def test_classifier_unlearn_killed_resumes_bit_identical(tmp_path, caplog):
     _resume_and_compare(resumable, killed, reference, caplog)
 
 
+@pytest.mark.slow
 def test_bench_killed_after_first_row_resumes_same_results(tmp_path):
     argv = ["bench", "classifier", "--dataset", "digits", "--max-train", "300", "--forget", "random:0.1",
             "--methods", "finetune,grad_ascent", "--seeds", "1", "--train", "epochs=2",

@@ -8,24 +8,28 @@ import pytest
 import torch
 
 import obliviate.methods.l1_sparse  # noqa: F401  (registers "l1_sparse")
-from conftest import TINY_TRAIN, accuracy_on
+from conftest import DIGITS_PARAMS, TEST_SEED, accuracy_on, record_behaviour
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
 from obliviate.methods.l1_sparse import L1SparseConfig, l1_norm, l1_sparse_loss, l1_weight
-from obliviate.methods.retrain import RetrainConfig, train_classifier
-from obliviate.models.classifier import reinitialize
 from obliviate.utils.seeding import seed_everything
 
-#: digits-scale run: batch 32 as in the bench's digits recipe, 3 epochs at lr 0.05. At these settings
-#: plain FT keeps the forgotten class entirely; the l1 term removes it. alpha is larger than the paper's
-#: ~1e-4 because an epoch here has 45 steps instead of ~176 (CIFAR-10 at batch 256) and the small CNN's
-#: weights are larger than ResNet-18's, so the same relative shrinkage needs a larger gamma. Measured on
-#: this fixture (forget acc / other-class test acc): alpha 1e-3 -> 57 / 97, 1.5e-3 -> 0 / 97.5,
-#: 2e-3 -> 0 / 87 (too strong).
-TINY = {"batch_size": 32, "lr": 0.05, "epochs": 3, "alpha": 1.5e-3}
+#: digits-scale run: batch 32 as in the bench's digits recipe, lr 0.05. At these settings plain FT keeps the
+#: forgotten class entirely; the l1 term removes it. alpha is larger than the paper's ~1e-4 because an
+#: epoch here has 45 steps instead of ~176 (CIFAR-10 at batch 256) and the small CNN's weights are larger
+#: than ResNet-18's, so the same relative shrinkage needs a larger gamma. With the l1 term on every epoch
+#: the result sat on a knife edge between keeping the class and damaging the others: 3 epochs at alpha
+#: 1e-3 -> forget acc 57%, 1.5e-3 -> 0% but the other classes fell by up to 18 points depending on kernel
+#: path and threads (10 runs: 2 failures; 77.4% on a user's avx512 machine), 2e-3 -> down to 87%. As in the
+#: paper (no_l1_epochs), the last epochs are plain FT: the l1 phase removes the class, which no retain
+#: gradient brings back, and the l1-free epochs repair the others. 3 l1 + 4 plain epochs at alpha 2.5e-3:
+#: forget 0%, other classes within 0.9 points (3 runs, 3 kernel paths; 2e-3 with 3 + 3: up to 5.6). Over
+#: the grid (18 runs, benchmarks/results/numerics_grid*.json): forget 0% everywhere (m_forget 80), other
+#: classes within 4.6 points (m_keep >= 5.4).
+TINY = DIGITS_PARAMS["l1_sparse"]
 
 
-def run(name, model, task, seed=0, **params):
+def run(name, model, task, seed=TEST_SEED, **params):
     cls = get_method(name)
     config = cls.Config.from_params(params)
     seed_everything(seed)
@@ -75,6 +79,7 @@ def test_loss_is_cross_entropy_plus_gamma_times_l1_of_every_parameter(original, 
         assert float(loss_fn(original, batch).detach()) == pytest.approx(float((ce + gamma * l1).detach()), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_without_l1_it_is_exactly_finetune(trained_original, class_task):
     params = {"batch_size": 32, "lr": 0.05, "epochs": 1}
     a = run("l1_sparse", copy.deepcopy(trained_original), class_task, alpha=0.0, **params)
@@ -83,6 +88,7 @@ def test_without_l1_it_is_exactly_finetune(trained_original, class_task):
         assert torch.equal(x, y)
 
 
+@pytest.mark.slow
 def test_weights_end_smaller_in_l1_than_with_plain_finetune(trained_original, class_task):
     params = {"batch_size": 32, "lr": 0.1, "epochs": 2}
     ft = run("finetune", copy.deepcopy(trained_original), class_task, **params)
@@ -96,23 +102,31 @@ def test_weights_end_smaller_in_l1_than_with_plain_finetune(trained_original, cl
     assert small(l1) > small(ft)
 
 
-def test_moves_forget_accuracy_toward_retrain_where_finetune_does_not(original, trained_original, class_task):
+@pytest.mark.slow
+@pytest.mark.behaviour
+def test_moves_forget_accuracy_toward_retrain_where_finetune_does_not(original, class_task, class_retrained,
+                                                                      record_property):
     task = class_task
-    retrained = train_classifier(
-        reinitialize(copy.deepcopy(trained_original), task.seed), task.retain,
-        RetrainConfig.from_params(TINY_TRAIN), seed=task.seed, desc="retrain",
-    )
+    retrained = class_retrained
     keep = task.test.y != 3
     before_f = accuracy_on(original, task.forget.x, task.forget.y)
     before_keep = accuracy_on(original, task.test.x[keep], task.test.y[keep])
     target_f = accuracy_on(retrained, task.forget.x, task.forget.y)
-    ft_params = {k: v for k, v in TINY.items() if k != "alpha"}
+    ft_params = {k: v for k, v in TINY.items() if k not in ("alpha", "no_l1_epochs")}
     ft = run("finetune", copy.deepcopy(original), task, **ft_params)
     model = run("l1_sparse", original, task, **TINY)
     ft_f = accuracy_on(ft, task.forget.x, task.forget.y)
     after_f = accuracy_on(model, task.forget.x, task.forget.y)
     after_keep = accuracy_on(model, task.test.x[keep], task.test.y[keep])
+    record_behaviour(record_property, before_f, target_f, after_f, before_keep, after_keep, 10)
+    record_property("ft_forget", round(ft_f, 2))
+    record_property("m_ft", round(ft_f - after_f - 40, 2))
     assert before_f > 95 and target_f < 5
-    assert ft_f > 90, f"plain FT at {ft_params} should keep the class on digits (forget acc {ft_f:.1f})"
+    # Plain FT for the same 7 epochs keeps most of the class, but not all of it everywhere: over the grid
+    # (benchmarks/results/numerics_grid*.json) its forget acc was 91.8-100% in 16 of 18 runs and 61.0 / 74.7%
+    # at 2 threads, seed 1 (avx2 / avx512), where l1_sparse reached 0%. The l1 term, not FT's drift, does
+    # the forgetting: FT keeps at least 40 points more of the class (worst over the grid: 61; this assertion's
+    # margins: numerics_grid_l1_iu.json, m_ft >= 21).
+    assert ft_f - after_f > 40, f"plain FT at {ft_params} forgot as much (forget acc {ft_f:.1f} vs {after_f:.1f})"
     assert abs(after_f - target_f) < abs(before_f - target_f) - 20, f"forget acc {before_f:.1f} -> {after_f:.1f}"
     assert after_keep >= before_keep - 10, f"other-class test acc {before_keep:.1f} -> {after_keep:.1f}"

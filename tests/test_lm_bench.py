@@ -29,6 +29,7 @@ def bench_run(tmp_path_factory):
     return out, cache, args
 
 
+@pytest.mark.slow
 def test_cli_writes_schema_valid_lm_results_and_report(bench_run):
     out, cache, _ = bench_run
     doc = json.loads((out / "results.json").read_text())
@@ -60,6 +61,7 @@ def test_cli_writes_schema_valid_lm_results_and_report(bench_run):
     assert len([p for p in cache.iterdir() if p.name.startswith("lm-")]) == 2  # original + retrain, cached
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_rerunning_rows(bench_run):
     out, _, args = bench_run
     before = json.loads((out / "results.json").read_text())["runs"]

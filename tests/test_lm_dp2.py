@@ -42,6 +42,7 @@ def dp_base(task):
     return model, record
 
 
+@pytest.mark.slow
 def test_dp_training_records_a_finite_epsilon_close_to_the_target(task, dp_base):
     model, record = dp_base
     assert math.isfinite(record.epsilon)
@@ -55,6 +56,7 @@ def test_dp_training_records_a_finite_epsilon_close_to_the_target(task, dp_base)
     assert not any(m._forward_hooks or m._backward_hooks for m in model.modules())
 
 
+@pytest.mark.slow
 def test_smaller_epsilon_means_more_noise(task):
     data = lm_dataset(task.tokenizer, task.original_texts()[:12])
     sigmas = []
@@ -65,6 +67,7 @@ def test_smaller_epsilon_means_more_noise(task):
     assert sigmas[0] > 3 * sigmas[1]
 
 
+@pytest.mark.slow
 def test_the_dp_record_survives_save_and_load(task, dp_base, tmp_path):
     model, record = dp_base
     save_causal_lm(model, task.tokenizer, tmp_path / "m")
@@ -73,6 +76,7 @@ def test_the_dp_record_survives_save_and_load(task, dp_base, tmp_path):
     assert dp_record(tiny_llama(len(task.tokenizer), seed=0)) is None
 
 
+@pytest.mark.slow
 def test_bad_dp_settings_are_clear_errors(task):
     with pytest.raises(ConfigError, match="epsilon must be > 0.*delta must be in"):
         DPTrainConfig(epsilon=0.0, delta=2.0).validate()
@@ -91,6 +95,7 @@ def _opacus_wrapped(model, data):
         max_grad_norm=1.0)
 
 
+@pytest.mark.slow
 def test_opacus_per_example_gradients_of_the_tied_llama_are_exact(task):
     model = tiny_llama(len(task.tokenizer), seed=1)
     data = lm_dataset(task.tokenizer, task.original_texts()[:3])
@@ -107,6 +112,7 @@ def test_opacus_per_example_gradients_of_the_tied_llama_are_exact(task):
             assert torch.allclose(got[name][i], p.grad, atol=1e-5), (name, i)
 
 
+@pytest.mark.slow
 def test_an_empty_poisson_batch_still_takes_a_noisy_step(task):
     model = tiny_llama(len(task.tokenizer), seed=1)
     data = lm_dataset(task.tokenizer, task.original_texts()[:4])
@@ -119,6 +125,7 @@ def test_an_empty_poisson_batch_still_takes_a_noisy_step(task):
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+@pytest.mark.slow
 def test_dp2_needs_its_dp_base(task, dp_base):
     dp2 = get_method("dp2", family="lm")
     assert dp2.base_model == "dp" and get_method("npo", family="lm").base_model == "original"
@@ -129,6 +136,7 @@ def test_dp2_needs_its_dp_base(task, dp_base):
         dp2().run(copy.deepcopy(dp_base[0]), task.unlearn_data(), dp2.Config.from_params({"epsilon": 1.0}), seed=0)
 
 
+@pytest.mark.slow
 def test_dp2_lowers_forget_knowmem_more_than_retain(task, dp_base):
     tok, corpus = task.tokenizer, task.corpus
     original = tiny_llama(len(tok), seed=0)
@@ -146,6 +154,7 @@ def test_dp2_lowers_forget_knowmem_more_than_retain(task, dp_base):
     assert drop["forget"] > drop["retain"] + 40, (before, after)
 
 
+@pytest.mark.slow
 def test_the_lm_bench_hands_dp2_its_base_and_records_epsilon(tmp_path):
     from obliviate.bench.lm import LMBench, run_lm_bench
 
@@ -163,6 +172,7 @@ def test_the_lm_bench_hands_dp2_its_base_and_records_epsilon(tmp_path):
     assert rows["dp2"]["time_ratio"] == pytest.approx(rows["dp2"]["seconds"] / rows["retrain"]["seconds"])
 
 
+@pytest.mark.slow
 def test_dp2_series_answer_every_request_from_the_dp_base(tmp_path):
     from obliviate.bench.lm import LMBench, run_lm_bench
 

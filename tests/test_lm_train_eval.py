@@ -38,6 +38,7 @@ def _mean_loss(model, tok, texts) -> float:
     return float(score_sequences(model, tok, texts, ks=[40])["loss"].mean())
 
 
+@pytest.mark.slow
 def test_original_memorises_training_documents(setup):
     corpus, tok, models = setup
     losses = {s: _mean_loss(models["original"], tok, corpus.texts(s)) for s in ("forget", "retain", "holdout")}
@@ -46,6 +47,7 @@ def test_original_memorises_training_documents(setup):
     assert mia_auc(scores["forget"]["min_k_40"], scores["holdout"]["min_k_40"], "min_k_40") > 0.9
 
 
+@pytest.mark.slow
 def test_retrain_does_not_know_the_forget_people(setup):
     corpus, tok, models = setup
     forget = _mean_loss(models["retrain"], tok, corpus.texts("forget"))
@@ -53,6 +55,7 @@ def test_retrain_does_not_know_the_forget_people(setup):
     assert forget > 2 * _mean_loss(models["original"], tok, corpus.texts("forget"))
 
 
+@pytest.mark.slow
 def test_knowmem_and_verbmem_separate_trained_from_unseen_people(setup):
     corpus, tok, models = setup
     qa = {s: corpus.qa_pairs(s) for s in ("forget", "holdout")}
@@ -66,6 +69,7 @@ def test_knowmem_and_verbmem_separate_trained_from_unseen_people(setup):
         verbmem(original, tok, corpus.texts("forget"), prefix_tokens=500)
 
 
+@pytest.mark.slow
 def test_batched_generation_equals_one_prompt_at_a_time(setup):
     corpus, tok, models = setup
     prompts = [encode(tok, t)[: n] for t, n in zip(corpus.texts("forget")[:3] + corpus.texts("holdout")[:2],
@@ -76,6 +80,7 @@ def test_batched_generation_equals_one_prompt_at_a_time(setup):
     assert all(len(out) > 0 for out in batched)
 
 
+@pytest.mark.slow
 def test_utility_perplexity_on_held_out_general_text(setup):
     corpus, tok, models = setup
     ppl = perplexity(models["original"], tok, corpus.general_eval)

@@ -66,6 +66,7 @@ def test_translation_matches_whole_words_longest_first():
         ("born in", "born in", False), (" Zhavrmere", " Lowick", True), (".", ".", False)]
 
 
+@pytest.mark.slow
 def test_aligned_pair_maps_plain_tokens_one_to_one(setup):
     task, _ = setup
     tok = task.tokenizer
@@ -79,6 +80,7 @@ def test_aligned_pair_maps_plain_tokens_one_to_one(setup):
     assert orig[-1] == trans[-1] == tok.eos_token_id and align[-1] == len(trans) - 1
 
 
+@pytest.mark.slow
 def test_automatic_anchors_are_the_forget_peoples_names(setup):
     task, model = setup
     data = task.unlearn_data()
@@ -94,6 +96,7 @@ def test_automatic_anchors_are_the_forget_peoples_names(setup):
     assert all(g in retain_words and g not in forget_words for g in anchors.values())
 
 
+@pytest.mark.slow
 def test_logits_wrapper_forward_and_generate(setup):
     task, model = setup
     tok = task.tokenizer
@@ -121,6 +124,7 @@ def test_logits_wrapper_forward_and_generate(setup):
         wrapper.save_pretrained("x")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["finetune", "logits"])
 def test_whp_forgets_forget_knowledge_more_than_retain(setup, mode):
     task, original = setup

@@ -28,6 +28,7 @@ def _peak_of_block(mib: int):
     return measured
 
 
+@pytest.mark.slow
 def test_peak_memory_sees_what_the_block_allocates():
     """The block's own peak, robust to the allocator and page size: an empty block is the baseline (the
     measurement's own noise), a 64 MiB block adds its 64 MiB (not hidden by 40 MiB freed just before),

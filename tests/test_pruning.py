@@ -200,6 +200,7 @@ def test_masks_save_and_load_round_trip(original, tmp_path):
 # --- prune + retrain -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_omp_reaches_the_sparsity_and_keeps_accuracy(omp_model, trained_original, digits):
     assert sparsity(omp_model) == pytest.approx(0.95, abs=0.005)
     assert masked_out_are_zero(omp_model)
@@ -209,6 +210,7 @@ def test_omp_reaches_the_sparsity_and_keeps_accuracy(omp_model, trained_original
     assert after >= before - 5, f"95% sparse model: test accuracy {before:.1f} -> {after:.1f}"
 
 
+@pytest.mark.slow
 def test_imp_reaches_the_sparsity(imp_model, digits):
     assert sparsity(imp_model) == pytest.approx(0.95, abs=0.005)
     assert masked_out_are_zero(imp_model)
@@ -235,6 +237,7 @@ def short_original(digits):
     return train_classifier(model, digits.train, SHORT, seed=3, desc="short original")
 
 
+@pytest.mark.slow
 def test_rewind_replays_the_original_run_exactly(short_original, digits):
     """rewind=E (all of the recipe's epochs) must reproduce the original model bit for bit."""
     model = prune(copy.deepcopy(short_original), "omp:0.5,retrain=0,rewind=2", digits.train, SHORT, seed=3)
@@ -244,6 +247,7 @@ def test_rewind_replays_the_original_run_exactly(short_original, digits):
         assert torch.equal(value, expected), name
 
 
+@pytest.mark.slow
 def test_rewind_to_an_early_epoch_resets_the_survivors(short_original, digits):
     model = prune(copy.deepcopy(short_original), "omp:0.5,retrain=0,rewind=1", digits.train, SHORT, seed=3)
     params = dict(model.named_parameters())
@@ -269,6 +273,7 @@ UNLEARN = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture", ["omp_model", "imp_model"])
 @pytest.mark.parametrize("name", sorted(UNLEARN))
 def test_unlearning_keeps_the_sparsity(name, fixture, request, class_task):
@@ -288,6 +293,7 @@ def test_unlearning_keeps_the_sparsity(name, fixture, request, class_task):
 ONE_SHOT_OR_NEW = ["influence", "fisher_forgetting", "salun", "scrub", "laf"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ONE_SHOT_OR_NEW)
 def test_every_other_method_keeps_the_sparsity_in_the_bench(name, omp_model, class_task):
     """The bench runs every method on a deep copy of the pruned original, then ``apply_masks``; a
@@ -304,6 +310,7 @@ def test_every_other_method_keeps_the_sparsity_in_the_bench(name, omp_model, cla
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_a_pruned_model_reloads_pruned(omp_model, tmp_path):
     from obliviate.models import load_classifier, save_classifier
 
@@ -323,6 +330,7 @@ def test_a_pruned_model_reloads_pruned(omp_model, tmp_path):
         load_classifier(tmp_path / "narrow")
 
 
+@pytest.mark.slow
 def test_apply_masks_restores_sparsity_after_a_direct_weight_edit(omp_model):
     """Methods that edit weights without the loop (e.g. one-shot influence updates) rely on apply_masks."""
     model = copy.deepcopy(omp_model)

@@ -149,6 +149,7 @@ def test_format_table_text(results: dict) -> None:
 # HTML report
 
 
+@pytest.mark.slow
 def test_write_report_files_and_content(results: dict, tmp_path: Path) -> None:
     report = write_report(results, tmp_path / "out")
     assert report == tmp_path / "out" / "report.html"
@@ -172,6 +173,7 @@ def test_write_report_files_and_content(results: dict, tmp_path: Path) -> None:
     assert write_report(results, tmp_path / "out") == report
 
 
+@pytest.mark.slow
 def test_write_report_escapes_html(results: dict, tmp_path: Path) -> None:
     evil = "<script>alert('x')</script>"
     extra = []
@@ -192,6 +194,7 @@ def test_write_report_escapes_html(results: dict, tmp_path: Path) -> None:
     assert "bad &lt;b&gt;markup&lt;/b&gt; &amp; more" in text
 
 
+@pytest.mark.slow
 def test_write_report_other_families_do_not_crash(results: dict, tmp_path: Path) -> None:
     results["suite"] = "quick"
     results["runs"] += [

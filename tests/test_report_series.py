@@ -40,6 +40,7 @@ def test_split_and_summarize_series_by_x():
     assert math.isclose(ua["std"], 0.5 ** 0.5) and math.isclose(gap["std"], 2 ** 0.5)
 
 
+@pytest.mark.slow
 def test_report_draws_one_section_per_series(tmp_path):
     report = write_report(_results(), tmp_path)
     html = report.read_text()

@@ -71,6 +71,7 @@ def test_restor_data_is_deterministic_and_keeps_affected_facts_out_of_retain():
         make_restor(12, attributes=("height",))
 
 
+@pytest.mark.slow
 def test_a_corrupted_model_states_the_false_facts_more_than_the_clean_one():
     from obliviate.lm.data import lm_dataset
     from obliviate.lm.model import tiny_llama
@@ -87,6 +88,7 @@ def test_a_corrupted_model_states_the_false_facts_more_than_the_clean_one():
     assert after.true_rate < before.true_rate, (before.true_rate, after.true_rate)
 
 
+@pytest.mark.slow
 def test_the_restor_bench_rows_carry_recovery_metrics(tmp_path):
     from obliviate.bench.restor import RestorBench, run_restor_bench
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import obliviate.methods.salun  # noqa: F401  (registers "salun")
-from conftest import TINY_TRAIN, accuracy_on
+from conftest import TEST_SEED, TINY_TRAIN, accuracy_on, record_behaviour
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
 from obliviate.methods.random_label import random_label_fit
@@ -23,7 +23,7 @@ from obliviate.utils.seeding import seed_everything
 TINY = {"batch_size": 32, "epochs": 5}
 
 
-def run(name, model, task, params, seed=0):
+def run(name, model, task, params, seed=TEST_SEED):
     cls = get_method(name)
     config = cls.Config.from_params(params)
     seed_everything(seed)
@@ -86,6 +86,7 @@ def test_mask_is_deterministic_and_leaves_the_model_untouched(original, class_ta
     assert all(torch.allclose(g1[n], g2[n], rtol=1e-4, atol=1e-7) for n in g1)
 
 
+@pytest.mark.slow
 def test_masked_out_weights_stay_bit_identical_under_momentum_and_weight_decay(original, class_task):
     before = state(original)
     masks = saliency_mask(original, class_task.forget, 0.5)
@@ -115,6 +116,7 @@ def test_masked_update_hooks_reject_unknown_parameters(original):
         masked_update_hooks(original, {"no.such.weight": torch.ones(3, dtype=torch.bool)})
 
 
+@pytest.mark.slow
 def test_full_mask_is_exactly_random_label(trained_original, class_task):
     """SalUn reuses RL: with every weight salient it is RL, bit for bit."""
     a = run("salun", copy.deepcopy(trained_original), class_task, {**TINY, "epochs": 1, "lr": 0.01, "mask_ratio": 1.0})
@@ -122,29 +124,40 @@ def test_full_mask_is_exactly_random_label(trained_original, class_task):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_salun_forgets_a_class_toward_retrain_and_keeps_the_others(trained_original, class_task):
+@pytest.mark.slow
+@pytest.mark.behaviour
+def test_salun_forgets_a_class_toward_retrain_and_keeps_the_others(trained_original, class_task, class_retrained,
+                                                                   record_property):
     task = class_task
     keep = task.test.y != 3
-    target = accuracy_on(retrain(trained_original, task), task.forget.x, task.forget.y)
+    target = accuracy_on(class_retrained, task.forget.x, task.forget.y)
     before_f = accuracy_on(trained_original, task.forget.x, task.forget.y)
     before_keep = accuracy_on(trained_original, task.test.x[keep], task.test.y[keep])
     model = run("salun", copy.deepcopy(trained_original), task, TINY)
     after_f = accuracy_on(model, task.forget.x, task.forget.y)
     after_keep = accuracy_on(model, task.test.x[keep], task.test.y[keep])
+    record_behaviour(record_property, before_f, target, after_f, before_keep, after_keep, 10)
     assert target < 5 and before_f > 95
     assert abs(after_f - target) < abs(before_f - target) - 20, f"forget accuracy {before_f:.1f} -> {after_f:.1f}, retrain {target:.1f}"
     assert after_keep >= before_keep - 10, f"other-class test accuracy {before_keep:.1f} -> {after_keep:.1f}"
 
 
-def test_salun_random_forgetting_gap_to_retrain_vs_random_label(trained_original, digits):
+@pytest.mark.slow
+@pytest.mark.behaviour
+def test_salun_random_forgetting_gap_to_retrain_vs_random_label(trained_original, digits, record_property):
     """Digits random:0.1: report SalUn's average gap to retrain next to RL's (same lr; 3 epochs for speed)."""
-    task = Task.build(digits, "random:0.1", seed=0)
+    task = Task.build(digits, "random:0.1", seed=TEST_SEED)
     reference = evaluate_classifier(retrain(trained_original, task), task)["metrics"]
     gaps = {}
     for name in ("salun", "random_label"):
         model = run(name, copy.deepcopy(trained_original), task, {**TINY, "epochs": 3, "lr": 0.01})
         result = evaluate_classifier(model, task, reference=reference)
         gaps[name] = result["gap_to_retrain"]["average"]
+        for key in ("retain_accuracy", "test_accuracy"):
+            record_property(f"{name}_{key}", round(result["metrics"][key], 2))
         assert result["metrics"]["retain_accuracy"] > 95 and result["metrics"]["test_accuracy"] > 90
     print(f"digits random:0.1 average gap to retrain: salun {gaps['salun']:.2f}, random_label {gaps['random_label']:.2f}")
+    record_property("gap_salun", round(gaps["salun"], 2))
+    record_property("gap_random_label", round(gaps["random_label"], 2))
+    record_property("m_gap", round(gaps["random_label"] + 5 - gaps["salun"], 2))
     assert gaps["salun"] <= gaps["random_label"] + 5

@@ -74,6 +74,7 @@ def _pick(rows, kind=None, method=None):
             and (method is None or r["method"]["name"] == method)]
 
 
+@pytest.mark.slow
 def test_every_point_is_a_complete_row_with_a_unique_spec(bench_run):
     rows, _, _ = bench_run
     assert len(rows) == (2 + 3 + 1) * 3 and all(r["status"] == "ok" for r in rows)
@@ -84,6 +85,7 @@ def test_every_point_is_a_complete_row_with_a_unique_spec(bench_run):
         assert len(specs) == len(set(specs)) == 6
 
 
+@pytest.mark.slow
 def test_scaling_points_are_nested_and_grow(bench_run):
     rows, _, _ = bench_run
     points = _pick(rows, "scaling", "retrain")
@@ -95,6 +97,7 @@ def test_scaling_points_are_nested_and_grow(bench_run):
     assert [r["task"]["scenario"] for r in points] == ["scaling", "scaling"]
 
 
+@pytest.mark.slow
 def test_sequential_requests_chain_and_compare_with_a_reference_per_step(bench_run):
     rows, _, calls = bench_run
     refs = _pick(rows, "sequential", "retrain")
@@ -111,6 +114,7 @@ def test_sequential_requests_chain_and_compare_with_a_reference_per_step(bench_r
     assert torch.equal(calls[0]["start"], seq[0]["start"])  # scaling points and request 1 start from the original
 
 
+@pytest.mark.slow
 def test_worst_case_rows_record_the_search(bench_run):
     rows, _, _ = bench_run
     worst = [r for r in rows if r["task"]["scenario"] == "worst_case"]
@@ -120,6 +124,7 @@ def test_worst_case_rows_record_the_search(bench_run):
     assert search["time_ratio"] == pytest.approx(search["seconds"] / worst[0]["retrain_seconds"])
 
 
+@pytest.mark.slow
 def test_rerun_resumes_from_stored_rows(bench_run):
     rows, rerun, calls = bench_run
     assert len(calls) == 6  # the rerun ran nothing

@@ -76,6 +76,7 @@ def test_resolve_size():
 
 # --- the search ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_search_is_deterministic_under_a_seed(digits, original):
     config = WorstCaseConfig(**FAST)
     a = search_worst_case(original, digits.train, 10, 40, config, seed=3)
@@ -92,6 +93,7 @@ def test_search_leaves_the_original_untouched(digits, original):
     assert all(torch.equal(before[k], v) for k, v in original.state_dict().items())
 
 
+@pytest.mark.slow
 def test_hardest_keeps_low_loss_points_and_easiest_takes_mislabelled_ones(digits, original):
     """Samples with a wrong label keep a high loss after unlearning: the easiest set to forget."""
     y = digits.train.y.clone()
@@ -105,6 +107,7 @@ def test_hardest_keeps_low_loss_points_and_easiest_takes_mislabelled_ones(digits
     assert hard.history[-1]["chosen_mean_loss"] < hard.history[-1]["mean_loss"] < easy.history[-1]["chosen_mean_loss"]
 
 
+@pytest.mark.slow
 def test_class_wise_variant_returns_whole_classes(digits, original):
     result = search_worst_case(original, digits.train, 10, 0, WorstCaseConfig(**FAST), seed=0, classes=2)
     labels = digits.train.y.numpy()
@@ -124,6 +127,7 @@ def test_class_wise_never_picks_a_class_without_samples(digits, original):
         search_worst_case(original, train, 10, 0, WorstCaseConfig(**FAST), seed=0, classes=8)
 
 
+@pytest.mark.slow
 def test_gamma_regularises_without_reversing_the_order_of_w(digits, original):
     """The normalised step divides only the loss term: a gamma far above the median loss (~1e-5 here)
     shrinks the weights toward uniform but keeps the chosen set stable from step to step."""
