@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from obliviate.bench.report import write_report
 from obliviate.bench.report_series import split_series, summarize_series
 
