@@ -324,6 +324,7 @@ def _nll(runner: Runner, model: torch.nn.Module, split: str) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.behaviour
 @pytest.mark.parametrize("case", LM_CASES, ids=[c.id for c in LM_CASES])
 def test_lm_forget_nll_moves_toward_the_retrained_models(runner, case):
     retrained = runner.result(RETRAIN)
@@ -346,6 +347,7 @@ CLIP_FALL, CLIP_HOLD = 5.0, 15.0
 
 
 @pytest.mark.slow
+@pytest.mark.behaviour
 @pytest.mark.parametrize("case", CLIP_CASES, ids=[c.id for c in CLIP_CASES])
 def test_clip_forgotten_domain_accuracy_falls_and_memorised_holds(runner, case):
     from obliviate.metrics.domain import evaluate_domain_model
