@@ -81,7 +81,8 @@ class LMBench:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     #: forget specs: documents, scaling:K (MUSE C5), sequential:K (MUSE C6); see bench/lm_series.py
     forget: list[str] = field(default_factory=lambda: ["documents"])
-    #: 40 people = 8 forget + 8 holdout: PrivLeak's std over seeds was ~48 with 20 people, ~21 with 40
+    #: 40 people = 8 forget + 8 holdout: the original's PrivLeak has a sample std over 3 seeds of 47.6 with 20
+    #: people and 25.8 with 40 (benchmarks/results/lm-bios20, lm-series)
     people: int = 40
     forget_fraction: float = 0.2
     holdout_fraction: float = 0.2
