@@ -213,10 +213,16 @@ def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
         with path.open("rb") as f:
             while True:
                 data = f.read(INDICES_BLOCK_BYTES)
+                at_end = not data
+                if 0 < len(data) < INDICES_BLOCK_BYTES:  # a short read: the end of a file (a pipe may have more)
+                    more = f.read(INDICES_BLOCK_BYTES)
+                    data, at_end = data + more, not more
                 buffer = rest + data
                 if not buffer:
                     return
-                cut = buffer.rfind(b"\n") + 1 if data else len(buffer)
+                # the last block runs to the end of the file, so a file of one block is checked to be UTF-8
+                # as a whole before any of it is parsed
+                cut = len(buffer) if at_end else buffer.rfind(b"\n") + 1
                 if cut == 0:  # one line longer than a block: read on
                     rest = buffer
                     continue
@@ -228,7 +234,7 @@ def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
                                           f"{offset + exc.start})") from None
                 yield line, block
                 line, offset = line + _line_breaks(block), offset + len(block)
-                if not data:
+                if at_end:
                     return
     except OSError as exc:
         raise ForgetSpecError(f"cannot read indices file {path}: {exc.strerror or exc}") from None
