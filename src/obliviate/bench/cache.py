@@ -172,7 +172,8 @@ def _alive(pid: int) -> bool:
 def _write_entry(directory: Path, write: Callable[[Path], Any], key: dict[str, Any]) -> None:
     """``write(staged)`` into a hidden staging directory, add the manifest, rename it to ``directory``."""
     match = ENTRY_NAME.match(directory.name)
-    assert match is not None, directory.name
+    if match is None:  # a caller's bug, never a user's input
+        raise ValueError(f"not a cache entry name: {directory.name}")
     directory.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_staging(directory.parent, directory.name)  # a killed run's half-written copy
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.{_host()}-{os.getpid()}.", suffix=".staging",

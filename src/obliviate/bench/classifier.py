@@ -418,7 +418,8 @@ def _points(ctx: _SeedRun, spec: BenchSpec) -> tuple[list[Point], dict[str, Any]
             points.append(Point(task, {"kind": "scaling", "id": spec.text, "x": p, "x_label": "forget size (% of train)"}))
         return points, None
     request, search = spec.inner, None
-    assert request is not None
+    if request is None:  # BenchSpec.parse gives every non-scaling spec an inner request
+        raise ValueError(f"forget spec {spec.text!r} has no request")
     if request.kind in SEARCHED_KINDS:
         idx, meta = ctx.worst_case(request)
         search = {"spec": request.spec, "seconds": float(meta["seconds"]), "size": int(len(idx))}

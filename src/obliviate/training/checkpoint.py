@@ -235,7 +235,8 @@ class FitCheckpoints:
             return None
         path = dirs[-1]
         meta = _read_meta(path)
-        assert meta is not None
+        if meta is None:  # _dirs() lists complete checkpoints only, each with its meta
+            raise ValueError(f"checkpoint {path} has no readable meta")
         if meta["desc"] != self.desc or meta["total_steps"] != self.total_steps:
             raise ConfigError(f"checkpoint {path} was written by another training run ({meta['desc']}, "
                               f"{meta['total_steps']} steps; this one: {self.desc}, {self.total_steps} steps); "
