@@ -110,8 +110,8 @@ def child(model_dir: Path, forget: Path, retain: Path, impl: str) -> dict:
         result["dataset_bytes"] = int(sum(t.numel() * t.element_size() for t in dataset.tensors))
     if impl == "new":
         from obliviate.lm.data import sequence_logprobs
-        from obliviate.methods.lm_common import frozen_copy, with_reference_logprobs
-        from obliviate.methods.npo import npo_loss
+        from obliviate.methods.lm.common import frozen_copy, with_reference_logprobs
+        from obliviate.methods.lm.npo import npo_loss
 
         start = time.perf_counter()
         with peak_memory("cpu") as step_peak:

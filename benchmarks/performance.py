@@ -34,7 +34,6 @@ from typing import Any
 from obliviate.bench.classifier import ClassifierBench
 from obliviate.bench.run import run_suite
 from obliviate.methods import METHODS, load_all
-from obliviate.methods.base import local_name
 from obliviate.utils.io import atomic_write_json
 from obliviate.utils.progress import set_quiet
 
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     set_quiet(args.quiet)
     load_all()
     family = args.family
-    own = [local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family]
+    own = METHODS.short_names(family)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else own
     if "retrain" not in methods:
         methods = ["retrain", *methods]

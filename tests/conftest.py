@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from obliviate.data import load_image_dataset
-from obliviate.methods.retrain import RetrainConfig, train_classifier
+from obliviate.methods.classifier.retrain import RetrainConfig, train_classifier
 from obliviate.models import build_classifier
 from obliviate.models.classifier import reinitialize
 from obliviate.tasks import Task

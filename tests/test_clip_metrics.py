@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from obliviate.errors import ConfigError
-from obliviate.methods.adu import mean_pairwise_mmd2, mmd2
+from obliviate.methods.clip.adu import mean_pairwise_mmd2, mmd2
 from obliviate.metrics.domain import domain_accuracies, harmonic_mean, mem_for_h
 
 

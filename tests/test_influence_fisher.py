@@ -13,15 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import obliviate.methods.fisher_forgetting  # noqa: F401  (registers the method)
-import obliviate.methods.influence  # noqa: F401  (registers the method)
+import obliviate.methods.classifier.fisher_forgetting  # noqa: F401  (registers the method)
+import obliviate.methods.classifier.influence  # noqa: F401  (registers the method)
 from conftest import DIGITS_PARAMS, IU_NOT_ROBUST, TEST_SEED, accuracy_on, record_behaviour
 from obliviate.data.images import ImageDataset
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
-from obliviate.methods.fisher_forgetting import add_fisher_noise, fisher_diagonal
-from obliviate.methods.influence import reference_woodfisher, woodfisher_inverse_hvp
-from obliviate.methods.per_sample_grads import (
+from obliviate.methods.classifier.fisher_forgetting import add_fisher_noise, fisher_diagonal
+from obliviate.methods.classifier.influence import reference_woodfisher, woodfisher_inverse_hvp
+from obliviate.methods.classifier.per_sample_grads import (
     add_to_params,
     flatten,
     iter_per_sample_grads,
@@ -48,7 +48,7 @@ PARAMS = {name: DIGITS_PARAMS[name] for name in ("influence", "fisher_forgetting
 
 
 def _run(name, model, task, seed=TEST_SEED, **overrides):
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     config = cls.Config.from_params({**PARAMS[name], **overrides})
     seed_everything(seed)
     return cls().run(model, task.unlearn_data(with_labels=cls.needs_labels(config)), config, seed=seed)
@@ -235,7 +235,7 @@ def test_influence_is_deterministic_and_reloads(trained_original, class_task, tm
 )
 def test_bad_configs_are_config_errors(name, params, match):
     with pytest.raises(ConfigError, match=match):
-        get_method(name).Config.from_params(params)
+        get_method(name, family="classifier").Config.from_params(params)
 
 
 def test_fisher_forgetting_needs_labels_only_to_zero_classes():

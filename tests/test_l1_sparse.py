@@ -7,11 +7,11 @@ import copy
 import pytest
 import torch
 
-import obliviate.methods.l1_sparse  # noqa: F401  (registers "l1_sparse")
+import obliviate.methods.classifier.l1_sparse  # noqa: F401  (registers "l1_sparse")
 from conftest import DIGITS_PARAMS, TEST_SEED, accuracy_on, record_behaviour
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
-from obliviate.methods.l1_sparse import L1SparseConfig, l1_norm, l1_sparse_loss, l1_weight
+from obliviate.methods.classifier.l1_sparse import L1SparseConfig, l1_norm, l1_sparse_loss, l1_weight
 from obliviate.utils.seeding import seed_everything
 
 #: digits-scale run: batch 32 as in the bench's digits recipe, lr 0.05. At these settings plain FT keeps the
@@ -30,7 +30,7 @@ TINY = DIGITS_PARAMS["l1_sparse"]
 
 
 def run(name, model, task, seed=TEST_SEED, **params):
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     config = cls.Config.from_params(params)
     seed_everything(seed)
     return cls().run(model, task.unlearn_data(), config, seed=seed)

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import obliviate.methods.laf  # noqa: F401  (registers "laf")
+import obliviate.methods.classifier.laf  # noqa: F401  (registers "laf")
 from conftest import DIGITS_PARAMS, TEST_SEED, accuracy_on, record_behaviour
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
-from obliviate.methods.laf import LAF, LAFConfig, alignment_loss, embed_all, extractor_unlearning_loss
-from obliviate.methods.vae import reconstruction_error, train_vae
+from obliviate.methods.classifier.laf import LAF, LAFConfig, alignment_loss, embed_all, extractor_unlearning_loss
+from obliviate.methods.classifier.vae import reconstruction_error, train_vae
 from obliviate.tasks import UnlearnData
 from obliviate.utils.seeding import seed_everything
 

@@ -17,11 +17,13 @@ from obliviate.lm.model import tiny_llama
 from obliviate.lm.task import LMUnlearnData
 from obliviate.lm.train import LMTrainConfig
 from obliviate.methods import METHODS, get_method, load_all
-from obliviate.methods.lm_common import token_kl, with_reference_logprobs
-from obliviate.methods.lm_retrain import LMRetrain, reinitialize_lm
-from obliviate.methods.npo import npo_loss
-from obliviate.methods.simnpo import simnpo_loss
-from obliviate.methods.task_vector import negate_task_vector
+from obliviate.methods.base import MethodFamilyError
+from obliviate.methods.lm.grad_ascent import LMGradAscent
+from obliviate.methods.lm.common import token_kl, with_reference_logprobs
+from obliviate.methods.lm.retrain import LMRetrain, reinitialize_lm
+from obliviate.methods.lm.npo import npo_loss
+from obliviate.methods.lm.simnpo import simnpo_loss
+from obliviate.methods.lm.task_vector import negate_task_vector
 from obliviate.metrics.lm_mia import score_sequences
 
 from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
@@ -30,10 +32,10 @@ RECIPE = LMTrainConfig(epochs=25, lr=3e-3, batch_size=16)
 #: The LM bench's tiny-model scaling of MUSE's recipe (obliviate.bench.lm.TINY_METHOD_PARAMS).
 TINY = {"lr": 1e-3, "epochs": 5, "batch_size": 8}
 load_all()
-LM_METHODS = sorted(n for n in METHODS.names() if METHODS.get(n).family == "lm" and not METHODS.get(n).is_exact)
+LM_METHODS = sorted(c.name for c in METHODS.classes("lm") if not c.is_exact)
 #: The fine-tuning methods MUSE evaluates; whp, eco and dp2 have their own test modules (eco edits no
 #: weight, dp2 needs a DP-trained base, whp's behaviour depends on its anchored terms).
-CORE_LM_METHODS = ["lm_grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector"]
+CORE_LM_METHODS = ["grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_every_lm_method_is_registered():
 def test_method_forgets_forget_more_than_retain(setup, name):
     task, original = setup
     before = _losses(original, task)
-    method = get_method(name)
+    method = get_method(name, family="lm")
     config = method.Config.from_params(TINY)
     model = method().run(copy.deepcopy(original), task.unlearn_data(), config, seed=0)
     after = _losses(model, task)
@@ -154,9 +156,14 @@ def test_methods_receive_only_forget_and_retain(setup):
 
 
 def test_family_aware_names():
-    assert get_method("grad_ascent", family="lm").name == "lm_grad_ascent"
-    assert get_method("retrain", family="lm").name == "lm_retrain"
-    assert get_method("grad_ascent", family="classifier").name == "grad_ascent"
+    assert get_method("grad_ascent", family="lm") is get_method("lm/grad_ascent") is LMGradAscent
+    assert get_method("retrain", family="lm") is get_method("lm/retrain") is LMRetrain
+    assert get_method("grad_ascent", family="classifier").family == "classifier"
+    assert get_method("npo").family == "lm"  # unique short names need no family
+    with pytest.raises(UnknownNameError, match="ambiguous"):
+        get_method("grad_ascent")
+    with pytest.raises(MethodFamilyError, match="classifier family"):
+        get_method("classifier/finetune", family="lm")
     with pytest.raises(UnknownNameError, match="belongs to the classifier family"):
         get_method("finetune", family="lm")
     with pytest.raises(UnknownNameError, match="Did you mean 'npo'"):

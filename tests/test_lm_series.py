@@ -14,7 +14,7 @@ from obliviate.errors import ConfigError, ForgetSpecError
 from obliviate.lm.bios import make_bios
 from obliviate.lm.task import LMTask
 from obliviate.lm.tokenizer import train_bpe_tokenizer
-from obliviate.methods.lm_grad_ascent import LMGradAscent
+from obliviate.methods.lm.grad_ascent import LMGradAscent
 
 from lm_support import one_torch_thread  # noqa: F401  (autouse fixture)
 

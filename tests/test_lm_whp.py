@@ -16,7 +16,7 @@ from obliviate.lm.anchors import (aligned_pair, extract_anchors, idiosyncratic_w
                                   translate, word_counts, write_anchors)
 from obliviate.lm.whp_logits import WHPLogitsModel, generic_logits
 from obliviate.methods import get_method
-from obliviate.methods.whp import WHP, dataset_texts
+from obliviate.methods.lm.whp import WHP, dataset_texts
 from obliviate.metrics.lm_muse import greedy_generate, knowmem
 
 from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
@@ -160,7 +160,7 @@ def test_finetune_mode_refuses_a_tokenizer_whose_pieces_change_the_text():
     from transformers import PreTrainedTokenizerFast
 
     from obliviate.lm.anchors import aligned_pair
-    from obliviate.methods.whp import _check_piecewise_tokens
+    from obliviate.methods.lm.whp import _check_piecewise_tokens
 
     raw = Tokenizer(models.BPE(unk_token="<unk>"))
     raw.pre_tokenizer, raw.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()

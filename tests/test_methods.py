@@ -22,13 +22,13 @@ from obliviate.tasks import UnlearnData
 from obliviate.utils.seeding import seed_everything
 
 load_all()
-CLASSIFIER_METHODS = [n for n in METHODS.names() if METHODS.get(n).family == "classifier"]
+CLASSIFIER_METHODS = METHODS.short_names("classifier")
 
 TOLERANCE = 10.0  # points of test accuracy on the classes that are not forgotten
 
 
 def run_method(name, model, task, seed=TEST_SEED, **overrides):
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     fields = {f for f, *_ in cls.Config.describe()}
     # one-shot methods (influence, Fisher) have no epochs: a "quick" override only applies where it fits
     overrides = {k: v for k, v in overrides.items() if k in fields}
@@ -85,7 +85,7 @@ def test_method_result_saves_and_reloads_bit_identically(name, original, class_t
 
 @pytest.mark.parametrize("name", CLASSIFIER_METHODS)
 def test_method_rejects_bad_config(name):
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     with pytest.raises(ConfigError, match="unknown parameter"):
         cls.Config.from_params({"definitely_not_a_parameter": 1})
     with pytest.raises(ConfigError):
@@ -106,14 +106,14 @@ def test_retrain_never_touches_forget_data(original, class_task):
     """By construction: poison the forget images with NaN; any use of them would make the loss NaN."""
     data = class_task.unlearn_data()
     poisoned = UnlearnData(data.forget.with_labels(data.forget.y).__class__(torch.full_like(data.forget.x, float("nan")), data.forget.y), data.retain, data.num_classes)
-    cls = get_method("retrain")
+    cls = get_method("classifier/retrain")
     model = cls().run(original, poisoned, cls.Config.from_params({**TINY_TRAIN, "epochs": 2}), seed=0)
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_retrain_starts_from_scratch(original, class_task):
     """Retrain re-initialises: with zero epochs it must not keep the original's weights."""
-    cls = get_method("retrain")
+    cls = get_method("classifier/retrain")
     before = [p.detach().clone() for p in original.parameters()]
     model = cls().run(original, class_task.unlearn_data(), dataclasses.replace(cls.Config.from_params(TINY_TRAIN), epochs=0), seed=1)
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()) if a.numel() > 1 and a.std() > 0)
@@ -127,7 +127,7 @@ def test_grad_ascent_divergence_is_a_clear_error(original, class_task):
 
 
 def test_random_labels_are_fixed_per_seed():
-    from obliviate.methods.random_label import random_labels
+    from obliviate.methods.classifier.random_label import random_labels
 
     a, b, c = random_labels(100, 10, 1), random_labels(100, 10, 1), random_labels(100, 10, 2)
     assert torch.equal(a, b) and not torch.equal(a, c)

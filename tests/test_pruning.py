@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-import obliviate.methods.l1_sparse  # noqa: F401  (registers "l1_sparse")
+import obliviate.methods.classifier.l1_sparse  # noqa: F401  (registers "l1_sparse")
 from conftest import DIGITS_PARAMS, TINY_TRAIN, accuracy_on
 from obliviate.errors import ConfigError, ModelLoadError
 from obliviate.methods import get_method
-from obliviate.methods.retrain import RetrainConfig, train_classifier
+from obliviate.methods.classifier.retrain import RetrainConfig, train_classifier
 from obliviate.models.classifier import build_classifier
 from obliviate.pruning import (
     PruneSpec,
@@ -281,7 +281,7 @@ def test_unlearning_keeps_the_sparsity(name, fixture, request, class_task):
     model = copy.deepcopy(pruned)  # the bench deep-copies the pruned original for every method
     assert set(model.weight_masks) == set(pruned.weight_masks)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     seed_everything(0)
     model = cls().run(model, class_task.unlearn_data(), cls.Config.from_params(UNLEARN[name]), seed=0)
     assert masked_out_are_zero(model)
@@ -299,7 +299,7 @@ def test_every_other_method_keeps_the_sparsity_in_the_bench(name, omp_model, cla
     """The bench runs every method on a deep copy of the pruned original, then ``apply_masks``; a
     method must not break the model (finite weights, the requested sparsity, masks still attached)."""
     model = copy.deepcopy(omp_model)
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     fields = {f for f, *_ in cls.Config.describe()}
     params = {**DIGITS_PARAMS[name], **({"epochs": 1} if "epochs" in fields else {})}
     config = cls.Config.from_params(params)

@@ -13,10 +13,11 @@ def test_unknown_method_suggests_near_names():
 
 def test_every_method_declares_its_contract():
     load_all()
-    assert {"retrain", "finetune", "grad_ascent", "random_label"} <= set(METHODS.names())
+    assert {"retrain", "finetune", "grad_ascent", "random_label"} <= set(METHODS.short_names("classifier"))
+    assert {"retrain", "grad_ascent", "npo"} <= set(METHODS.short_names("lm"))
     for name in METHODS.names():
         cls = METHODS.get(name)
-        assert cls.name == name and cls.family in ("classifier", "lm", "clip")
+        assert f"{cls.family}/{cls.name}" == name and cls.family in ("classifier", "lm", "clip")
         assert cls.paper and cls.summary
         for pname, _type, _default, help_text in cls.Config.describe():
             assert help_text, f"{name}.{pname} has no help text"
@@ -34,4 +35,4 @@ def test_config_parsing_coerces_and_validates():
     with pytest.raises(ConfigError, match="must be one of"):
         get_method("finetune").Config.from_params({"optimizer": "lbfgs"})
     with pytest.raises(ConfigError, match="epochs must be >= 0"):
-        get_method("grad_ascent").Config.from_params({"epochs": -2})
+        get_method("classifier/grad_ascent").Config.from_params({"epochs": -2})

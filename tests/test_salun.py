@@ -7,13 +7,13 @@ import copy
 import pytest
 import torch
 
-import obliviate.methods.salun  # noqa: F401  (registers "salun")
+import obliviate.methods.classifier.salun  # noqa: F401  (registers "salun")
 from conftest import TEST_SEED, TINY_TRAIN, accuracy_on, record_behaviour
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
-from obliviate.methods.random_label import random_label_fit
-from obliviate.methods.retrain import RetrainConfig, train_classifier
-from obliviate.methods.salun import SalUnConfig, forget_gradient, masked_update_hooks, saliency_mask
+from obliviate.methods.classifier.random_label import random_label_fit
+from obliviate.methods.classifier.retrain import RetrainConfig, train_classifier
+from obliviate.methods.classifier.salun import SalUnConfig, forget_gradient, masked_update_hooks, saliency_mask
 from obliviate.metrics.classifier import evaluate_classifier
 from obliviate.models.classifier import reinitialize
 from obliviate.tasks import Task
@@ -24,7 +24,7 @@ TINY = {"batch_size": 32, "epochs": 5}
 
 
 def run(name, model, task, params, seed=TEST_SEED):
-    cls = get_method(name)
+    cls = get_method(name, family="classifier")
     config = cls.Config.from_params(params)
     seed_everything(seed)
     return cls().run(model, task.unlearn_data(), config, seed=seed)

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-import obliviate.methods.scrub  # noqa: F401  (registers "scrub")
+import obliviate.methods.classifier.scrub  # noqa: F401  (registers "scrub")
 from conftest import TEST_SEED, accuracy_on
 from obliviate.errors import ConfigError
 from obliviate.methods import get_method
-from obliviate.methods.distill import distill_kl, frozen_copy, teacher_logits
-from obliviate.methods.scrub import ScrubConfig, scrub_fit
+from obliviate.methods.classifier.distill import distill_kl, frozen_copy, teacher_logits
+from obliviate.methods.classifier.scrub import ScrubConfig, scrub_fit
 from obliviate.tasks import UnlearnData
 from obliviate.utils.seeding import seed_everything
 

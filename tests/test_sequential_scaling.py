@@ -9,7 +9,7 @@ import torch
 
 from obliviate.bench.classifier import BenchSpec, ClassifierBench, run_classifier_bench
 from obliviate.errors import ConfigError, ForgetSpecError
-from obliviate.methods.finetune import Finetune
+from obliviate.methods.classifier.finetune import Finetune
 
 N_TRAIN = 300
 

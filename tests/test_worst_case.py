@@ -11,7 +11,7 @@ from obliviate.cli import main
 from obliviate.data import load_image_dataset
 from obliviate.data.images import ImageDataset
 from obliviate.errors import ConfigError, ForgetSpecError
-from obliviate.methods.retrain import RetrainConfig, train_classifier
+from obliviate.methods.classifier.retrain import RetrainConfig, train_classifier
 from obliviate.models import build_classifier
 from obliviate.models.io import save_classifier
 from obliviate.tasks import ForgetRequest, Task, read_indices_file

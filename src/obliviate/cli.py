@@ -361,7 +361,7 @@ def _load_splits(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .bench.recipes import recipe_for
-    from .methods.retrain import RetrainConfig, train_classifier
+    from .methods.classifier.retrain import RetrainConfig, train_classifier
     from .models import build_classifier, save_classifier
     from .utils.io import atomic_dir
     from .utils.outputs import check_output, mark
@@ -501,10 +501,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         from .methods import METHODS, load_all
 
         load_all()
-        for name in sorted(METHODS.names(), key=lambda n: (METHODS.get(n).family, n)):  # grouped by family
-            m = METHODS.get(name)
+        for m in METHODS.classes():  # grouped by family
             flags = "" if m.uses_labels else "  [label-free]"
-            print(f"{name:<16} {m.family:<11} {m.summary}{flags}\n{'':<28}paper: {m.paper}")
+            print(f"{m.name:<18} {m.family:<11} {m.summary}{flags}\n{'':<30}paper: {m.paper}")
             if args.verbose:
                 for pname, ptype, default, help_text in m.Config.describe():
                     print(f"{'':<30}{pname} ({ptype}, default {default!r}): {help_text}")

@@ -331,7 +331,7 @@ def rewind_state(
     """The dense state after ``epochs`` epochs of the original training run: ``model``'s architecture
     re-initialised with ``seed`` and trained with ``recipe`` (its full learning-rate schedule) on
     ``train_data``, stopped after ``epochs`` epochs. Runs the shared loop on a dense copy."""
-    from .methods.retrain import train_classifier
+    from .methods.classifier.retrain import train_classifier
     from .models.classifier import reinitialize
 
     if epochs > recipe.epochs:
@@ -359,7 +359,7 @@ def prune(
     (a :class:`~obliviate.methods.TrainingConfig`, normally the original model's training recipe)
     for the spec's ``retrain`` epochs after every round. Returns the model with ``weight_masks``
     attached. Masks already on the model are kept (pruning only removes more weights)."""
-    from .methods.retrain import train_classifier
+    from .methods.classifier.retrain import train_classifier
 
     spec = PruneSpec.parse(spec)
     recipe.validate()

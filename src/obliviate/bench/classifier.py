@@ -32,7 +32,7 @@ from ..data import load_image_dataset
 from ..data.images import ImageSplits
 from ..errors import ConfigError, ForgetSpecError
 from ..methods import get_method
-from ..methods.retrain import Retrain, RetrainConfig, train_classifier
+from ..methods.classifier.retrain import Retrain, RetrainConfig, train_classifier
 from ..metrics.classifier import evaluate_classifier
 from ..metrics.mia import MIN_PER_SIDE
 from ..models.classifier import build_classifier
@@ -205,7 +205,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
     for spec in specs:
         _check_spec(spec, splits, bench, conf["seeds"])
     rows: list[dict[str, Any]] = []
-    n_methods = sum(not get_method(m).is_exact for m in conf["methods"])
+    n_methods = sum(not get_method(m, family="classifier").is_exact for m in conf["methods"])
     n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
     bar = progress(total=len(conf["seeds"]) * n_points * (2 + n_methods), desc=f"bench {conf['dataset']}", unit="row",
                    always=True, leave=True)
@@ -238,7 +238,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
                 emit(_mark(original_row, point, pruning, search))
                 emit(_mark(ref_row, point, pruning, search))  # the reference is always part of the table
             for name, params in conf["methods"].items():
-                if get_method(name).is_exact:
+                if get_method(name, family="classifier").is_exact:
                     continue
                 if spec.kind == "sequential":
                     method_rows = _sequential_rows(ctx, spec, points, refs, name, params)
@@ -441,7 +441,7 @@ def _points(ctx: _SeedRun, spec: BenchSpec) -> tuple[list[Point], dict[str, Any]
 def _sequential_rows(ctx: _SeedRun, spec: BenchSpec, points: list[Point], refs: list[dict], name: str,
                      params: dict) -> list[dict]:
     """Request i: unlearn fold i from the model request i - 1 left (retain: the training set without folds 1..i)."""
-    method = get_method(name)
+    method = get_method(name, family="classifier")
     config = method.Config.from_params(params)
     keys = [{**ctx.key(p.task), "method": name, "params": params, "chain": spec.text} for p in points]
     stored = [ctx.store.get(k) for k in keys]
@@ -540,7 +540,7 @@ def _method_row(
     store: RowStore, key: dict, task: Task, original, name: str, params: dict, ref_metrics: dict,
     retrain_seconds: float, bench: ClassifierBench,
 ) -> dict:
-    method = get_method(name)
+    method = get_method(name, family="classifier")
     config = method.Config.from_params(params)
 
     model = copy.deepcopy(original)

@@ -5,9 +5,9 @@ the same task, MUSE-style metrics and gaps to retrain, one row per (method, seed
 Decisions:
 - The corpus is generated with the bench seed, so seeds vary the people, the forget split, the
   initialisation and the data order. Sizes in rows are counted in people (``task.size_unit``).
-- The reference is :class:`~obliviate.methods.lm_retrain.LMRetrain` run with the original's recipe
+- The reference is :class:`~obliviate.methods.lm.retrain.LMRetrain` run with the original's recipe
   from the original's initial weights (same seed); the row for ``retrain`` is always in the table.
-- Method names are family-local (``grad_ascent`` is ``lm_grad_ascent``); ``npo_gdr`` / ``npo_klr``
+- Method names are family-local (``grad_ascent`` is ``lm/grad_ascent``); ``npo_gdr`` / ``npo_klr``
   (and ``simnpo_klr`` ...) name NPO / SimNPO with that retain term, as MUSE's tables do.
 - Method defaults are MUSE's (7B models, lr 1e-5); :data:`TINY_METHOD_PARAMS` scales them for models
   trained from scratch here, measured on the tiny bench (see docs/architecture.md).
@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..methods.base import local_name
-from ..methods.lm_common import resolve_lm_method
+from ..methods.base import resolve_method
 from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_losses
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
@@ -142,12 +141,12 @@ class LMBench:
 
     def method_params(self, name: str) -> dict[str, Any]:
         """The full config of ``name`` (validated): paper defaults < tiny recipe < variant < user params."""
-        method, fixed = resolve_lm_method(name)
+        method, fixed = resolve_method(name, family="lm")
         if method.is_exact:
             return self.train_config(self.params.get(name)).as_dict()
         fields = {n for n, *_ in method.Config.describe()}
         table = PRETRAINED_METHOD_PARAMS if self.model in PRETRAINED else TINY_METHOD_PARAMS
-        recipe = {**table["*"], **table.get(local_name(method), {})}
+        recipe = {**table["*"], **table.get(method.name, {})}
         defaults = {k: v for k, v in recipe.items() if k in fields}
         return method.Config.from_params({**defaults, **fixed, **self.params.get(name, {})}).as_dict()
 
@@ -235,7 +234,7 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     conf = bench.resolved()
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     store = RowStore(out_dir)
-    methods = [m for m in conf["methods"] if not resolve_lm_method(m)[0].is_exact]
+    methods = [m for m in conf["methods"] if not resolve_method(m, family="lm")[0].is_exact]
     specs = [LMForgetSpec.parse(f) for f in bench.forget]
     rows: list[dict[str, Any]] = []
     pretrained = None
@@ -319,7 +318,7 @@ class SeedRun:
     def reference(self, task) -> tuple[Any, float]:
         """The exact-retrain reference for ``task`` (cached) and its training seconds."""
         from ..lm.train import train_lm
-        from ..methods.lm_retrain import LMRetrain
+        from ..methods.lm.retrain import LMRetrain
 
         def train_reference():
             seed_everything(self.seed)
@@ -373,7 +372,7 @@ class SeedRun:
         emit(ref_row)
         for name in methods:
             params = self.conf["methods"][name]
-            method, _ = resolve_lm_method(name)
+            method, _ = resolve_method(name, family="lm")
             config = method.Config.from_params(params)
             start, extra = self.method_start(method, params, ref_row, emit)
             model = copy.deepcopy(start)

@@ -17,7 +17,7 @@ def train_dp_base(cache_dir: Path, kind: str, key: dict[str, Any], fresh_model: 
                   dataset: Callable[[], Any], params: dict[str, Any], seed: int, save, load) -> tuple[Any, dict]:
     """The cached DP base for ``key`` and dp2's ``params`` (keyed by the DP recipe only, so fine-tuning
     params share one base): ``fresh_model()`` trained with DP-SGD on ``dataset()``. Returns (model, meta)."""
-    from ..methods.dp2 import DP2
+    from ..methods.lm.dp2 import DP2
 
     config = DP2.Config.from_params(params)
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ForgetSpecError
-from ..methods.lm_common import resolve_lm_method
+from ..methods.base import resolve_method
 from ..utils.seeding import seed_everything
 from .rows import run_method_row
 
@@ -119,7 +119,7 @@ def _method_key(ctx: "SeedRun", task: "LMTask", name: str, chain: str | None = N
 
 def _base(ctx: "SeedRun", name: str) -> tuple[Any, dict[str, float]]:
     """The model ``name`` starts from (the original; dp2: its DP base) and its extra row metrics."""
-    method, _ = resolve_lm_method(name)
+    method, _ = resolve_method(name, family="lm")
     return ctx.method_start(method, ctx.conf["methods"][name], ctx.reference_rows(ctx.task)[0])
 
 
@@ -130,7 +130,7 @@ def _runner(ctx: "SeedRun", name: str, task: "LMTask", ref_row: dict, start: Cal
     added to its evaluation)."""
     from .lm_dp import with_metrics
 
-    method, _ = resolve_lm_method(name)
+    method, _ = resolve_method(name, family="lm")
     params = ctx.conf["methods"][name]
     config = method.Config.from_params(params)
 
@@ -166,7 +166,7 @@ def _sequential(ctx: "SeedRun", name: str, tasks: list["LMTask"], folds, referen
     from ..lm.data import lm_dataset
     from ..lm.task import LMUnlearnData
 
-    if resolve_lm_method(name)[0].base_model == "dp":
+    if resolve_method(name, family="lm")[0].base_model == "dp":
         return _scaling(ctx, name, tasks, folds, references)
 
     chain = f"sequential:{len(tasks)}"

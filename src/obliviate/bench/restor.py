@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..methods.lm_common import resolve_lm_method
+from ..methods.base import resolve_method
 from ..metrics.gap import gap_to_retrain
 from ..metrics.lm_eval import LMEvalConfig
 from ..utils.progress import progress
@@ -49,14 +49,12 @@ RESTOR_GAP_METRICS: tuple[str, ...] = ("restor_true", "restor_false", "unaffecte
 def default_restor_methods() -> list[str]:
     """The LM bench's default methods plus every other registered non-exact LM method (e.g. dp2)."""
     from ..methods import METHODS, load_all
-    from ..methods.base import local_name
 
     load_all()
     names = list(DEFAULT_METHODS)
-    for registry_name in METHODS.names():
-        cls = METHODS.get(registry_name)
-        if cls.family == "lm" and not cls.is_exact and local_name(cls) not in names:
-            names.append(local_name(cls))
+    for cls in METHODS.classes("lm"):
+        if not cls.is_exact and cls.name not in names:
+            names.append(cls.name)
     return names
 
 
@@ -159,8 +157,8 @@ def run_restor_bench(bench: RestorBench, out_dir: Path) -> list[dict[str, Any]]:
 
 def _run(bench: RestorBench, out_dir: Path) -> list[dict[str, Any]]:
     conf = bench.resolved()
-    methods = [m for m in conf["methods"] if not resolve_lm_method(m)[0].is_exact]
-    n_refs = 3 + any(resolve_lm_method(m)[0].base_model == "dp" for m in methods)
+    methods = [m for m in conf["methods"] if not resolve_method(m, family="lm")[0].is_exact]
+    n_refs = 3 + any(resolve_method(m, family="lm")[0].base_model == "dp" for m in methods)
     bar = progress(total=len(bench.seeds) * (n_refs + len(methods)), desc="bench restor", unit="row", always=True,
                    leave=True)
     rows: list[dict[str, Any]] = []
@@ -271,7 +269,7 @@ class _RestorSeed:
             _add_recovery(row, refs["clean"], refs["corrupted"])
         yield from (clean_row, corrupted_row, ref)
         for name in methods:
-            method, _ = resolve_lm_method(name)
+            method, _ = resolve_method(name, family="lm")
             params = self.conf["methods"][name]
             config = method.Config.from_params(params)
             start, extra = corrupted, {}

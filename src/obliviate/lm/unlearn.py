@@ -48,11 +48,11 @@ def unlearn_lm(
     ``forget`` and ``retain`` are documents (any iterable: a generator streams them through the
     tokenizer in chunks) or ready :class:`~obliviate.lm.data.TokenDataset` objects.
     """
-    from ..methods.lm_common import resolve_lm_method
+    from ..methods.base import resolve_method
     from ..utils.seeding import seed_everything
     from ..utils.warmup import warm_up
 
-    cls, fixed = resolve_lm_method(method)
+    cls, fixed = resolve_method(method, family="lm")
     config = cls.Config.from_params({**fixed, **params})
     spec = LoraSpec.parse(lora) if isinstance(lora, str) else lora
     if spec is not None and cls.is_exact:
@@ -110,12 +110,12 @@ def unlearn_lm_from_dirs(
     from .model import load_causal_lm, model_device, save_causal_lm
 
     from ..api import check_unlearn_outputs
-    from ..methods.lm_common import resolve_lm_method
+    from ..methods.base import resolve_method
     from ..utils.outputs import mark
 
     check_unlearn_outputs(out, [model_dir, forget_file, retain_file, reference], overwrite=overwrite,
                           checkpoints=checkpoint_every is not None)
-    cls, fixed = resolve_lm_method(method)  # a method of another family or a bad parameter fails first
+    cls, fixed = resolve_method(method, family="lm")  # a method of another family or a bad parameter fails first
     cls.Config.from_params({**fixed, **(params or {})})
     if lora and distributed.is_sharded():
         raise ConfigError("--lora is not supported under FSDP / DeepSpeed (adapters are small): use the DDP config")

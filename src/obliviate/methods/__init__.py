@@ -1,22 +1,19 @@
-"""Unlearning methods: one module per method, all in one registry (``METHODS``)."""
+"""Unlearning methods, grouped by model family: ``methods/<family>/<name>.py``, one module per method,
+all in one registry keyed by (family, name) (``METHODS``)."""
 
 from __future__ import annotations
 
 import importlib
 
-from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, local_name, register_method
+from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, register_method
 
-#: Modules of the built-in methods; importing one registers it.
-BUILTIN = (
-    "retrain", "finetune", "grad_ascent", "random_label",
-    "l1_sparse", "influence", "fisher_forgetting", "salun", "scrub", "laf",
-    # language models (family "lm")
-    "lm_retrain", "lm_grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector",
-    "dp2",
-    "whp", "eco",
-    # vision-language models (family "clip")
-    "domain_baseline", "adu",
-)
+#: Modules of the built-in methods, per family; importing one registers it.
+BUILTIN: dict[str, tuple[str, ...]] = {
+    "classifier": ("retrain", "finetune", "grad_ascent", "random_label", "l1_sparse", "influence",
+                   "fisher_forgetting", "salun", "scrub", "laf"),
+    "lm": ("retrain", "grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector", "dp2", "whp", "eco"),
+    "clip": ("domain_baseline", "adu"),
+}
 
 _loaded = False
 
@@ -26,8 +23,9 @@ def load_all() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for mod in BUILTIN:
-            importlib.import_module(f"{__name__}.{mod}")
+        for family, modules in BUILTIN.items():
+            for mod in modules:
+                importlib.import_module(f"{__name__}.{family}.{mod}")
 
 
-__all__ = ["METHODS", "Method", "MethodConfig", "TrainingConfig", "get_method", "local_name", "register_method", "load_all"]
+__all__ = ["METHODS", "Method", "MethodConfig", "TrainingConfig", "get_method", "register_method", "load_all"]

@@ -15,11 +15,11 @@ import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from collections.abc import Iterator
 
 from torch import nn
 
 from ..errors import ConfigError, UnknownNameError
-from ..registry import Registry
 from ..tasks import UnlearnData
 from ..training import OptimConfig
 
@@ -169,51 +169,130 @@ class Method(ABC):
         """Return the unlearned model (may modify ``model`` in place and return it)."""
 
 
-METHODS: Registry[type[Method]] = Registry("method")
+class MethodRegistry:
+    """Methods keyed by (family, name): names are unique within a family, so the lm family's
+    ``grad_ascent`` and the classifier's need no prefix. A method is named ``family/name`` or, where that
+    is unambiguous (or the family is known from the bench or the model), by its short name."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], type[Method]] = {}
+        #: named variants (as MUSE's tables name them): (family, name) -> (base name, fixed params)
+        self._variants: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    def register(self, cls: type[Method]) -> type[Method]:
+        key = (cls.family, cls.name)
+        if key in self._items:
+            raise ValueError(f"method {cls.family}/{cls.name} is already registered")
+        self._items[key] = cls
+        return cls
+
+    def register_variant(self, family: str, name: str, base: str, fixed: dict[str, Any]) -> None:
+        """``name`` runs the ``family`` method ``base`` with ``fixed`` params (e.g. lm ``npo_gdr``)."""
+        key = (family, name)
+        if key in self._items or key in self._variants:
+            raise ValueError(f"method {family}/{name} is already registered")
+        self._variants[key] = (base, dict(fixed))
+
+    def variants(self, family: str) -> list[str]:
+        return sorted(n for f, n in self._variants if f == family)
+
+    def resolve(self, name: str, family: str | None = None) -> tuple[type[Method], dict[str, Any]]:
+        """(class, params fixed by the name): a variant's base method and its fixed params, else ``({}``)."""
+        cls = self.get(name, family)
+        short = name.rpartition("/")[2]
+        base, fixed = self._variants.get((cls.family, short), (short, {}))
+        return cls, dict(fixed)
+
+    def names(self, family: str | None = None) -> list[str]:
+        """Qualified names ``family/name``, grouped by family (of ``family`` only, when given)."""
+        return [f"{f}/{n}" for f, n in sorted(self._items) if family is None or f == family]
+
+    def short_names(self, family: str) -> list[str]:
+        return [n for f, n in sorted(self._items) if f == family]
+
+    def families(self) -> list[str]:
+        return sorted({f for f, _ in self._items})
+
+    def classes(self, family: str | None = None) -> list[type[Method]]:
+        return [self._items[k] for k in sorted(self._items) if family is None or k[0] == family]
+
+    def get(self, name: str, family: str | None = None) -> type[Method]:
+        """The method ``name`` (``family/name`` or a short name) of ``family`` (any family when None)."""
+        asked = name
+        qualifier, slash, short = name.rpartition("/")
+        if slash:
+            if family is not None and qualifier != family:
+                return self._wrong_family(asked, qualifier, family)
+            family, name = qualifier, short
+        if (family, name) in self._variants:
+            return self._items[(family, self._variants[(family, name)][0])]
+        if family is not None:
+            if (family, name) in self._items:
+                return self._items[(family, name)]
+            others = [f for f, n in [*self._items, *self._variants] if n == name]
+            if others:
+                return self._wrong_family(asked, others[0], family)
+            if family not in self.families():
+                raise UnknownNameError(f"unknown method family {family!r} in {asked!r}; known: "
+                                       f"{', '.join(self.families())}")
+            return self._unknown(name, self.short_names(family), f"{family} method")
+        found = [f for f, n in [*self._items, *self._variants] if n == name]
+        if len(found) == 1:
+            return self.get(name, found[0])
+        if found:
+            options = ", ".join(f"{f}/{name}" for f in found)
+            raise UnknownNameError(f"method {name!r} is ambiguous: it names {options}; say which one "
+                                   "(family/name) or run it on a bench of its family")
+        return self._unknown(name, sorted({n for _, n in self._items}), "method")
+
+    def _unknown(self, name: str, known: list[str], kind: str) -> type[Method]:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownNameError(f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}.")
+
+    def _wrong_family(self, asked: str, actual: str, family: str) -> type[Method]:
+        own = ", ".join(self.short_names(family))
+        raise MethodFamilyError(f"method {asked!r} belongs to the {actual} family, not {family}: it cannot run "
+                                f"on a {family} model; {family} methods: {own}")
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.get(name)
+        except UnknownNameError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+METHODS = MethodRegistry()
 
 
 def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a method to the registry under ``cls.name``."""
-    METHODS.register(cls.name, cls)
-    return cls
+    """Class decorator adding a method to the registry under ``(cls.family, cls.name)``."""
+    return METHODS.register(cls)
+
+
+def resolve_method(name: str, family: str | None = None) -> tuple[type[Method], dict[str, Any]]:
+    """(class, params fixed by the name) of ``name``: a named variant (lm ``npo_gdr``) gives its base
+    method and the params it fixes; any other method gives ``(class, {})``."""
+    from . import load_all
+
+    load_all()
+    return METHODS.resolve(name, family)
 
 
 def get_method(name: str, family: str | None = None) -> type[Method]:
-    """The method registered as ``name``; with ``family``, ``name`` may be the family-local name.
-
-    Registry names are unique across families. A method whose natural name is taken by another family
-    is registered as ``<family>_<name>`` (``lm_grad_ascent``, ``lm_retrain``); within its family's
-    bench it answers to the short name, so ``get_method("grad_ascent", family="lm")`` finds
-    ``lm_grad_ascent``. A method of another family raises :class:`MethodFamilyError` (a
-    :class:`ConfigError` and an :class:`UnknownNameError`) naming both families.
-    """
-    from . import load_all  # noqa: F401  (registers built-in methods on first use)
+    """The method registered as ``name`` (``family/name``, or a short name: within ``family`` when given,
+    else the one family that has it). A method of another family than ``family`` raises
+    :class:`MethodFamilyError` (a :class:`ConfigError` and an :class:`UnknownNameError`) naming both."""
+    from . import load_all
 
     load_all()
-    asked = name
-    if family is None:
-        return METHODS.get(name)
-    if f"{family}_{name}" in METHODS:
-        return METHODS.get(f"{family}_{name}")
-    if name not in METHODS:
-        from .lm_common import VARIANTS  # the LM family's named variants (npo_gdr, ...)
-
-        if name in VARIANTS and family != "lm":
-            name = VARIANTS[name][0]  # reported below as a method of the lm family
-    if name not in METHODS:
-        own = [local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family]
-        close = difflib.get_close_matches(name, own, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownNameError(f"unknown {family} method {name!r}.{hint} Known: {', '.join(sorted(own))}.")
-    cls = METHODS.get(name)
-    if cls.family != family:
-        own = sorted(local_name(METHODS.get(n)) for n in METHODS.names() if METHODS.get(n).family == family)
-        raise MethodFamilyError(f"method {asked!r} belongs to the {cls.family} family, not {family}: it cannot run "
-                                f"on a {family} model; {family} methods: {', '.join(own)}")
-    return cls
-
-
-def local_name(cls: type[Method]) -> str:
-    """The name a method has within its family: its registry name without a ``<family>_`` prefix."""
-    prefix = f"{cls.family}_"
-    return cls.name[len(prefix):] if cls.name.startswith(prefix) else cls.name
+    return METHODS.get(name, family)

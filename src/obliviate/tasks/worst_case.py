@@ -39,10 +39,10 @@ from torch.utils.data import TensorDataset
 from ..data.images import ImageDataset
 from ..errors import ConfigError
 from ..methods.base import TrainingConfig, param
-from ..methods.distill import frozen_copy, teacher_logits
-from ..methods.l1_sparse import L1SparseConfig, l1_norm, l1_weight
-from ..methods.random_label import random_labels
-from ..methods.scrub import ScrubConfig
+from ..methods.classifier.distill import frozen_copy, teacher_logits
+from ..methods.classifier.l1_sparse import L1SparseConfig, l1_norm, l1_weight
+from ..methods.classifier.random_label import random_labels
+from ..methods.classifier.scrub import ScrubConfig
 from ..models.classifier import reinitialize
 from ..training import fit
 from ..training.loop import Batch, LossFn

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..training import OptimConfig, fit
-from ..training.loop import Batch
+from ...training import OptimConfig, fit
+from ...training.loop import Batch
 
 
 class RepresentationVAE(nn.Module):

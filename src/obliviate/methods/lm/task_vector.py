@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..lm.task import LMUnlearnData
-from .base import param, register_method
-from .lm_common import LMMethod, LMUnlearnConfig, fit_lm, nll
+from ...errors import ConfigError
+from ...lm.task import LMUnlearnData
+from ..base import param, register_method
+from .common import LMMethod, LMUnlearnConfig, fit_lm, nll
 
 
 def negate_task_vector(

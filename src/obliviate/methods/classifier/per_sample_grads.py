@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ..data.images import ImageDataset
-from ..errors import ConfigError
-from ..training.predict import eval_mode
-from ..utils.progress import progress
+from ...data.images import ImageDataset
+from ...errors import ConfigError
+from ...training.predict import eval_mode
+from ...utils.progress import progress
 
 #: ``sample_loss(logits (C,), target ()) -> scalar``: the loss of one sample.
 SampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

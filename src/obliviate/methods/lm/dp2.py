@@ -24,11 +24,11 @@ from typing import ClassVar, Literal
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
-from ..lm.dp import DPRecord, DPTrainConfig, dp_record, train_lm_dp
-from ..lm.task import LMUnlearnData
-from .base import param, register_method
-from .lm_common import LMMethod, LMUnlearnConfig, fit_lm, nll
+from ...errors import ConfigError
+from ...lm.dp import DPRecord, DPTrainConfig, dp_record, train_lm_dp
+from ...lm.task import LMUnlearnData
+from ..base import param, register_method
+from .common import LMMethod, LMUnlearnConfig, fit_lm, nll
 
 
 @dataclass

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from torch import nn
 
-from ..errors import ConfigError
-from ..lm.anchors import aligned_pair, extract_anchors, logits_of, read_anchors
-from ..lm.data import IGNORE, TokenDataset, pad_id, token_dtype
-from ..lm.task import LMUnlearnData
-from ..lm.whp_logits import WHPLogitsModel, generic_logits
-from .base import param, register_method
-from .lm_common import LMMethod, LMUnlearnConfig, fit_lm, nll
+from ...errors import ConfigError
+from ...lm.anchors import aligned_pair, extract_anchors, logits_of, read_anchors
+from ...lm.data import IGNORE, TokenDataset, pad_id, token_dtype
+from ...lm.task import LMUnlearnData
+from ...lm.whp_logits import WHPLogitsModel, generic_logits
+from ..base import param, register_method
+from .common import LMMethod, LMUnlearnConfig, fit_lm, nll
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training.loop import Batch, LossFn
+from ...training.loop import Batch, LossFn
 
 
 def cross_entropy(stream: str, sign: float = 1.0) -> LossFn:

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset
 
-from ..tasks import UnlearnData
-from ..training import FitStats, fit
-from ..training.loop import Hook
-from .base import Method, TrainingConfig, param, register_method
+from ...tasks import UnlearnData
+from ...training import FitStats, fit
+from ...training.loop import Hook
+from ..base import Method, TrainingConfig, param, register_method
 from .losses import cross_entropy
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..lm.data import sequence_logprobs
-from ..training.loop import LossFn
-from .base import param, register_method
-from .lm_common import ForgetRetainMethod, RetainChoiceConfig
+from ...errors import ConfigError
+from ...lm.data import sequence_logprobs
+from ...training.loop import LossFn
+from ..base import param, METHODS, register_method
+from .common import ForgetRetainMethod, RetainChoiceConfig
 
 
 def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
@@ -48,3 +48,8 @@ class NPO(ForgetRetainMethod):
             return npo_loss(logp, batch["forget"][3], config.beta)
 
         return loss_fn
+
+
+# MUSE's table names for NPO with a retain term
+METHODS.register_variant("lm", "npo_gdr", "npo", {"retain_loss": "gdr"})
+METHODS.register_variant("lm", "npo_klr", "npo", {"retain_loss": "klr"})

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..tasks import UnlearnData
-from .base import Method, TrainingConfig, param, register_method
+from ...tasks import UnlearnData
+from ..base import Method, TrainingConfig, param, register_method
 from .retrain import train_classifier
 
 

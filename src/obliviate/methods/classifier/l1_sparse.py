@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..tasks import UnlearnData
-from ..training import fit
-from ..training.loop import Batch, LossFn
-from .base import Method, param, register_method
+from ...errors import ConfigError
+from ...tasks import UnlearnData
+from ...training import fit
+from ...training.loop import Batch, LossFn
+from ..base import Method, param, register_method
 from .finetune import FinetuneConfig
 from .losses import cross_entropy
 

@@ -33,9 +33,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..tasks import UnlearnData
-from .base import Method, MethodConfig, param, register_method
+from ...errors import ConfigError
+from ...tasks import UnlearnData
+from ..base import Method, MethodConfig, param, register_method
 from .per_sample_grads import add_to_params, iter_per_sample_grads, mean_loss_grad, seeded_subset
 
 

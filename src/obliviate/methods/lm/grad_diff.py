@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..training.loop import LossFn
-from .base import register_method
-from .lm_common import ForgetRetainMethod, RetainWeightConfig
-from .lm_grad_ascent import ascent
+from ...training.loop import LossFn
+from ..base import register_method
+from .common import ForgetRetainMethod, RetainWeightConfig
+from .grad_ascent import ascent
 
 
 @register_method

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.images import ImageDataset
-from ..errors import ConfigError
-from ..tasks import UnlearnData
-from ..training.loop import Hook
-from .base import Method, TrainingConfig, param, register_method
+from ...data.images import ImageDataset
+from ...errors import ConfigError
+from ...tasks import UnlearnData
+from ...training.loop import Hook
+from ..base import Method, TrainingConfig, param, register_method
 from .random_label import random_label_fit
 
 Masks = dict[str, torch.Tensor]

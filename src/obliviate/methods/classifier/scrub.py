@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ..tasks import UnlearnData
-from ..training import FitStats, fit
-from ..training.loop import Batch, LossFn
-from .base import Method, TrainingConfig, param, register_method
+from ...errors import ConfigError
+from ...tasks import UnlearnData
+from ...training import FitStats, fit
+from ...training.loop import Batch, LossFn
+from ..base import Method, TrainingConfig, param, register_method
 from .distill import distill_kl, frozen_copy, teacher_logits
 
 _REF = "Kurmanji et al. 2023 reference code (meghdadk/SCRUB, CIFAR-10 large-scale)"

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..lm.data import sequence_logprobs
-from ..training.loop import LossFn
-from .base import param, register_method
-from .lm_common import ForgetRetainMethod, RetainChoiceConfig, RetainLoss
+from ...errors import ConfigError
+from ...lm.data import sequence_logprobs
+from ...training.loop import LossFn
+from ..base import param, METHODS, register_method
+from .common import ForgetRetainMethod, RetainChoiceConfig, RetainLoss
 
 
 def simnpo_loss(logp: torch.Tensor, n_tokens: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
@@ -48,3 +48,6 @@ class SimNPO(ForgetRetainMethod):
             return simnpo_loss(logp, n_tokens, config.beta, config.gamma)
 
         return loss_fn
+
+
+METHODS.register_variant("lm", "simnpo_klr", "simnpo", {"retain_loss": "klr"})  # SimNPO with MUSE's KL retain term

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..lm.model import model_device
-from ..lm.task import LMUnlearnData
-from ..lm.train import LMTrainConfig, train_lm
-from .base import register_method
-from .lm_common import LMMethod
+from ...lm.model import model_device
+from ...lm.task import LMUnlearnData
+from ...lm.train import LMTrainConfig, train_lm
+from ..base import register_method
+from .common import LMMethod
 
 
 def reinitialize_lm(model: nn.Module, seed: int) -> nn.Module:
@@ -23,7 +23,7 @@ def reinitialize_lm(model: nn.Module, seed: int) -> nn.Module:
 
 @register_method
 class LMRetrain(LMMethod):
-    name = "lm_retrain"
+    name = "retrain"
     paper = "exact unlearning (reference)"
     summary = "re-initialise and train from scratch on the retain texts (the original's recipe)"
     Config = LMTrainConfig

@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..clip.model import ClipClassifier
-from ..clip.prompts import parse_layers
-from ..clip.task import DomainUnlearnData
-from ..errors import ConfigError
-from .base import param, register_method
+from ...clip.model import ClipClassifier
+from ...clip.prompts import parse_layers
+from ...clip.task import DomainUnlearnData
+from ...errors import ConfigError
+from ..base import param, register_method
 from .domain_baseline import DomainPromptConfig, DomainPromptMethod
 
 

@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..clip.model import ClipClassifier
-from ..clip.prompts import VisionPrompts
-from ..clip.task import DomainUnlearnData
-from ..errors import ConfigError
-from ..training import fit
-from ..utils.seeding import seed_everything
-from .base import Method, TrainingConfig, param, register_method
+from ...clip.model import ClipClassifier
+from ...clip.prompts import VisionPrompts
+from ...clip.task import DomainUnlearnData
+from ...errors import ConfigError
+from ...training import fit
+from ...utils.seeding import seed_everything
+from ..base import Method, TrainingConfig, param, register_method
 
 
 @dataclass

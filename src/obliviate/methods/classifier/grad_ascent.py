@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..tasks import UnlearnData
-from ..training import fit
-from .base import Method, TrainingConfig, param, register_method
+from ...tasks import UnlearnData
+from ...training import fit
+from ..base import Method, TrainingConfig, param, register_method
 from .losses import cross_entropy
 
 

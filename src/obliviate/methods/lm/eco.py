@@ -8,13 +8,13 @@ from typing import Literal
 
 from torch import nn
 
-from ..errors import ConfigError
-from ..lm.anchors import idiosyncratic_words, scramble, translate
-from ..lm.eco import EcoGuard, fit_strength, train_classifier
-from ..metrics.lm_muse import mean_nll
-from ..lm.task import LMUnlearnData
-from .base import MethodConfig, param, register_method
-from .lm_common import LMMethod
+from ...errors import ConfigError
+from ...lm.anchors import idiosyncratic_words, scramble, translate
+from ...lm.eco import EcoGuard, fit_strength, train_classifier
+from ...metrics.lm_muse import mean_nll
+from ...lm.task import LMUnlearnData
+from ..base import MethodConfig, param, register_method
+from .common import LMMethod
 from .whp import dataset_texts
 
 

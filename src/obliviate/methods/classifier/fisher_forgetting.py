@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data.images import ImageDataset
-from ..errors import ConfigError
-from ..tasks import UnlearnData
-from ..utils.progress import progress
-from .base import Method, MethodConfig, param, register_method
+from ...data.images import ImageDataset
+from ...errors import ConfigError
+from ...tasks import UnlearnData
+from ...utils.progress import progress
+from ..base import Method, MethodConfig, param, register_method
 from .per_sample_grads import (
     eval_mode,
     flat_weight_mask,

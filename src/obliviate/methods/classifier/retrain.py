@@ -8,10 +8,10 @@ from typing import Literal
 
 from torch import nn
 
-from ..models.classifier import reinitialize
-from ..tasks import UnlearnData
-from ..training import fit
-from .base import Method, TrainingConfig, param, register_method
+from ...models.classifier import reinitialize
+from ...tasks import UnlearnData
+from ...training import fit
+from ..base import Method, TrainingConfig, param, register_method
 from .losses import cross_entropy
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..training.loop import LossFn
-from .base import register_method
-from .lm_common import ForgetRetainMethod, LMUnlearnConfig, nll
+from ...training.loop import LossFn
+from ..base import register_method
+from .common import ForgetRetainMethod, LMUnlearnConfig, nll
 
 
 def ascent(stream: str = "forget") -> LossFn:
@@ -15,7 +15,7 @@ def ascent(stream: str = "forget") -> LossFn:
 
 @register_method
 class LMGradAscent(ForgetRetainMethod):
-    name = "lm_grad_ascent"
+    name = "grad_ascent"
     paper = "MUSE (Shi et al. 2024) baseline GA; Jang et al. 2023"
     summary = "gradient ascent on the forget texts' next-token loss"
     Config = LMUnlearnConfig

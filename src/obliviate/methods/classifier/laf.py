@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..errors import ConfigError
-from ..tasks import UnlearnData
-from ..training import FitStats, OptimConfig, fit, get_accelerator
-from ..training.loop import Batch, Hook, TrainingDiverged, _with_weight_masks
-from .base import Method, TrainingConfig, param, register_method
+from ...errors import ConfigError
+from ...tasks import UnlearnData
+from ...training import FitStats, OptimConfig, fit, get_accelerator
+from ...training.loop import Batch, Hook, TrainingDiverged, _with_weight_masks
+from ..base import Method, TrainingConfig, param, register_method
 from .losses import cross_entropy
 from .vae import RepresentationVAE, squared_error, train_vae
 

@@ -19,30 +19,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
-from ..lm.data import TokenDataset, forward_logits, sequence_logprobs, trim
-from ..lm.model import model_device
-from ..lm.task import LMUnlearnData
-from ..lm.train import clip_grad_hook
-from ..training import fit
-from ..training.loop import Batch, LossFn
-from .base import Method, TrainingConfig, get_method, param
+from ...errors import ConfigError
+from ...lm.data import TokenDataset, forward_logits, sequence_logprobs, trim
+from ...lm.model import model_device
+from ...lm.task import LMUnlearnData
+from ...lm.train import clip_grad_hook
+from ...training import fit
+from ...training.loop import Batch, LossFn
+from ..base import Method, TrainingConfig, param
 
 RetainLoss = Literal["none", "gdr", "klr"]
-
-#: Named variants: name -> (method, fixed params), as MUSE's tables name them.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "npo_gdr": ("npo", {"retain_loss": "gdr"}),
-    "npo_klr": ("npo", {"retain_loss": "klr"}),
-    "simnpo_klr": ("simnpo", {"retain_loss": "klr"}),
-}
-
-
-def resolve_lm_method(name: str) -> tuple[type[Method], dict[str, Any]]:
-    """An LM method name (family-local, or a variant such as ``npo_gdr``) -> (class, params fixed by the name)."""
-    base, fixed = VARIANTS.get(name, (name, {}))
-    return get_method(base, family="lm"), dict(fixed)
-
 
 @dataclass
 class LMUnlearnConfig(TrainingConfig):

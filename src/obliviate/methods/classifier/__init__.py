@@ -1,0 +1,1 @@
+"""The classifier family's unlearning methods (one module each; importing one registers it)."""

@@ -1,0 +1,1 @@
+"""The lm family's unlearning methods (one module each; importing one registers it)."""
