@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from obliviate.bench.classifier import ClassifierBench
+from obliviate.classifier.bench import ClassifierBench
 from obliviate.bench.run import run_suite
 from obliviate.methods import METHODS, load_all
 from obliviate.utils.io import atomic_write_json

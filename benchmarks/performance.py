@@ -31,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from obliviate.bench.classifier import ClassifierBench
+from obliviate.classifier.bench import ClassifierBench
 from obliviate.bench.run import run_suite
 from obliviate.methods import METHODS, load_all
 from obliviate.utils.io import atomic_write_json
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                                      seeds=seeds, max_train=args.max_train, cache_dir=args.cache_dir)
         name, x_label = args.dataset, "forget size (% of train)"
     else:
-        from obliviate.bench.lm import LMBench
+        from obliviate.lm.bench import LMBench
 
         # methods that need another base (dp2) or leave the weights alone (eco) are not scaling points
         methods = [m for m in methods if m not in ("dp2", "eco")]

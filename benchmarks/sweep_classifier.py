@@ -18,7 +18,7 @@ import itertools
 import sys
 from pathlib import Path
 
-from obliviate.bench.classifier import ClassifierBench, run_classifier_bench
+from obliviate.classifier.bench import ClassifierBench, run_classifier_bench
 from obliviate.errors import ConfigError
 from obliviate.utils.io import atomic_write_json
 from obliviate.utils.progress import set_quiet

@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from obliviate.bench.classifier import ClassifierBench
+from obliviate.classifier.bench import ClassifierBench
 from obliviate.bench.report_worst_case import format_worst_case_text
 from obliviate.bench.run import run_suite
 from obliviate.utils.io import atomic_write_text

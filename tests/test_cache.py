@@ -21,7 +21,7 @@ from obliviate.bench import cache as cache_mod
 from obliviate.bench import cache_entry
 from obliviate.bench.cache import QUARANTINE, cached_directory, clean_stale_staging
 from obliviate.bench.cache_entry import MANIFEST, MEMO, BadEntry, verify_entry
-from obliviate.bench.classifier import ClassifierBench, run_classifier_bench
+from obliviate.classifier.bench import ClassifierBench, run_classifier_bench
 from obliviate.cli import main
 from obliviate.errors import ObliviateError
 

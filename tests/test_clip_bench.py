@@ -7,7 +7,7 @@ import json
 import pytest
 
 from clip_support import one_torch_thread  # noqa: F401
-from obliviate.bench.clip import ClipBench, _average
+from obliviate.clip.bench import ClipBench, _average
 from obliviate.bench.run import run_suite
 from obliviate.cli import main
 from obliviate.errors import ConfigError

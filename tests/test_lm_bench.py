@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from obliviate.bench.lm import LMBench
+from obliviate.lm.bench import LMBench
 from obliviate.bench.report import MUSE_CRITERIA, muse_verdicts
 from obliviate.bench.results import validate_results
 from obliviate.cli import main

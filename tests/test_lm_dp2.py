@@ -156,7 +156,7 @@ def test_dp2_lowers_forget_knowmem_more_than_retain(task, dp_base):
 
 @pytest.mark.slow
 def test_the_lm_bench_hands_dp2_its_base_and_records_epsilon(tmp_path):
-    from obliviate.bench.lm import LMBench, run_lm_bench
+    from obliviate.lm.bench import LMBench, run_lm_bench
 
     bench = LMBench(methods=["retrain", "dp2"], seeds=[0], people=6, n_general=6, vocab_size=300,
                     train={"epochs": 2}, eval={"verbmem_new_tokens": 4, "knowmem_new_tokens": 4},
@@ -174,7 +174,7 @@ def test_the_lm_bench_hands_dp2_its_base_and_records_epsilon(tmp_path):
 
 @pytest.mark.slow
 def test_dp2_series_answer_every_request_from_the_dp_base(tmp_path):
-    from obliviate.bench.lm import LMBench, run_lm_bench
+    from obliviate.lm.bench import LMBench, run_lm_bench
 
     bench = LMBench(methods=["retrain", "dp2"], seeds=[0], people=10, n_general=6, vocab_size=300,
                     forget=["sequential:2"], train={"epochs": 2},

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from obliviate.bench.lm import LMBench
+from obliviate.lm.bench import LMBench
 from obliviate.errors import ConfigError, MissingDataError
 from obliviate.lm import kjv
 from obliviate.lm.kjv import book_key, kjv_verses, make_kjv, parse_kjv

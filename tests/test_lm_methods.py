@@ -29,7 +29,7 @@ from obliviate.metrics.lm_mia import score_sequences
 from lm_support import one_torch_thread, trained_tiny_bios  # noqa: F401  (autouse fixture)
 
 RECIPE = LMTrainConfig(epochs=25, lr=3e-3, batch_size=16)
-#: The LM bench's tiny-model scaling of MUSE's recipe (obliviate.bench.lm.TINY_METHOD_PARAMS).
+#: The LM bench's tiny-model scaling of MUSE's recipe (obliviate.lm.bench.TINY_METHOD_PARAMS).
 TINY = {"lr": 1e-3, "epochs": 5, "batch_size": 8}
 load_all()
 LM_METHODS = sorted(c.name for c in METHODS.classes("lm") if not c.is_exact)

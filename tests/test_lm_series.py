@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from obliviate.bench.lm import LMBench
-from obliviate.bench.lm_series import LMForgetSpec
+from obliviate.lm.bench import LMBench
+from obliviate.lm.bench_series import LMForgetSpec
 from obliviate.bench.results import validate_results
 from obliviate.bench.run import run_suite
 from obliviate.errors import ConfigError, ForgetSpecError

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from obliviate.bench.lm import LMBench
+from obliviate.lm.bench import LMBench
 from obliviate.errors import MissingDataError
 from obliviate.lm import smollm2
 

@@ -90,7 +90,7 @@ def test_a_corrupted_model_states_the_false_facts_more_than_the_clean_one():
 
 @pytest.mark.slow
 def test_the_restor_bench_rows_carry_recovery_metrics(tmp_path):
-    from obliviate.bench.restor import RestorBench, run_restor_bench
+    from obliviate.lm.bench_restor import RestorBench, run_restor_bench
 
     bench = RestorBench(methods=["retrain", "grad_ascent"], seeds=[0], people=6, n_general=6, vocab_size=300,
                         train={"epochs": 2}, corrupt={"epochs": 1}, eval={"knowmem_new_tokens": 4},

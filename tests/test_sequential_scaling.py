@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from obliviate.bench.classifier import BenchSpec, ClassifierBench, run_classifier_bench
+from obliviate.classifier.bench import BenchSpec, ClassifierBench, run_classifier_bench
 from obliviate.errors import ConfigError, ForgetSpecError
 from obliviate.methods.classifier.finetune import Finetune
 

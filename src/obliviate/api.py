@@ -168,7 +168,7 @@ def _indices_file(forget: str) -> str | None:
 
 def _prune_loaded(model: nn.Module, model_dir: str, dataset: str, splits: Any, spec: str, seed: int) -> dict[str, Any]:
     """Prune ``model`` in place (prune-first); returns the record's ``pruning`` entry."""
-    from .bench.recipes import recipe_for
+    from .classifier.recipes import recipe_for
     from .methods.classifier.retrain import RetrainConfig
     from .models.io import read_config
     from .pruning import PruneSpec, prune, sparsity

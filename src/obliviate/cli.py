@@ -252,7 +252,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench.classifier import ClassifierBench
+    from .classifier.bench import ClassifierBench
     from .bench.report import format_table_text
     from .bench.run import default_out_dir, quick_suite, run_suite
 
@@ -261,7 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.family is None:
         suite, benches = "quick", quick_suite(args.cache_dir, seeds=args.seeds)
     elif args.family == "lm":
-        from .bench.lm import DEFAULT_METHODS as LM_METHODS, LMBench
+        from .lm.bench import DEFAULT_METHODS as LM_METHODS, LMBench
 
         suite = "lm"
         _only_for("classifier", {"--dataset": args.dataset != "digits", "--prune": args.prune,
@@ -287,7 +287,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             )
         ]
     elif args.family == "restor":
-        from .bench.restor import RestorBench, default_restor_methods
+        from .lm.bench_restor import RestorBench, default_restor_methods
 
         suite = "restor"
         _only_for("classifier", {"--dataset": args.dataset != "digits", "--prune": args.prune,
@@ -308,7 +308,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             )
         ]
     elif args.family == "clip":
-        from .bench.clip import DEFAULT_FORGET as CLIP_FORGET, DEFAULT_METHODS as CLIP_METHODS, ClipBench
+        from .clip.bench import DEFAULT_FORGET as CLIP_FORGET, DEFAULT_METHODS as CLIP_METHODS, ClipBench
 
         suite = "clip"
         _only_for("classifier", {"--prune": args.prune, "--data-dir": args.data_dir},
@@ -360,7 +360,7 @@ def _load_splits(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .bench.recipes import recipe_for
+    from .classifier.recipes import recipe_for
     from .methods.classifier.retrain import RetrainConfig, train_classifier
     from .models import build_classifier, save_classifier
     from .utils.io import atomic_dir
@@ -535,7 +535,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_worst_case(args: argparse.Namespace) -> int:
-    from .bench.classifier import ClassifierBench, worst_case_file
+    from .classifier.bench import ClassifierBench, worst_case_file
 
     if (args.size is None) == (args.classes is None):
         raise ConfigError("give exactly one of --size N (a sample set) or --classes K (the K worst classes)")

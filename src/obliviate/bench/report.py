@@ -793,7 +793,7 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
         if key[0] == "lm":
             makers[:0] = [("knowmem", _plot_knowmem, "KnowMem forget vs retain"), ("privleak", _plot_privleak, "PrivLeak")]
         if key[0] == "clip":
-            from .clip import plot_domain_accuracy
+            from ..clip.bench import plot_domain_accuracy
 
             makers.insert(0, ("domains", plot_domain_accuracy, "per-domain accuracy"))
         for suffix, maker, alt in makers:

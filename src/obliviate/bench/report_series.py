@@ -1,7 +1,7 @@
 """Report sections for series rows: metric-vs-x curves (sequential requests, forget-size scaling).
 
 A row is a point of a curve when ``row["task"]["series"]`` is ``{"kind", "id", "x", "x_label"}`` (the
-bench modules that make series: :mod:`obliviate.bench.lm_series` and the classifier bench). Such rows
+bench modules that make series: :mod:`obliviate.lm.bench_series` and the classifier bench). Such rows
 are left out of the ordinary per-forget-spec tables; instead each (family, dataset, series id) gets one
 section with a grid of curves (each standard metric of the family and the average gap to retrain, mean
 ± std over seeds, one line per method) and a table of the average gap at every point, with the full

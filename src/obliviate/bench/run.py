@@ -12,12 +12,12 @@ from ..errors import ObliviateError
 from ..utils.io import atomic_write_json, remove_path
 from ..utils.outputs import check_output, prepare_dir
 from ..utils.threads import clear_choices
-from .classifier import ClassifierBench, run_classifier_bench
+from ..classifier.bench import ClassifierBench, run_classifier_bench
 from .results import build_results, write_results
 
 if TYPE_CHECKING:
-    from .clip import ClipBench
-    from .lm import LMBench
+    from ..clip.bench import ClipBench
+    from ..lm.bench import LMBench
 
 Bench = Union[ClassifierBench, "LMBench", "ClipBench"]
 
@@ -47,15 +47,15 @@ def run_bench(bench: Bench, out_dir: Path) -> list[dict[str, Any]]:
     """Run one bench of either family (classifier or lm) into ``out_dir``."""
     if isinstance(bench, ClassifierBench):
         return run_classifier_bench(bench, out_dir)
-    from .clip import ClipBench, run_clip_bench
+    from ..clip.bench import ClipBench, run_clip_bench
 
     if isinstance(bench, ClipBench):
         return run_clip_bench(bench, out_dir)
-    from .restor import RestorBench, run_restor_bench
+    from ..lm.bench_restor import RestorBench, run_restor_bench
 
     if isinstance(bench, RestorBench):
         return run_restor_bench(bench, out_dir)
-    from .lm import run_lm_bench
+    from ..lm.bench import run_lm_bench
 
     return run_lm_bench(bench, out_dir)
 
@@ -124,8 +124,8 @@ def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
     The lm documents part (tiny Llama, 20 bios people, at most 2 seeds, 7 methods) took 59 s on the
     2-core CPU with a cold model cache and 10 s once the original and retrain models were cached.
     """
-    from .clip import ClipBench
-    from .lm import LMBench
+    from ..clip.bench import ClipBench
+    from ..lm.bench import LMBench
 
     return [
         ClassifierBench(

@@ -8,7 +8,7 @@ bit-identical.
 
 Defaults: the paper's exact optimiser values are not in our notes (see docs/clip.md); these follow
 few-shot prompt learning on CLIP (SGD, cosine schedule, prompts in every block) and were checked on
-the embedded benchmark. ``obliviate.bench.clip`` records every value it used.
+the embedded benchmark. ``obliviate.clip.bench`` records every value it used.
 """
 
 from __future__ import annotations

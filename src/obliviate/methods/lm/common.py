@@ -5,7 +5,7 @@ method skeleton that GA, GradDiff, KL, NPO and SimNPO fill in with their forget 
 Defaults follow MUSE's baselines (Shi et al. 2024, code muse_bench) on 7B models: AdamW at lr 1e-5,
 32 sequences a step, a constant schedule, at most 10 epochs. A model trained from scratch at lr 3e-3
 (the tiny ``bios`` Llama) barely moves at 1e-5: the LM bench's recipe scales lr and epochs for it
-(``obliviate.bench.lm.TINY_METHOD_PARAMS``), as the classifier recipes scale batch sizes.
+(``obliviate.lm.bench.TINY_METHOD_PARAMS``), as the classifier recipes scale batch sizes.
 """
 
 from __future__ import annotations

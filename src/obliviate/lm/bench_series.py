@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ForgetSpecError
 from ..methods.base import resolve_method
 from ..utils.seeding import seed_everything
-from .rows import run_method_row
+from ..bench.rows import run_method_row
 
 if TYPE_CHECKING:
     from ..lm.task import LMTask
-    from .lm import SeedRun
+    from .bench import SeedRun
 
 LM_FORGET_KINDS = ("documents", "scaling", "sequential")
 
@@ -128,7 +128,7 @@ def _runner(ctx: "SeedRun", name: str, task: "LMTask", ref_row: dict, start: Cal
             keep: Callable[[Any], None] = lambda model: None, extra: dict[str, float] | None = None) -> dict[str, Any]:
     """One method run on ``task`` from the model ``start()`` returns, as a stored row (``extra`` metrics
     added to its evaluation)."""
-    from .lm_dp import with_metrics
+    from .bench_dp import with_metrics
 
     method, _ = resolve_method(name, family="lm")
     params = ctx.conf["methods"][name]

@@ -44,9 +44,9 @@ from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..utils.threads import built_params, model_params, thread_scope
 from ..utils.warmup import warm_up
-from .cache import cached_classifier, cached_model, default_cache_dir
+from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .recipes import recipe_for
-from .rows import RowStore, result_row, run_method_row
+from ..bench.rows import RowStore, result_row, run_method_row
 
 #: ``--param worst_case.NAME=VALUE`` configures the search, not a method
 SEARCH_PARAMS = "worst_case"

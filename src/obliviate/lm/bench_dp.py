@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.seeding import seed_everything
-from .cache import cached_model
+from ..bench.cache import cached_model
 
 
 def train_dp_base(cache_dir: Path, kind: str, key: dict[str, Any], fresh_model: Callable[[], Any],

@@ -35,10 +35,10 @@ from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_loss
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..utils.threads import ThreadChoice, built_params, thread_scope
-from .cache import cached_model, config_hash, default_cache_dir
-from .lm_dp import dp_metrics, train_dp_base, with_metrics
-from .lm_series import LMForgetSpec, run_series
-from .rows import RowStore, result_row, run_method_row
+from ..bench.cache import cached_model, config_hash, default_cache_dir
+from .bench_dp import dp_metrics, train_dp_base, with_metrics
+from .bench_series import LMForgetSpec, run_series
+from ..bench.rows import RowStore, result_row, run_method_row
 
 #: Original-training recipe per model size (LMTrainConfig fields); the retrain reference uses the same.
 TRAIN_RECIPES: dict[str, dict[str, Any]] = {

@@ -29,8 +29,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..methods import get_method
 from ..utils.progress import progress
-from .cache import cached_model, default_cache_dir
-from .rows import RowStore, result_row, run_method_row
+from ..bench.cache import cached_model, default_cache_dir
+from ..bench.rows import RowStore, result_row, run_method_row
 
 DEFAULT_FORGET = ["domain:any=1", "domain:any=2", "domain:any=3"]
 DEFAULT_METHODS = ["domain_baseline", "adu"]
@@ -247,7 +247,7 @@ def _method_row(store: RowStore, key: dict, name: str, params: dict, seed: int, 
 def plot_domain_accuracy(entries, colors, title: str, target: Path) -> bool:
     """Report plot for clip groups: per domain, each method's class accuracy when the domain is forgotten
     (bars, lower = forgotten more) and when it is memorised (dots, higher = kept more); mean ± std over seeds."""
-    from .report import _atomic_save_figure, _mpl_text, _new_figure
+    from ..bench.report import _atomic_save_figure, _mpl_text, _new_figure
 
     keys = {k for e in entries for k in e["metrics"]}
     domains = list(dict.fromkeys(k[len("acc_"):].rsplit("_", 1)[0] for k in sorted(keys) if k.startswith("acc_")

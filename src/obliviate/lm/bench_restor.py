@@ -35,10 +35,10 @@ from ..metrics.gap import gap_to_retrain
 from ..metrics.lm_eval import LMEvalConfig
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
-from .cache import cached_model, default_cache_dir
-from .lm import DEFAULT_METHODS, LMBench, lm_threads, _load_lm, _save_lm, _tokenizer_hash
-from .lm_dp import dp_metrics, train_dp_base, with_metrics
-from .rows import RowStore, result_row, run_method_row
+from ..bench.cache import cached_model, default_cache_dir
+from .bench import DEFAULT_METHODS, LMBench, lm_threads, _load_lm, _save_lm, _tokenizer_hash
+from .bench_dp import dp_metrics, train_dp_base, with_metrics
+from ..bench.rows import RowStore, result_row, run_method_row
 
 #: The corruption phase (LMTrainConfig fields): continued training of the clean model.
 CORRUPT_RECIPE: dict[str, Any] = {"epochs": 10, "lr": 1e-3, "batch_size": 16}
