@@ -132,7 +132,32 @@ def test_ls_and_help(capsys):
     assert main(["ls", "datasets"]) == 0 and "fashion-mnist" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--help"])
-    assert exc.value.code == 0 and "--forget" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and all(f in out for f in ("classifier", "lm", "restor", "clip"))
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "classifier", "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "--forget" in out and "--prune" in out and "--corpus" not in out
+
+
+@pytest.mark.parametrize(("family", "flag"), [("lm", ["--prune", "omp:0.5"]), ("clip", ["--corpus", "kjv"]),
+                                              ("restor", ["--forget", "documents"]), ("classifier", ["--shots", "4"])])
+def test_a_flag_of_another_family_is_an_argparse_error(capsys, tmp_path, family, flag):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", family, *flag, "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and f"unrecognized arguments: {flag[0]}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_options_stand_before_or_after_the_family():
+    from obliviate.cli import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(["bench", "--seeds", "2", "--out", "x", "lm"])
+    after = parser.parse_args(["bench", "lm", "--seeds", "2", "--out", "x"])
+    default = parser.parse_args(["bench", "lm"])
+    assert (before.seeds, before.out) == (after.seeds, after.out) == (2, "x")
+    assert (default.seeds, default.out, default.family) == (3, None, "lm")
 
 
 def test_report_command_rejects_bad_files(tmp_path, capsys):

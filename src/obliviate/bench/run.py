@@ -6,20 +6,14 @@ import logging
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Union
+from typing import Any, Iterator
 
 from ..errors import ObliviateError
+from ..families import Bench, load_all
 from ..utils.io import atomic_write_json, remove_path
 from ..utils.outputs import check_output, prepare_dir
 from ..utils.threads import clear_choices
-from ..classifier.bench import ClassifierBench, run_classifier_bench
 from .results import build_results, write_results
-
-if TYPE_CHECKING:
-    from ..clip.bench import ClipBench
-    from ..lm.bench import LMBench
-
-Bench = Union[ClassifierBench, "LMBench", "ClipBench"]
 
 
 def default_out_dir() -> Path:
@@ -43,40 +37,15 @@ def _log_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def run_bench(bench: Bench, out_dir: Path) -> list[dict[str, Any]]:
-    """Run one bench of either family (classifier or lm) into ``out_dir``."""
-    if isinstance(bench, ClassifierBench):
-        return run_classifier_bench(bench, out_dir)
-    from ..clip.bench import ClipBench, run_clip_bench
-
-    if isinstance(bench, ClipBench):
-        return run_clip_bench(bench, out_dir)
-    from ..lm.bench_restor import RestorBench, run_restor_bench
-
-    if isinstance(bench, RestorBench):
-        return run_restor_bench(bench, out_dir)
-    from ..lm.bench import run_lm_bench
-
-    return run_lm_bench(bench, out_dir)
-
-
 def bench_inputs(benches: list[Bench]) -> list[Path]:
-    """What a suite reads and the output must not overlap: data folders, model caches, model
-    directories and ``indices:FILE`` forget files."""
+    """What a suite reads and the output must not overlap: model caches and each bench's own inputs
+    (data folders, model directories, ``indices:FILE`` forget files)."""
     from .cache import default_cache_dir
 
     found: list[Path] = []
     for bench in benches:
         found.append(Path(bench.cache_dir) if bench.cache_dir else default_cache_dir())
-        if getattr(bench, "data_dir", None):
-            found.append(Path(bench.data_dir))
-        model = getattr(bench, "model", None)
-        if isinstance(model, str) and ("/" in model or Path(model).is_dir()):
-            found.append(Path(model))
-        for spec in getattr(bench, "forget", None) or []:
-            _, sep, path = str(spec).partition("indices:")
-            if sep:
-                found.append(Path(path.strip()))
+        found.extend(bench.inputs())
     return found
 
 
@@ -100,7 +69,7 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
             atomic_write_json(out_dir / "config.json", config)
             runs: list[dict[str, Any]] = []
             for bench in benches:
-                runs.extend(run_bench(bench, out_dir))
+                runs.extend(bench.run(out_dir))
             doc = build_results(suite, runs, config, command)
             write_results(out_dir, doc)
             from .report import write_report
@@ -117,50 +86,6 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
 
 
 def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
-    """The embedded default: every family, small enough for minutes on 2 CPU cores: every classifier
-    method on digits (random and class forgetting) plus a worst-case vs random set, the LM methods on
-    bios with MUSE's scalability and sustainability series, and CLIP domain unlearning.
-
-    The lm documents part (tiny Llama, 20 bios people, at most 2 seeds, 7 methods) took 59 s on the
-    2-core CPU with a cold model cache and 10 s once the original and retrain models were cached.
-    """
-    from ..clip.bench import ClipBench
-    from ..lm.bench import LMBench
-
-    return [
-        ClassifierBench(
-            dataset="digits",
-            forget=["random:0.1", "class:3"],
-            methods=[
-                "retrain", "finetune", "grad_ascent", "random_label", "l1_sparse", "influence",
-                "fisher_forgetting", "salun", "scrub", "laf",
-            ],
-            seeds=list(range(seeds)),
-            cache_dir=cache_dir,
-        ),
-        # Challenging Forgets: a searched worst-case set, reported against random:0.1 (the same size)
-        ClassifierBench(
-            dataset="digits",
-            forget=["worst_case:0.1"],
-            methods=["retrain", "finetune", "grad_ascent", "random_label"],
-            seeds=list(range(seeds)),
-            cache_dir=cache_dir,
-        ),
-        LMBench(
-            methods=["retrain", "grad_ascent", "grad_diff", "npo", "npo_gdr", "simnpo", "task_vector", "whp", "eco"],
-            seeds=list(range(min(seeds, 2))),
-            people=20,  # half the lm bench's default, for speed
-            cache_dir=cache_dir,
-        ),
-        # MUSE's scalability and sustainability on the same corpus, original and references (the
-        # 4 forget people in 2 folds: one extra retrain per seed), for the two NPO-family methods
-        LMBench(
-            methods=["retrain", "npo_gdr", "simnpo"],
-            forget=["scaling:2", "sequential:2"],
-            seeds=list(range(min(seeds, 2))),
-            people=20,
-            cache_dir=cache_dir,
-        ),
-        # domain unlearning for CLIP: one pretrained tiny CLIP, every single forgotten domain
-        ClipBench(forget=["domain:any=1"], seeds=[0], cache_dir=cache_dir),
-    ]
+    """The embedded default: every registered family's quick benches, small enough for minutes on 2 CPU
+    cores (each adapter's ``quick_benches`` says what it runs)."""
+    return [bench for family in load_all().values() for bench in family.quick_benches(cache_dir, seeds)]

@@ -45,6 +45,7 @@ from ..utils.seeding import seed_everything
 from ..utils.threads import built_params, model_params, thread_scope
 from ..utils.warmup import warm_up
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
+from .defaults import DEFAULT_METHODS
 from .recipes import recipe_for
 from ..bench.rows import RowStore, result_row, run_method_row
 
@@ -105,7 +106,7 @@ class ClassifierBench:
 
     dataset: str = "digits"
     forget: list[str] = field(default_factory=lambda: ["random:0.1"])
-    methods: list[str] = field(default_factory=lambda: ["retrain", "finetune", "grad_ascent", "random_label"])
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     model: str | None = None
     #: method name -> {param: value}; overrides the recipe's method defaults
@@ -168,6 +169,18 @@ class ClassifierBench:
             raise ConfigError(f"--mia-max-per-side must be a number of samples >= {MIN_PER_SIDE} (the attacker's "
                               f"least per side), got {mia!r}")
         self.resolved()  # parses every method config, the search config and the training recipe
+
+    def inputs(self) -> list[Path]:
+        """The data folder and ``indices:FILE`` forget files."""
+        found = [Path(self.data_dir)] if self.data_dir else []
+        for spec in self.forget:
+            _, sep, path = str(spec).partition("indices:")
+            if sep:
+                found.append(Path(path.strip()))
+        return found
+
+    def run(self, out_dir: Path) -> list[dict[str, Any]]:
+        return run_classifier_bench(self, out_dir)
 
     def _searches(self) -> bool:
         """Whether a forget spec needs the worst-case search (or --param worst_case.* was given)."""

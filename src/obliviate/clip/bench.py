@@ -31,9 +31,8 @@ from ..methods import get_method
 from ..utils.progress import progress
 from ..bench.cache import cached_model, default_cache_dir
 from ..bench.rows import RowStore, result_row, run_method_row
+from .defaults import DEFAULT_FORGET, DEFAULT_METHODS
 
-DEFAULT_FORGET = ["domain:any=1", "domain:any=2", "domain:any=3"]
-DEFAULT_METHODS = ["domain_baseline", "adu"]
 
 
 @dataclass
@@ -80,6 +79,13 @@ class ClipBench:
             "pretrain": self.pretrain_config().as_dict() if self.model == "tiny" else None,
             "methods": {m: self.method_params(m) for m in self.methods},
         }
+
+    def inputs(self) -> list[Path]:
+        """The model directory, when ``model`` is one (the built-in sizes and smollm2 come from the cache)."""
+        return [Path(self.model)] if "/" in self.model or Path(self.model).is_dir() else []
+
+    def run(self, out_dir: Path) -> list[dict[str, Any]]:
+        return run_clip_bench(self, out_dir)
 
     def validate(self) -> None:
         """Fail fast, before any training, on every bad name, spec or parameter."""

@@ -37,6 +37,7 @@ from ..utils.seeding import seed_everything
 from ..utils.threads import ThreadChoice, built_params, thread_scope
 from ..bench.cache import cached_model, config_hash, default_cache_dir
 from .bench_dp import dp_metrics, train_dp_base, with_metrics
+from .defaults import CORPORA, DEFAULT_METHODS, KJV_BOOKS
 from .bench_series import LMForgetSpec, run_series
 from ..bench.rows import RowStore, result_row, run_method_row
 
@@ -63,11 +64,6 @@ TINY_METHOD_PARAMS: dict[str, dict[str, Any]] = {
 #: Method parameters for fine-tuned pretrained models: MUSE's lr 1e-5 with TOFU's 5 epochs.
 PRETRAINED_METHOD_PARAMS: dict[str, dict[str, Any]] = {"*": {"epochs": 5, "batch_size": 8}}
 
-CORPORA = ("bios", "kjv")
-#: kjv: the books kept besides the forget book by default (short ones, so the tiny bench takes minutes)
-KJV_BOOKS = ("jonah", "joel", "nahum", "habakkuk", "zephaniah", "haggai")
-
-DEFAULT_METHODS = ["retrain", "grad_ascent", "grad_diff", "kl", "npo", "npo_gdr", "npo_klr", "simnpo", "task_vector"]
 
 
 @dataclass
@@ -161,6 +157,13 @@ class LMBench:
             "methods": {m: self.method_params(m) for m in self.methods},
         }
 
+    def inputs(self) -> list[Path]:
+        """The model directory, when ``model`` is one (the built-in sizes and smollm2 come from the cache)."""
+        return [Path(self.model)] if "/" in self.model or Path(self.model).is_dir() else []
+
+    def run(self, out_dir: Path) -> list[dict[str, Any]]:
+        return run_lm_bench(self, out_dir)
+
     def validate(self) -> None:
         """Fail fast, before any training, on every bad name or parameter."""
         if self.corpus not in CORPORA:
@@ -182,11 +185,11 @@ class LMBench:
         self.resolved()  # parses every method config, the recipe and the evaluation settings
 
 
-def _tokenizer_hash(tokenizer) -> str:
+def tokenizer_hash(tokenizer) -> str:
     return hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _save_lm(tokenizer):
+def lm_saver(tokenizer):
     """A ``cached_model`` saver: the model directory plus ``cache.json``, appearing atomically together."""
     from ..lm.model import save_causal_lm
     from ..utils.io import atomic_dir, atomic_write_json
@@ -199,7 +202,7 @@ def _save_lm(tokenizer):
     return save
 
 
-def _load_lm(directory: Path):
+def load_cached_lm(directory: Path):
     from ..lm.model import load_causal_lm
 
     model, _ = load_causal_lm(directory / "model", dtype="float32")
@@ -281,11 +284,11 @@ class SeedRun:
                     else train_bpe_tokenizer(corpus.all_text(), vocab_size=bench.vocab_size))
         self.task = LMTask(corpus, self.tok, "documents", bench.max_length)
         self.key = {"family": "lm", "corpus": bench.corpus, "corpus_args": bench.corpus_args(seed),
-                    "tokenizer": _tokenizer_hash(self.tok), "vocab_size": bench.vocab_size,
+                    "tokenizer": tokenizer_hash(self.tok), "vocab_size": bench.vocab_size,
                     "max_length": bench.max_length, "model": bench.model, "train": conf["train"], "seed": seed,
                     "dataset": bench.corpus, "forget": self.task.describe()["forget_spec"],
                     **({"pretrained": pretrained.name} if pretrained else {})}
-        self._save = _save_lm(self.tok)
+        self._save = lm_saver(self.tok)
         self._reference_losses: dict[str, dict[str, Any]] = {}
 
         def train_original():
@@ -295,7 +298,7 @@ class SeedRun:
                      self.recipe, seed=seed, desc=f"original s{seed}")
             return model
 
-        self.original, _ = cached_model(cache_dir, "lm-original", self.key, train_original, self._save, _load_lm)
+        self.original, _ = cached_model(cache_dir, "lm-original", self.key, train_original, self._save, load_cached_lm)
 
     def fresh_model(self):
         """The starting weights of the original and of every retrain reference."""
@@ -328,7 +331,7 @@ class SeedRun:
                 return model
             return LMRetrain().run(self.fresh_model(), task.unlearn_data(), self.recipe, seed=self.seed)
 
-        model, meta = cached_model(self.cache_dir, "lm-retrain", self.task_key(task), train_reference, self._save, _load_lm)
+        model, meta = cached_model(self.cache_dir, "lm-retrain", self.task_key(task), train_reference, self._save, load_cached_lm)
         return model, float(meta["seconds"])
 
     def reference_losses(self, task, reference=None) -> dict[str, Any]:
@@ -407,7 +410,7 @@ class SeedRun:
         base, meta = train_dp_base(
             self.cache_dir, "lm-dp2-base", self.key, self.fresh_model,
             lambda: lm_dataset(self.tok, self.task.original_texts(), max_length=self.bench.max_length),
-            params, self.seed, self._save, _load_lm)
+            params, self.seed, self._save, load_cached_lm)
         extra = dp_metrics(base)
         row_key = {**self.key, "method": "dp2_base", "params": params, "eval": self.conf["eval"]}
         row = self.store.get(row_key)

@@ -36,7 +36,7 @@ from ..metrics.lm_eval import LMEvalConfig
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..bench.cache import cached_model, default_cache_dir
-from .bench import DEFAULT_METHODS, LMBench, lm_threads, _load_lm, _save_lm, _tokenizer_hash
+from .bench import DEFAULT_METHODS, LMBench, lm_threads, load_cached_lm, lm_saver, tokenizer_hash
 from .bench_dp import dp_metrics, train_dp_base, with_metrics
 from ..bench.rows import RowStore, result_row, run_method_row
 
@@ -112,6 +112,13 @@ class RestorBench:
             "methods": {m: lm.method_params(m) for m in self.methods},
         }
 
+    def inputs(self) -> list[Path]:
+        """The model directory, when ``model`` is one (the built-in sizes and smollm2 come from the cache)."""
+        return [Path(self.model)] if "/" in self.model or Path(self.model).is_dir() else []
+
+    def run(self, out_dir: Path) -> list[dict[str, Any]]:
+        return run_restor_bench(self, out_dir)
+
     def validate(self) -> None:
         if self.model in ("smollm2",):
             raise ConfigError("the restor bench trains its models from scratch: --model tiny or small")
@@ -186,10 +193,10 @@ class _RestorSeed:
         self.tok = train_bpe_tokenizer(self.data.corpus.all_text() + list(self.data.corrupting),
                                        vocab_size=bench.vocab_size)
         self.key = {"family": "lm", "dataset": "restor", "forget": self.data.describe()["forget_spec"],
-                    "data_args": bench.data_args(seed), "tokenizer": _tokenizer_hash(self.tok),
+                    "data_args": bench.data_args(seed), "tokenizer": tokenizer_hash(self.tok),
                     "vocab_size": bench.vocab_size, "max_length": bench.max_length, "model": bench.model,
                     "train": conf["train"], "seed": seed}
-        self.save = _save_lm(self.tok)
+        self.save = lm_saver(self.tok)
 
     def dataset(self, texts: list[str]):
         from ..lm.data import lm_dataset
@@ -203,7 +210,7 @@ class _RestorSeed:
                           max_position_embeddings=max(512, self.bench.max_length))
 
     def cached(self, kind: str, key: dict, build):
-        return cached_model(self.cache_dir, kind, key, build, self.save, _load_lm)
+        return cached_model(self.cache_dir, kind, key, build, self.save, load_cached_lm)
 
     def models(self):
         """(clean, corrupted, reference, reference seconds), trained on first use and cached."""
@@ -239,7 +246,7 @@ class _RestorSeed:
         return train_dp_base(self.cache_dir, "restor-dp2-base", {**self.key, "corrupt": self.conf["corrupt"]},
                              self.fresh_model,
                              lambda: self.dataset(self.data.clean_texts() + self.data.corruption_texts()),
-                             params, self.seed, self.save, _load_lm)
+                             params, self.seed, self.save, load_cached_lm)
 
     def row(self, name: str, params: dict, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
         return result_row("lm", self.data.describe() | {"model": self.bench.model}, name, params, self.seed,

@@ -1,0 +1,95 @@
+"""Command-line options every bench has, and the parsers of their KEY=VALUE forms.
+
+``obliviate bench`` (the quick suite) takes the run options (--seeds, --out, --overwrite, --cache-dir,
+--quiet, --threads); each ``obliviate bench <family>`` takes them too, plus --methods, --param and
+--train, plus the options its adapter adds. A flag of another family is an argparse error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+def kv(items: list[str] | None, what: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; ``what`` names the flag in errors."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def method_params(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """``finetune.lr=0.02`` -> {"finetune": {"lr": "0.02"}}; ``dp2.dp.epsilon=1`` -> {"dp2": {"dp.epsilon": "1"}}."""
+    out: dict[str, dict[str, str]] = {}
+    for key, value in kv(items, "--param").items():
+        method, dot, name = key.partition(".")
+        if not dot or not name:
+            raise ConfigError(f"--param expects METHOD.NAME=VALUE (e.g. finetune.lr=0.02), got {key}={value}")
+        out.setdefault(method, {})[name] = value
+    return out
+
+
+def split_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def seed_list(n: int) -> list[int]:
+    if n < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {n}")
+    return list(range(n))
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
+    """--seeds, --out, --overwrite, --cache-dir, --quiet, --threads. ``inherited``: on a family's parser,
+    where they may also stand before the family name (``obliviate bench --seeds 1 lm``), so they default
+    to what the bench parser read."""
+    default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
+    parser.add_argument("--seeds", type=int, default=default(3), help="number of seeds (0..N-1; default 3)")
+    parser.add_argument("--out", default=default(None),
+                        help="output directory (default runs/<timestamp>); rerun to resume")
+    parser.add_argument("--overwrite", action="store_true", default=default(False),
+                        help="replace an existing --out that `obliviate bench` did not write (default: refuse; its "
+                        "own outputs are reused); never the filesystem root, your home directory, the current "
+                        "directory or an input of the run")
+    parser.add_argument("--cache-dir", default=default(None),
+                        help="model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
+    parser.add_argument("--quiet", "-q", action="store_true", default=default(False),
+                        help="no progress bars or summaries")
+    parser.add_argument("--threads", type=int, default=default(None), metavar="N",
+                        help="torch intra-op threads (default: $OBLIVIATE_THREADS, $OMP_NUM_THREADS, else chosen "
+                        "from the CPUs this process may use and the model's size; recorded in results.json)")
+
+
+def add_family_options(parser: argparse.ArgumentParser, default_methods: str, train_help: str) -> None:
+    """--methods, --param and --train, which every family's bench has with its own defaults."""
+    parser.add_argument("--methods", default=None, help=f"comma-separated method names (default: {default_methods})")
+    parser.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE",
+                        help="override a method parameter, repeatable (nested: METHOD.GROUP.NAME=VALUE)")
+    parser.add_argument("--train", action="append", metavar="NAME=VALUE", help=train_help)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options every family's bench has, parsed."""
+
+    methods: list[str] | None
+    seeds: list[int]
+    params: dict[str, dict[str, str]]
+    train: dict[str, str]
+    cache_dir: str | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "BenchOptions":
+        return cls(
+            methods=split_list(args.methods) if getattr(args, "methods", None) else None,
+            seeds=seed_list(args.seeds),
+            params=method_params(getattr(args, "param", None)),
+            train=kv(getattr(args, "train", None), "--train"),
+            cache_dir=args.cache_dir,
+        )

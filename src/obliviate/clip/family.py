@@ -1,0 +1,68 @@
+"""The CLIP family's adapter: ``obliviate bench clip`` (domain unlearning, ADU's protocol)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..bench.options import BenchOptions, split_list
+from ..families import Bench, Family, first_line, register_family
+from .defaults import DEFAULT_FORGET, DEFAULT_METHODS
+
+
+class ClipFamily(Family):
+    name = "clip"
+    family = "clip"
+    help = "CLIP models: forget a visual domain, keep the others (Mem / For / H)"
+    description = ("Pretrain the embedded tiny CLIP per seed (cached) or load yours, run every method on every "
+                   "forget-domain combination, write results.json and report.html.")
+    methods_help = ",".join(DEFAULT_METHODS)
+    train_help = "override the tiny CLIP's pretraining recipe (PretrainConfig fields), repeatable"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dataset", default="digits",
+                            help="the image dataset rendered in every domain (see `obliviate ls datasets`; default digits)")
+        parser.add_argument("--forget", action="append", metavar="SPEC",
+                            help="domain:sketch, domain:sketch,clipart or domain:any=K (every K-domain combination, "
+                            "averaged); repeatable (default any=1, any=2, any=3)")
+        parser.add_argument("--domains", default=None,
+                            help="comma-separated domains the images are rendered in (default photo,sketch,painting,"
+                            "clipart; also negative, noisy)")
+        parser.add_argument("--model", default="tiny",
+                            help="tiny (embedded, pretrained here; --train overrides its pretraining) or a Hugging Face "
+                            "CLIPModel directory")
+        parser.add_argument("--shots", type=int, default=16, help="training images per (domain, class) the methods see")
+        parser.add_argument("--max-combinations", type=int, default=None,
+                            help="at most this many forget-domain combinations per domain:any=K spec (a fixed subset)")
+        parser.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
+
+    def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
+        from .bench import ClipBench
+
+        return [ClipBench(
+            dataset=args.dataset,
+            **({"domains": split_list(args.domains)} if args.domains else {}),
+            forget=args.forget or list(DEFAULT_FORGET),
+            methods=options.methods or list(DEFAULT_METHODS),
+            seeds=options.seeds,
+            model=args.model,
+            shots=args.shots,
+            max_combinations=args.max_combinations,
+            max_train=args.max_train,
+            params=options.params,
+            pretrain=options.train,
+            cache_dir=options.cache_dir,
+        )]
+
+    def quick_benches(self, cache_dir: str | None, seeds: int) -> list[Bench]:
+        """Domain unlearning for CLIP: one pretrained tiny CLIP, every single forgotten domain."""
+        from .bench import ClipBench
+
+        return [ClipBench(forget=["domain:any=1"], seeds=[0], cache_dir=cache_dir)]
+
+    def datasets(self) -> list[tuple[str, str]]:
+        from .domains import DOMAINS
+
+        return [(f"domain:{name}", first_line(DOMAINS.get(name))) for name in DOMAINS.names()]
+
+
+register_family(ClipFamily())

