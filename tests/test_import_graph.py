@@ -331,13 +331,13 @@ def test_no_import_cycles(graph: Graph) -> None:
 
 
 if __name__ == "__main__":
-    graph = import_graph()
-    found = cycles(graph)
-    upward = upward_imports(graph)
-    print(f"{len(graph)} modules, {sum(map(len, graph.values()))} edges, {len(found)} cycle(s), "
+    package_graph = import_graph()
+    found = cycles(package_graph)
+    upward = upward_imports(package_graph)
+    print(f"{len(package_graph)} modules, {sum(map(len, package_graph.values()))} edges, {len(found)} cycle(s), "
           f"{len(upward)} upward import(s) ({len(set(upward) - KNOWN_UPWARD.keys())} not in KNOWN_UPWARD)")
     if found:
-        print(describe(found, graph))
+        print(describe(found, package_graph))
     for edge in upward:
         print(f"upward: {_edge(edge)}" + ("" if edge in KNOWN_UPWARD else "  (new)"))
     sys.exit(1 if found or set(upward) - KNOWN_UPWARD.keys() else 0)
