@@ -6,27 +6,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from .methods import get_method
+from .record import UnlearnResult, check_unlearn_outputs, tensors_hash, weights_hash  # noqa: F401  (re-exported)
 from .tasks import Task
-from .utils.outputs import check_output, mark
-
-
-@dataclass
-class UnlearnResult:
-    model: nn.Module
-    method: str
-    params: dict[str, Any]
-    seed: int
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+from .utils.outputs import mark
 
 
 def unlearn(model: nn.Module, task: Task, method: str, *, seed: int = 0, inplace: bool = False, **params: Any) -> UnlearnResult:
@@ -56,22 +44,6 @@ def evaluate(model: nn.Module, task: Task, *, reference: nn.Module | dict | None
     if isinstance(reference, nn.Module):
         reference = evaluate_classifier(reference, task)["metrics"]
     return evaluate_classifier(model, task, reference=reference)
-
-
-def weights_hash(model: nn.Module) -> str:
-    """SHA-256 over the state dict (names, shapes and bytes, in order)."""
-    return tensors_hash(model.state_dict())
-
-
-def tensors_hash(tensors: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 over named tensors (names, shapes and bytes, in order)."""
-    h = hashlib.sha256()
-    for name, tensor in tensors.items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def unlearn_from_dirs(
@@ -147,17 +119,6 @@ def unlearn_from_dirs(
     if checkpoints is not None:
         checkpoints.clear()  # the model and its record are written: the checkpoints are spent
     return record
-
-
-def check_unlearn_outputs(out: str | Path, inputs: list[Any], *, overwrite: bool, checkpoints: bool) -> None:
-    """Refuse, before any work, an ``unlearn`` output (and its ``<out>.checkpoints`` when checkpointing)
-    that :func:`obliviate.utils.outputs.check_output` does not allow."""
-    from .training.checkpoint import checkpoint_dir_for
-
-    check_output(out, "unlearn", inputs=inputs, overwrite=overwrite)
-    if checkpoints:
-        check_output(checkpoint_dir_for(out), "checkpoints", inputs=inputs, overwrite=overwrite,
-                     flag="checkpoint directory")
 
 
 def _indices_file(forget: str) -> str | None:

@@ -9,24 +9,76 @@ unlearning promises nothing formal (DP2's epsilon, when present, is the one form
 The model and its record appear together: both are written into a temporary directory that is
 renamed to the output only when complete, so an interrupted job never leaves a model without its
 record, or a record beside half-written weights.
+
+Also what both unlearning APIs (:mod:`obliviate.api` for classifiers, :mod:`obliviate.lm.unlearn`
+for LMs) share: their result (:class:`UnlearnResult`), the weight hashes and the output check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .utils.io import atomic_dir, atomic_write_json
+from .utils.outputs import check_output
+from .version import __version__
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 RECORD_FILE = "record.json"
 RECORD_KIND = "obliviate unlearning record (empirical; approximate unlearning promises nothing formal)"
 
 
+@dataclass
+class UnlearnResult:
+    """What ``unlearn`` / ``unlearn_lm`` return: the unlearned model, the method, its full config, the
+    seed, the unlearning seconds and family-specific extras (the LM's LoRA spec)."""
+
+    model: nn.Module
+    method: str
+    params: dict[str, Any]
+    seed: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def weights_hash(model: nn.Module) -> str:
+    """SHA-256 over the state dict (names, shapes and bytes, in order)."""
+    return tensors_hash(model.state_dict())
+
+
+def tensors_hash(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over named tensors (names, shapes and bytes, in order)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in tensors.items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def check_unlearn_outputs(out: str | Path, inputs: list[Any], *, overwrite: bool, checkpoints: bool) -> None:
+    """Refuse, before any work, an ``unlearn`` output (and its ``<out>.checkpoints`` when checkpointing)
+    that :func:`obliviate.utils.outputs.check_output` does not allow."""
+    from .training.checkpoint import checkpoint_dir_for
+
+    check_output(out, "unlearn", inputs=inputs, overwrite=overwrite)
+    if checkpoints:
+        check_output(checkpoint_dir_for(out), "checkpoints", inputs=inputs, overwrite=overwrite,
+                     flag="checkpoint directory")
+
+
 def new_record(family: str, method: str, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """The fields every record starts with (tool, versions, method, config, seed)."""
-    from . import __version__
     from .utils.env import environment, git_commit
 
     return {

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from ..api import UnlearnResult, tensors_hash, weights_hash
 from ..errors import ConfigError
+from ..record import UnlearnResult, tensors_hash, weights_hash
 from .data import TokenDataset, as_dataset
 from .documents import documents_hash  # noqa: F401  (re-exported: the record's document hash)
 from .lora import LoraSpec, adapter_state, apply_lora, merged, save_adapter
@@ -102,14 +102,13 @@ def unlearn_lm_from_dirs(
     ``out`` (and ``<out>.checkpoints``) must be new, an earlier ``unlearn`` output, or ``overwrite`` is
     set (:mod:`obliviate.utils.outputs`); that, the method's family and its parameters are checked first."""
     from ..metrics.lm_eval import document_metrics
-    from ..record import add_evaluation, new_record, save_with_record
+    from ..record import add_evaluation, check_unlearn_outputs, new_record, save_with_record
     from .documents import scan_documents
     from ..training import distributed
     from ..training.checkpoint import checkpoint_dir_for, checkpointing
     from ..utils.threads import configure_for_model
     from .model import load_causal_lm, model_device, save_causal_lm
 
-    from ..api import check_unlearn_outputs
     from ..methods.base import resolve_method
     from ..utils.outputs import mark
 

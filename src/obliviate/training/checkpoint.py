@@ -145,7 +145,7 @@ def checkpointing(root: str | Path | None, every: int | None, job: Mapping[str, 
         raise ConfigError(f"--checkpoint-every must be a positive number of steps, got {every!r}")
     if _session is not None:
         raise ConfigError("checkpointing sessions cannot be nested")
-    from .loop import get_accelerator
+    from .distributed import get_accelerator
 
     accelerator = get_accelerator()
     if accelerator.distributed_type.value in ("FSDP", "DEEPSPEED"):

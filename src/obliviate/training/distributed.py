@@ -1,5 +1,7 @@
 """What a job needs to run under ``accelerate launch`` / ``torchrun`` (DDP, FSDP, DeepSpeed ZeRO-3).
 
+- the process-wide ``accelerate.Accelerator`` (:func:`get_accelerator`; the training loop and the
+  checkpoints both use it, so it lives below them);
 - the device of this process (``cuda:<local rank>`` under a launcher, not every rank on ``cuda:0``);
 - whether this process writes files (only the main one does; the others wait for it);
 - the full state dict of a model trained by :func:`~obliviate.training.fit`: under FSDP or ZeRO-3
@@ -11,9 +13,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .loop import get_accelerator
-
 SHARDED = ("FSDP", "DEEPSPEED")
+
+_accelerator = None
+
+
+def get_accelerator():
+    """The process-wide ``accelerate.Accelerator`` (CUDA when present, else CPU; DDP / FSDP / DeepSpeed
+    under ``accelerate launch`` or ``torchrun``; see docs/scale-out.md)."""
+    global _accelerator
+    if _accelerator is None:
+        from accelerate import Accelerator, DataLoaderConfiguration
+
+        # split_batches: a config's batch_size is the global batch, cut across the processes, so a
+        # method means the same thing on 1 or N devices (and N processes match one process's run)
+        _accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                                   dataloader_config=DataLoaderConfiguration(split_batches=True))
+    return _accelerator
 
 
 def process_device() -> torch.device:

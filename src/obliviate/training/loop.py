@@ -21,28 +21,12 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import ConfigError, ObliviateError
 from ..utils.progress import progress
 from .checkpoint import active_session, set_rng_state
+from .distributed import get_accelerator
 
 Batch = dict[str, list[torch.Tensor]]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 Hook = Callable[[nn.Module], None]
 Prepare = Callable[[nn.Module, torch.optim.Optimizer, DataLoader], tuple[nn.Module, torch.optim.Optimizer, DataLoader]]
-
-_accelerator = None
-
-
-def get_accelerator():
-    """The process-wide ``accelerate.Accelerator`` (CUDA when present, else CPU; DDP / FSDP / DeepSpeed
-    under ``accelerate launch`` or ``torchrun``; see docs/scale-out.md)."""
-    global _accelerator
-    if _accelerator is None:
-        from accelerate import Accelerator, DataLoaderConfiguration
-
-        # split_batches: a config's batch_size is the global batch, cut across the processes, so a
-        # method means the same thing on 1 or N devices (and N processes match one process's run)
-        _accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                                   dataloader_config=DataLoaderConfiguration(split_batches=True))
-    return _accelerator
-
 
 class TrainingDiverged(ObliviateError):
     """The loss became NaN or infinite."""

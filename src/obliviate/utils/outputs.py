@@ -96,7 +96,7 @@ def mark(directory: str | Path, kind: str) -> None:
     """Write the marker that lets a later run of ``kind`` recognise ``directory`` as its own."""
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
-    from .. import __version__
+    from ..version import __version__
 
     atomic_write_json(Path(directory) / MARKER, {"tool": "obliviate", "kind": kind, "version": __version__})
 
