@@ -179,16 +179,10 @@ LAYERS: list[tuple[str, list[str]]] = [
 
 #: Upward imports that exist today, each with who removes it; the list may only shrink (a stale entry fails).
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("bench.results", ""): "__version__: import it from obliviate.version (bench/ is the lead's)",
     ("clip.bench", "bench.report"): "private plot helpers (the lead's report package)",
     ("clip.pretrain", "methods.base"): "TrainingConfig (configs move to obliviate/config.py)",
     ("lm.dp", "methods.base"): "TrainingConfig (configs move to obliviate/config.py)",
     ("lm.train", "methods.base"): "TrainingConfig (configs move to obliviate/config.py)",
-    ("tasks.worst_case", "methods.base"): "configs (configs move to obliviate/config.py)",
-    ("tasks.worst_case", "methods.classifier.distill"): "method internals",
-    ("tasks.worst_case", "methods.classifier.l1_sparse"): "method internals",
-    ("tasks.worst_case", "methods.classifier.random_label"): "method internals",
-    ("tasks.worst_case", "methods.classifier.scrub"): "method internals",
     ("lm.smollm2", "bench.cache"): "the converted model's cache directory",
     ("models.io", "pruning"): "masks saved with the model (pruning trains with methods.classifier.retrain)",
     ("utils.warmup", "training.loop"): "the warm-up builds an optimiser and a loader",

@@ -15,7 +15,7 @@ from obliviate.methods.classifier.retrain import RetrainConfig, train_classifier
 from obliviate.models import build_classifier
 from obliviate.models.io import save_classifier
 from obliviate.tasks import ForgetRequest, Task, read_indices_file
-from obliviate.tasks.worst_case import (
+from obliviate.classifier.worst_case import (
     LOWER_METHODS, WorstCaseConfig, project_capped_simplex, resolve_size, run_lower_level, search_worst_case, top_m,
 )
 from obliviate.utils.seeding import seed_everything

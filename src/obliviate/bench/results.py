@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..utils.env import environment, git_commit
 from ..utils.io import atomic_write_json
 

@@ -189,7 +189,7 @@ class ClassifierBench:
 
     def search_config(self, request: ForgetRequest | None = None):
         """The worst-case search config: defaults < the recipe's batch size < --param worst_case.* < the spec's options."""
-        from ..tasks.worst_case import WorstCaseConfig
+        from .worst_case import WorstCaseConfig
 
         recipe = recipe_for(self.dataset)
         params = {k: v for k, v in recipe.method_defaults.items() if k == "batch_size"}
@@ -295,7 +295,7 @@ def worst_case_file(
     for ``seed``) and write it to ``out`` as an ``indices:FILE`` file; returns the search result.
     ``out`` must be new, an earlier worst-case file, or ``overwrite`` is set (:mod:`obliviate.utils.outputs`)."""
     from ..models.io import check_classifier_fits, load_classifier
-    from ..tasks.worst_case import resolve_size, search_worst_case
+    from .worst_case import resolve_size, search_worst_case
     from ..utils.outputs import check_output
 
     cache = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
@@ -367,7 +367,7 @@ class _SeedRun:
 
     def worst_case(self, request: ForgetRequest) -> tuple[np.ndarray, dict[str, Any]]:
         """The search's set for ``request`` on this seed's dense original (cached) and its record."""
-        from ..tasks.worst_case import resolve_size, search_worst_case
+        from .worst_case import resolve_size, search_worst_case
 
         config = self.bench.search_config(request)
         n = len(self.splits.train)
@@ -397,7 +397,7 @@ class _SeedRun:
 
 def _check_spec(spec: BenchSpec, splits: ImageSplits, bench: ClassifierBench, seeds: list[int]) -> None:
     """Resolve what can be resolved without a model, so a bad spec fails before any training."""
-    from ..tasks.worst_case import resolve_size
+    from .worst_case import resolve_size
 
     n = len(splits.train)
     request = spec.inner

@@ -3,29 +3,7 @@ all in one registry keyed by (family, name) (``METHODS``)."""
 
 from __future__ import annotations
 
-import importlib
+from .builtin import BUILTIN, load_all
+from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, register_method, resolve_method
 
-from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, register_method
-
-#: Modules of the built-in methods, per family; importing one registers it.
-BUILTIN: dict[str, tuple[str, ...]] = {
-    "classifier": ("retrain", "finetune", "grad_ascent", "random_label", "l1_sparse", "influence",
-                   "fisher_forgetting", "salun", "scrub", "laf"),
-    "lm": ("retrain", "grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector", "dp2", "whp", "eco"),
-    "clip": ("domain_baseline", "adu"),
-}
-
-_loaded = False
-
-
-def load_all() -> None:
-    """Import every built-in method module once (lazy, so `import obliviate` stays light)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for family, modules in BUILTIN.items():
-            for mod in modules:
-                importlib.import_module(f"{__name__}.{family}.{mod}")
-
-
-__all__ = ["METHODS", "Method", "MethodConfig", "TrainingConfig", "get_method", "register_method", "load_all"]
+__all__ = ["METHODS", "Method", "MethodConfig", "TrainingConfig", "get_method", "register_method", "load_all", "resolve_method", "BUILTIN"]

@@ -282,7 +282,7 @@ def register_method(cls: type[Method]) -> type[Method]:
 def resolve_method(name: str, family: str | None = None) -> tuple[type[Method], dict[str, Any]]:
     """(class, params fixed by the name) of ``name``: a named variant (lm ``npo_gdr``) gives its base
     method and the params it fixes; any other method gives ``(class, {})``."""
-    from . import load_all
+    from .builtin import load_all
 
     load_all()
     return METHODS.resolve(name, family)
@@ -292,7 +292,7 @@ def get_method(name: str, family: str | None = None) -> type[Method]:
     """The method registered as ``name`` (``family/name``, or a short name: within ``family`` when given,
     else the one family that has it). A method of another family than ``family`` raises
     :class:`MethodFamilyError` (a :class:`ConfigError` and an :class:`UnknownNameError`) naming both."""
-    from . import load_all
+    from .builtin import load_all
 
     load_all()
     return METHODS.get(name, family)

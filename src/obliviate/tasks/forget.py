@@ -6,7 +6,7 @@ Specs:
   ``class:3``        every training sample of class 3 (``class:3,5`` for several classes)
   ``indices:FILE``   the training indices listed in FILE (see :func:`read_indices_file`)
   ``worst_case:N[,lower=M][,mode=easiest]``   the N (count or fraction) hardest samples to forget, found by
-                     the bi-level search of Fan et al. 2024 (:mod:`obliviate.tasks.worst_case`) on the
+                     the bi-level search of Fan et al. 2024 (:mod:`obliviate.classifier.worst_case`) on the
                      original model: the bench runs it; ``obliviate worst-case`` writes an indices file
   ``worst_classes:K[,lower=M][,mode=easiest]``   the K hardest classes (class-wise variant)
 

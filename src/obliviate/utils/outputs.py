@@ -31,7 +31,7 @@ from .io import TEMP_TAG, atomic_write_json, clean_stale_temps, remove_path
 MARKER = ".obliviate-output.json"
 #: the kinds of output (the command that writes each)
 KINDS = ("bench", "unlearn", "train", "worst-case", "report", "checkpoints")
-#: the first line of a worst-case indices file (obliviate.tasks.worst_case.WorstCaseResult.write)
+#: the first line of a worst-case indices file (obliviate.classifier.worst_case.WorstCaseResult.write)
 WORST_CASE_HEADER = "# obliviate worst-case forget set"
 
 

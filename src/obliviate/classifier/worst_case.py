@@ -49,7 +49,7 @@ from ..training.loop import Batch, LossFn
 from ..training.predict import predict_logits
 from ..utils.progress import progress
 from ..utils.seeding import seed_everything
-from .forget import write_indices_file
+from ..tasks.forget import write_indices_file
 
 LOWER_METHODS = ("finetune", "random_label", "l1_sparse", "scrub", "retrain")
 _REF = "reference code OPTML-Group/Unlearn-WorstCase"
