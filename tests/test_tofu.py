@@ -200,15 +200,18 @@ def test_plain_template_masks_the_prompt(tokenizer) -> None:
     assert mask[1].sum() < mask[0].sum() and (labels[1, mask[1] == 0] == -100).all()
 
 
-def test_chat_template_is_used(tokenizer) -> None:
+@pytest.mark.parametrize("turn_end", ["</s>", ""])
+def test_chat_template_is_used(tokenizer, turn_end: str) -> None:
     tok = tokenizer.__class__(tokenizer_object=tokenizer.backend_tokenizer, bos_token="<s>", eos_token="</s>",
                               pad_token="<pad>")
-    tok.chat_template = ("<s>{% for m in messages %}User: {{ m['content'] }}\n{% endfor %}"
+    tok.chat_template = ("<s>{% for m in messages %}{% if m['role'] == 'user' %}User: {{ m['content'] }}\n"
+                         "{% else %}Bot: {{ m['content'] }}" + turn_end + "\n{% endif %}{% endfor %}"
                          "{% if add_generation_prompt %}Bot:{% endif %}")
-    (ids, n), = encode_qa(tok, [("Where was Dax Holm born?", " Hanoi.")])
+    (ids, n), = encode_qa(tok, [("Where was Dax Holm born?", "Hanoi.")])
     assert tok.decode(ids[:n]) == "<s>User: Where was Dax Holm born?\nBot:"
-    assert tok.decode(ids[n:]) == " Hanoi.</s>"
-    assert ids.count(tok.bos_token_id) == 1  # the template's BOS, none added
+    # the template's own end of turn, or EOS appended when it has none
+    assert tok.decode(ids[n:]) == (" Hanoi.</s>\n" if turn_end else " Hanoi.\n</s>")
+    assert ids.count(tok.bos_token_id) == 1 and ids.count(tok.eos_token_id) == 1  # nothing added twice
 
 
 def test_truncation(tokenizer) -> None:

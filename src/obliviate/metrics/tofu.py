@@ -22,6 +22,12 @@ being the model fine-tuned on the retain split only (get_forget_quality). **Mode
 facts. Each evaluation set is cut to its first ``max_items`` = 300 rows and texts to 200 tokens, and greedy
 generation stops at 200 tokens in all (the authors' ``ds_size`` and ``generation.max_length``). All values
 are fractions in [0, 1].
+
+Where this differs from the authors' code, on purpose: the generation prompt is the training prompt up to
+the answer (their plain-template prompt stops before ``Answer:``, evaluate_util.run_generation), and the
+200-token cap counts each prompt's own tokens rather than the left-padded batch width. The paper writes the
+truth ratio with the arithmetic mean of the perturbed answers' probabilities; the code, which produced the
+published numbers, averages their losses (a geometric mean), as here.
 """
 
 from __future__ import annotations

@@ -18,13 +18,15 @@ with ``datasets.load_dataset`` (online only). A missing file or column raises
 
 Question-answer format:
 
-- With a chat template, the prompt is the template applied to one user turn with the generation prompt,
-  and the training text is prompt + answer (tokenised without added special tokens: the template writes
-  its own). Without one, the authors' plain template (config/model_config.yaml for Phi-1.5, StableLM and
-  Pythia: ``"Question: " + q + "\\n" + "Answer: " + a``, :func:`obliviate.lm.prompts.qa_text`) after BOS.
-  Their Llama-2 tags (``[INST] q [/INST]``) are Llama-2-chat's own format, which its chat template gives.
+- With a chat template, the prompt is the template applied to the user turn with the generation prompt,
+  the training text the template applied to the user and assistant turns (both tokenised without added
+  special tokens: the template writes its own). Without one, the authors' plain template
+  (config/model_config.yaml for Phi-1.5, StableLM and Pythia: ``"Question: " + q + "\\n" + "Answer: " + a``,
+  :func:`obliviate.lm.prompts.qa_text`) after BOS. Their Llama-2 tags (``[INST] q [/INST]``) are
+  Llama-2-chat's own format, which its chat template gives.
 - EOS follows the answer and is a target, as in the authors' labels
-  (data_module.convert_raw_data_to_model_format).
+  (data_module.convert_raw_data_to_model_format); with a chat template, only when the template's
+  assistant turn holds no EOS of its own (ChatML's ``<|im_end|>``, Llama-2's ``</s>``).
 - Loss on answer tokens only: the prompt's labels are -100. The prompt/answer boundary is the longest
   common prefix of the token ids of the prompt and of the full text. (The authors count the prompt's
   tokens tokenised alone, which masks the first answer token when a BPE merges the prompt's trailing
@@ -236,18 +238,23 @@ def encode_qa(tokenizer: "PreTrainedTokenizerBase", pairs: Sequence[tuple[str, s
     first ``n`` ids are the generation prompt; the rest are the loss targets). See the module doc."""
     if not pairs:
         return []
+    eos = tokenizer.eos_token_id
     if has_chat_template(tokenizer):
-        prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
-                                                 add_generation_prompt=True) for q, _ in pairs]
-        fulls = [p + a for p, (_, a) in zip(prompts, pairs)]
-        encoded = tokenizer(prompts + fulls, add_special_tokens=False)["input_ids"]
+        def render(messages: list[dict[str, str]], prompt: bool) -> str:
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+
+        texts = [render([{"role": "user", "content": q}], True) for q, _ in pairs] + [
+            render([{"role": "user", "content": q}, {"role": "assistant", "content": a}], False) for q, a in pairs]
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     else:
         encoded = encode_all(tokenizer, [qa_text(q, "") for q, _ in pairs] + [qa_text(q, a) for q, a in pairs])
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     out = []
     for prompt, full in zip(encoded[:len(pairs)], encoded[len(pairs):]):
         n = _common_prefix(prompt, full)
-        out.append((list(full) + eos, n))
+        ids = list(full)
+        if eos is not None and eos not in ids[n:]:
+            ids.append(eos)
+        out.append((ids, n))
     return out
 
 
