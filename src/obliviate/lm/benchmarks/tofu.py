@@ -121,13 +121,16 @@ def split_files(directory: Path, split: str) -> list[Path]:
 
 
 def _read_json(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8")
+    """Rows of a JSON-lines file (the published form) or of one JSON array."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ObliviateError(f"{path} is not UTF-8 text: {err}") from None
     if text.lstrip().startswith("["):
         try:
-            rows = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as err:
             raise ObliviateError(f"{path} is not valid JSON: {err}") from None
-        return rows if isinstance(rows, list) else [rows]
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
