@@ -35,21 +35,22 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
-@lru_cache(maxsize=1)
-def _scorer():
+@lru_cache(maxsize=2)
+def rouge_scorer(use_stemmer: bool = False):
+    """rouge-score's ROUGE-L scorer (one cached instance per ``use_stemmer``)."""
     import logging
 
     root_handlers = list(logging.root.handlers)
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer as rs
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    scorer = rs.RougeScorer(["rougeL"], use_stemmer=use_stemmer)
     logging.root.handlers[:] = root_handlers  # its imports install a stderr handler on the root logger
     return scorer
 
 
 def rouge_l_f1(prediction: str, reference: str) -> float:
     """ROUGE-L F1 in [0, 1] (rouge-score, no stemmer: lower-cased alphanumeric tokens)."""
-    return float(_scorer().score(reference, prediction)["rougeL"].fmeasure)
+    return float(rouge_scorer().score(reference, prediction)["rougeL"].fmeasure)
 
 
 @dataclass
