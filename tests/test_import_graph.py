@@ -171,8 +171,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("core", ["data", "models", "tasks", "training", "metrics", "record", "lm", "clip"]),
     ("methods", ["methods", "pruning"]),
     ("bench machinery", ["bench.cache", "bench.cache_entry", "bench.rows", "bench.results", "bench.options",
-                         "families"]),
-    ("families", ["classifier", "lm.bench*", "lm.*family", "lm.unlearn", "clip.bench*", "clip.*family"]),
+                         "bench.series", "families"]),
+    ("families", ["classifier", "lm.bench", "lm.bench_*", "lm.*family", "lm.unlearn", "clip.bench", "clip.*family"]),
     ("drivers", ["bench", "bench.run", "bench.report*", "bench.cache_cli", "report"]),
     ("interface", ["api", "cli", ""]),
 ]

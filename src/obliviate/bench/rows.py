@@ -120,3 +120,24 @@ def run_method_row(
         row["peak_memory_source"] = memory.source
     store.put(row_key, row)
     return row
+
+
+class RowSink:
+    """A bench's rows in the order they are emitted, with its overall progress bar (one row a step)."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        from ..utils.progress import progress
+
+        self.rows: list[dict[str, Any]] = []
+        self._bar = progress(total=total, desc=desc, unit="row", always=True, leave=True)
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        label = f"{row['task'].get('forget_spec') or ''} {row['method']['name']} s{row['seed']}".strip()
+        self._bar.set_postfix_str(label, refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> list[dict[str, Any]]:
+        """Close the bar; the rows."""
+        self._bar.close()
+        return self.rows

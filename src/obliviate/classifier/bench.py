@@ -24,6 +24,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,14 +41,14 @@ from ..pruning import PruneSpec, apply_masks, prune, sparsity
 from ..tasks import ForgetRequest, Task, UnlearnData, read_indices_file
 from ..tasks.forget import SEARCHED_KINDS
 from ..utils.io import atomic_dir, atomic_write_json
-from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..utils.threads import built_params, model_params, thread_scope
 from ..utils.warmup import warm_up
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .defaults import DEFAULT_METHODS
 from .recipes import recipe_for
-from ..bench.rows import RowStore, result_row, run_method_row
+from ..bench.rows import RowSink, RowStore, result_row, run_method_row
+from ..bench.series import sequential_chain
 
 #: ``--param worst_case.NAME=VALUE`` configures the search, not a method
 SEARCH_PARAMS = "worst_case"
@@ -217,16 +218,9 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
     # resolve every forget set that needs no model first: a bad spec fails before anything is trained
     for spec in specs:
         _check_spec(spec, splits, bench, conf["seeds"])
-    rows: list[dict[str, Any]] = []
     n_methods = sum(not get_method(m, family="classifier").is_exact for m in conf["methods"])
     n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
-    bar = progress(total=len(conf["seeds"]) * n_points * (2 + n_methods), desc=f"bench {conf['dataset']}", unit="row",
-                   always=True, leave=True)
-
-    def emit(row: dict[str, Any]) -> None:
-        rows.append(row)
-        bar.set_postfix_str(f"{row['task']['forget_spec']} {row['method']['name']} s{row['seed']}", refresh=False)
-        bar.update(1)
+    emit = RowSink(len(conf["seeds"]) * n_points * (2 + n_methods), f"bench {conf['dataset']}")
 
     for seed in conf["seeds"]:
         original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
@@ -259,8 +253,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
                     method_rows = [ctx.method_row(p.task, name, params, ref) for p, ref in zip(points, refs)]
                 for point, row in zip(points, method_rows):
                     emit(_mark(row, point, pruning, search))
-    bar.close()
-    return rows
+    return emit.close()
 
 
 def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, dict[str, Any], dict[str, Any]]:
@@ -457,41 +450,34 @@ def _sequential_rows(ctx: _SeedRun, spec: BenchSpec, points: list[Point], refs: 
     method = get_method(name, family="classifier")
     config = method.Config.from_params(params)
     keys = [{**ctx.key(p.task), "method": name, "params": params, "chain": spec.text} for p in points]
-    stored = [ctx.store.get(k) for k in keys]
-    if all(r is not None and r["status"] == "ok" for r in stored):
-        return stored  # type: ignore[return-value]
-    state: dict[str, Any] = {"model": copy.deepcopy(ctx.original)}
     labels = method.needs_labels(config)
-    rows = []
-    for i, (point, ref, key) in enumerate(zip(points, refs, keys)):
-        task = point.task
-        forget = ctx.splits.train.subset(point.fold)
+
+    def run_request(i: int, model_in: Callable[[], Any], keep: Callable[[Any], None]) -> dict:
+        task, ref = points[i].task, refs[i]
+        forget = ctx.splits.train.subset(points[i].fold)
         data = UnlearnData(forget if labels else forget.without_labels(),
                            task.retain if labels else task.retain.without_labels(), ctx.splits.num_classes)
 
-        def unlearn(i: int = i, data: UnlearnData = data) -> Any:
-            if state["model"] is None:
-                raise RuntimeError(f"request {i + 1} not run: an earlier request failed")
+        def unlearn() -> Any:
+            start = model_in()
             seed_everything(ctx.seed)
-            model = apply_masks(method().run(state["model"], data, config, seed=ctx.seed))
-            state["model"] = model
+            model = apply_masks(method().run(start, data, config, seed=ctx.seed))
+            keep(model)
             return model
 
-        def make_row(evaluation: dict, seconds: float, task: Task = task, ref: dict = ref) -> dict:
+        def make_row(evaluation: dict, seconds: float) -> dict:
             row = _row(task, name, params, ctx.seed, evaluation, seconds, ref["retrain_seconds"])
             row["task"]["model"] = ctx.conf["model"]
             return row
 
-        row = run_method_row(
-            ctx.store, key, f"{name} request {i + 1}/{spec.steps} on {spec.text} seed {ctx.seed}", unlearn,
-            lambda model, task=task, ref=ref: evaluate_classifier(
-                model, task, reference=ref["metrics"], mia_max_per_side=ctx.bench.mia_max_per_side),
+        return run_method_row(
+            ctx.store, keys[i], f"{name} request {i + 1}/{spec.steps} on {spec.text} seed {ctx.seed}", unlearn,
+            lambda model: evaluate_classifier(model, task, reference=ref["metrics"],
+                                              mia_max_per_side=ctx.bench.mia_max_per_side),
             make_row, reuse=False,
         )
-        if row["status"] != "ok":
-            state["model"] = None
-        rows.append(row)
-    return rows
+
+    return sequential_chain(ctx.store, keys, lambda: copy.deepcopy(ctx.original), run_request)
 
 
 def _mark(row: dict, point: Point, pruning: dict | None, search: dict | None) -> dict:

@@ -28,9 +28,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..methods import get_method
-from ..utils.progress import progress
 from ..bench.cache import cached_model, default_cache_dir
-from ..bench.rows import RowStore, result_row, run_method_row
+from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 from .defaults import DEFAULT_FORGET, DEFAULT_METHODS
 
 
@@ -177,16 +176,9 @@ def _run(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
     store = RowStore(out_dir)
     templates = [TEMPLATE.replace("{domain}", d) for d in data.domains]
     test = data.test
-    rows: list[dict[str, Any]] = []
     specs = {spec: bench.combinations(spec) for spec in bench.forget}
-    bar = progress(total=len(bench.seeds) * len(specs) * (1 + len(bench.methods)), desc="bench clip", unit="row",
-                   always=True, leave=True)
+    emit = RowSink(len(bench.seeds) * len(specs) * (1 + len(bench.methods)), "bench clip")
     model_name = "tiny-clip" if bench.model == "tiny" else Path(bench.model).name
-
-    def emit(row: dict[str, Any]) -> None:
-        rows.append(row)
-        bar.set_postfix_str(f"{row['task']['forget_spec']} {row['method']['name']} s{row['seed']}", refresh=False)
-        bar.update(1)
 
     def describe(spec: str, combos: list[tuple[str, ...]], seed: int) -> dict[str, Any]:
         tasks = [DomainTask(data, c, seed, bench.shots).describe() for c in combos]
@@ -221,8 +213,7 @@ def _run(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
                                  lambda: ClipClassifier(backbone, data.class_names, templates),
                                  lambda model, combo: evaluate_domain_model(model, test.x, test.y, test.d, data.domains, combo),
                                  list(data.domains), seed_everything))
-    bar.close()
-    return rows
+    return emit.close()
 
 
 def _method_row(store: RowStore, key: dict, name: str, params: dict, seed: int, combos: list[tuple[str, ...]],

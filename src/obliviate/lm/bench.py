@@ -32,14 +32,13 @@ from typing import Any
 from ..errors import ConfigError
 from ..methods.base import resolve_method
 from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_losses
-from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..utils.threads import ThreadChoice, built_params, thread_scope
 from ..bench.cache import cached_model, config_hash, default_cache_dir
 from .bench_dp import dp_metrics, train_dp_base, with_metrics
 from .defaults import CORPORA, DEFAULT_METHODS, KJV_BOOKS
 from .bench_series import LMForgetSpec, run_series
-from ..bench.rows import RowStore, result_row, run_method_row
+from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 
 #: Original-training recipe per model size (LMTrainConfig fields); the retrain reference uses the same.
 TRAIN_RECIPES: dict[str, dict[str, Any]] = {
@@ -239,19 +238,13 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     store = RowStore(out_dir)
     methods = [m for m in conf["methods"] if not resolve_method(m, family="lm")[0].is_exact]
     specs = [LMForgetSpec.parse(f) for f in bench.forget]
-    rows: list[dict[str, Any]] = []
     pretrained = None
     if bench.model == "smollm2":
         from ..lm.smollm2 import converted_dir
 
         pretrained = converted_dir(cache_dir)
     per_seed = sum(spec.rows_per_method * (2 + len(methods)) for spec in specs)
-    bar = progress(total=len(bench.seeds) * per_seed, desc=f"bench lm {bench.corpus}", unit="row", always=True, leave=True)
-
-    def emit(row: dict[str, Any]) -> None:
-        rows.append(row)
-        bar.set_postfix_str(f"{row['method']['name']} s{row['seed']}", refresh=False)
-        bar.update(1)
+    emit = RowSink(len(bench.seeds) * per_seed, f"bench lm {bench.corpus}")
 
     for seed in bench.seeds:
         ctx = SeedRun(bench, seed, conf, cache_dir, store, pretrained)
@@ -260,8 +253,7 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
                 ctx.run_documents(methods, emit)
             else:
                 run_series(ctx, spec, methods, emit)
-    bar.close()
-    return rows
+    return emit.close()
 
 
 class SeedRun:

@@ -33,12 +33,11 @@ from ..errors import ConfigError
 from ..methods.base import resolve_method
 from ..metrics.gap import gap_to_retrain
 from ..metrics.lm_eval import LMEvalConfig
-from ..utils.progress import progress
 from ..utils.seeding import seed_everything
 from ..bench.cache import cached_model, default_cache_dir
 from .bench import DEFAULT_METHODS, LMBench, lm_threads, load_cached_lm, lm_saver, tokenizer_hash
 from .bench_dp import dp_metrics, train_dp_base, with_metrics
-from ..bench.rows import RowStore, result_row, run_method_row
+from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 
 #: The corruption phase (LMTrainConfig fields): continued training of the clean model.
 CORRUPT_RECIPE: dict[str, Any] = {"epochs": 10, "lr": 1e-3, "batch_size": 16}
@@ -166,16 +165,11 @@ def _run(bench: RestorBench, out_dir: Path) -> list[dict[str, Any]]:
     conf = bench.resolved()
     methods = [m for m in conf["methods"] if not resolve_method(m, family="lm")[0].is_exact]
     n_refs = 3 + any(resolve_method(m, family="lm")[0].base_model == "dp" for m in methods)
-    bar = progress(total=len(bench.seeds) * (n_refs + len(methods)), desc="bench restor", unit="row", always=True,
-                   leave=True)
-    rows: list[dict[str, Any]] = []
+    emit = RowSink(len(bench.seeds) * (n_refs + len(methods)), "bench restor")
     for seed in bench.seeds:
         for row in _RestorSeed(bench, seed, conf, out_dir).rows(methods):
-            rows.append(row)
-            bar.set_postfix_str(f"{row['method']['name']} s{seed}", refresh=False)
-            bar.update(1)
-    bar.close()
-    return rows
+            emit(row)
+    return emit.close()
 
 
 class _RestorSeed:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ForgetSpecError
 from ..methods.base import resolve_method
+from ..bench.series import sequential_chain
 from ..utils.seeding import seed_everything
 from ..bench.rows import run_method_row
 
@@ -171,15 +172,6 @@ def _sequential(ctx: "SeedRun", name: str, tasks: list["LMTask"], folds, referen
 
     chain = f"sequential:{len(tasks)}"
     keys = [_method_key(ctx, task, name, chain) for task in tasks]
-    stored = [ctx.store.get(k) for k in keys]
-    if all(r is not None and r["status"] == "ok" for r in stored):
-        return stored  # type: ignore[return-value]
-    state: dict[str, Any] = {"model": copy.deepcopy(ctx.original)}
-
-    def start(i: int):
-        if state["model"] is None:
-            raise RuntimeError(f"request {i + 1} not run: an earlier request failed")
-        return state["model"]
 
     def request_data(i: int) -> LMUnlearnData:
         """Forget: fold i only (the new request); retain: the training data without folds 0..i."""
@@ -187,12 +179,8 @@ def _sequential(ctx: "SeedRun", name: str, tasks: list["LMTask"], folds, referen
         forget = lm_dataset(ctx.tok, fold_texts, max_length=ctx.task.max_length)
         return LMUnlearnData(forget, tasks[i].unlearn_data().retain, ctx.tok)
 
-    rows = []
-    for i, (task, ref) in enumerate(zip(tasks, references)):
-        row = _runner(ctx, name, task, ref, lambda i=i: start(i), lambda i=i: request_data(i), keys[i],
-                      f"{name} request {i + 1}/{len(tasks)} seed {ctx.seed}", reuse=False,
-                      keep=lambda model: state.update(model=model))
-        if row["status"] != "ok":
-            state["model"] = None
-        rows.append(row)
-    return rows
+    def run_request(i: int, model_in: Callable[[], Any], keep: Callable[[Any], None]) -> dict[str, Any]:
+        return _runner(ctx, name, tasks[i], references[i], model_in, lambda: request_data(i), keys[i],
+                       f"{name} request {i + 1}/{len(tasks)} seed {ctx.seed}", reuse=False, keep=keep)
+
+    return sequential_chain(ctx.store, keys, lambda: copy.deepcopy(ctx.original), run_request)
