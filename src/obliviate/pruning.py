@@ -53,7 +53,7 @@ from .errors import ConfigError, ModelLoadError
 from .utils.io import atomic_path
 
 if TYPE_CHECKING:
-    from .methods.base import TrainingConfig
+    from .config import TrainingConfig
 
 Masks = dict[str, torch.Tensor]
 Scope = Literal["conv", "body", "all"]
