@@ -98,9 +98,9 @@ class Config:
         names) and validate; every unknown name, bad value and broken constraint in one ConfigError."""
         problems: list[str] = []
         config = cls._build(dict(params or {}), "", problems)
-        problems += config._problems("")
         if problems:
-            raise ConfigError(f"{cls.__name__}: " + "; ".join(problems))
+            raise ConfigError(f"{cls.__name__}: " + "; ".join(problems + config._problems("")))
+        config.validate()
         return config
 
     @classmethod
