@@ -9,9 +9,8 @@ a subclass never calls ``super().check()``. :meth:`Config.validate` reports ever
 ``"<ConfigName>: problem; problem"``.
 
 A field whose type is a Config subclass nests: ``from_params({"dp": {"epsilon": 0.5}})`` and
-``from_params({"dp.epsilon": "0.5"})`` both set it (mixed, a later key wins, as in ``{**a, **b}``),
-:meth:`Config.as_dict` gives nested dicts and
-:meth:`Config.describe` dotted names (``dp.epsilon``).
+``from_params({"dp.epsilon": "0.5"})`` both set it (mixed, a later key wins, as in ``{**a, **b}``);
+:meth:`Config.as_dict` gives nested dicts and :meth:`Config.describe` dotted names (``dp.epsilon``).
 
 A subclass changes an inherited field's default by re-declaring it, with or without a type: without
 one it keeps the base's type; either way it keeps the base's constraints unless it gives its own

@@ -52,13 +52,15 @@ class DPTrainConfig(ClippedTrainingConfig):
     """DP-SGD recipe (DP2Unlearning's Train_dp_SGD: SGD, lr 5e-5, batch 16, 10 epochs, clip 1.0,
     epsilon 0.5, delta 1e-12, weight decay 0.01)."""
 
-    epochs = param(10, "passes over the training data (expected; batches are Poisson-sampled)", ge=1)
-    lr = param(5e-5, "learning rate")
-    batch_size = param(16, "expected batch size (Poisson sampling rate = batch_size / N)")
-    optimizer = param("sgd", "optimiser wrapped by opacus's DPOptimizer")
+    epochs = param(10, "passes over the training data (expected; batches are Poisson-sampled; DP2Unlearning: 10)",
+                   ge=1)
+    lr = param(5e-5, "learning rate (DP2Unlearning: 5e-5)")
+    batch_size = param(16, "expected batch size (Poisson sampling rate = batch_size / N; DP2Unlearning: 16)")
+    optimizer = param("sgd", "optimiser wrapped by opacus's DPOptimizer (DP2Unlearning: SGD)")
     momentum = param(0.0, "SGD momentum")
-    weight_decay = param(0.01, "weight decay")
-    max_grad_norm = param(1.0, "per-example gradient clipping norm C (the noise std is sigma * C)", gt=0)
+    weight_decay = param(0.01, "weight decay (DP2Unlearning: 0.01)")
+    max_grad_norm = param(1.0, "per-example gradient clipping norm C, the noise std is sigma * C (DP2Unlearning: 1.0)",
+                          gt=0)
     epsilon: float = param(0.5, "target epsilon of the whole training (DP2Unlearning: 0.5)", gt=0)
     delta: float = param(1e-12, "target delta (DP2Unlearning: 1e-12; must be < 1/N)", gt=0, lt=1)
     accountant: Literal["rdp", "prv", "gdp"] = param("rdp", "opacus privacy accountant", choices=ACCOUNTANTS)
