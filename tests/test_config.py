@@ -129,8 +129,10 @@ def test_redeclared_defaults_keep_the_base_type_and_constraints():
         lr = param(0.5, "a faster learning rate")
         optimizer = param("adam", "adam here")
         epochs = param(2, "at least one epoch here", ge=1)
+        momentum = 0.5  # a bare new default keeps the base's help and constraints too
 
     c = Fast.from_params({"lr": "0.25"})
+    assert c.momentum == 0.5 and dict((n, h) for n, _, _, h in Fast.describe())["momentum"] == "SGD momentum"
     assert c.lr == 0.25 and c.optimizer == "adam" and c.max_grad_norm == 1.0
     assert [f for f in Fast.names()] == [*TrainingConfig.names(), "max_grad_norm"]
     assert "lr must be > 0, got 0.0" in _error(Fast, {"lr": 0})

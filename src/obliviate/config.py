@@ -78,6 +78,8 @@ class Config:
             if name not in cls.__dict__:
                 continue
             value = cls.__dict__[name]
+            if isinstance(value, (property, classmethod, staticmethod, types.FunctionType)):
+                continue  # not a field (dataclass will say so if it clashes)
             if not isinstance(value, dataclasses.Field):  # a bare new default keeps the base's help too
                 value = field(default=value, metadata=base_field.metadata)
                 setattr(cls, name, value)
