@@ -38,9 +38,9 @@ REGISTERED = [n for family in FAMILIES for n in METHODS.names(family)]
 #: The LM bench's tiny-model scaling of MUSE's recipe (as in tests/test_lm_methods.py).
 TINY_LM = {"lr": 1e-3, "epochs": 5, "batch_size": 8}
 CLIP_PARAMS = {"epochs": 20, "batch_size": 32, "lr": 0.05}  # the methods' defaults but the batch
-DP = {"epsilon": 8.0, "delta": 1e-5}
+DP = {"dp.epsilon": 8.0, "dp.delta": 1e-5}
 #: dp2's DP-SGD base as in tests/test_lm_dp2.py (epsilon 8, 6 epochs of Adam)
-DP_BASE = {**DP, "dp_epochs": 6, "dp_lr": 3e-3, "dp_optimizer": "adam", "dp_weight_decay": 0.0}
+DP_BASE = {**DP, "dp.epochs": 6, "dp.lr": 3e-3, "dp.optimizer": "adam", "dp.weight_decay": 0.0}
 CLIP_DOMAINS, CLIP_FORGET, CLIP_SHOTS = ("photo", "sketch", "painting", "clipart"), "sketch", 8
 
 
@@ -80,7 +80,7 @@ CASES = [
     Case("whp", {**TINY_LM, "alpha": 1.0}, {"alpha": -1}),
     Case("whp", {**TINY_LM, "alpha": 1.0, "mode": "logits"}, {"mode": "both"}, variant="logits"),
     Case("eco", {"classifier": "lm_embeddings"}, {"fpr": 1.5}, quick={"zo_steps": 4}),
-    Case("dp2", {**DP, "epochs": 5, "lr": 5e-3}, {"delta": 2.0}),
+    Case("dp2", {**DP, "epochs": 5, "lr": 5e-3}, {"dp.delta": 2.0}),
     Case("domain_baseline", CLIP_PARAMS, {"n_prompts": 0}),
     # at ADU's mmd_weight 1 the tiny CLIP's memorised accuracy collapsed (mean 74 -> 21 under
     # ATEN_CPU_CAPABILITY=default, 76 -> 10 at lr 0.02 natively); at 0.3 it held within 7 points everywhere
@@ -306,7 +306,8 @@ def test_deterministic_under_a_seed_whatever_the_global_rng(runner, case):
     assert _same_state(a, b)
     assert torch.equal(runner.outputs(case, a), runner.outputs(case, b))
     if getattr(METHODS.get(case.method), "base_model", None) == "dp":  # and so is the DP-SGD base it starts from
-        assert _same_state(runner.train_dp_base(rng=1, dp_epochs=1), runner.train_dp_base(rng=2, dp_epochs=1))
+        assert _same_state(runner.train_dp_base(rng=1, **{"dp.epochs": 1}),
+                           runner.train_dp_base(rng=2, **{"dp.epochs": 1}))
 
 
 LM_CASES = [c for c in CASES if c.family == "lm"]

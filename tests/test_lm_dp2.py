@@ -129,11 +129,11 @@ def test_an_empty_poisson_batch_still_takes_a_noisy_step(task):
 def test_dp2_needs_its_dp_base(task, dp_base):
     dp2 = get_method("dp2", family="lm")
     assert dp2.base_model == "dp" and get_method("npo", family="lm").base_model == "original"
-    config = dp2.Config.from_params({"epsilon": 8.0, "delta": 1e-5, "epochs": 1})
+    config = dp2.Config.from_params({"dp.epsilon": 8.0, "dp.delta": 1e-5, "epochs": 1})
     with pytest.raises(ConfigError, match="carries no DP record"):
         dp2().run(tiny_llama(len(task.tokenizer)), task.unlearn_data(), config, seed=0)
     with pytest.raises(ConfigError, match="trained for epsilon=8.0"):
-        dp2().run(copy.deepcopy(dp_base[0]), task.unlearn_data(), dp2.Config.from_params({"epsilon": 1.0}), seed=0)
+        dp2().run(copy.deepcopy(dp_base[0]), task.unlearn_data(), dp2.Config.from_params({"dp.epsilon": 1.0}), seed=0)
 
 
 @pytest.mark.slow
@@ -142,7 +142,7 @@ def test_dp2_lowers_forget_knowmem_more_than_retain(task, dp_base):
     original = tiny_llama(len(tok), seed=0)
     train_lm(original, lm_dataset(tok, task.original_texts()), LMTrainConfig(epochs=40, lr=3e-3, batch_size=16), seed=0)
     dp2 = get_method("dp2", family="lm")
-    config = dp2.Config.from_params({"epsilon": 8.0, "delta": 1e-5, "epochs": 30, "lr": 5e-3})
+    config = dp2.Config.from_params({"dp": {"epsilon": 8.0, "delta": 1e-5}, "epochs": 30, "lr": 5e-3})
     unlearned = dp2().run(copy.deepcopy(dp_base[0]), task.unlearn_data(), config, seed=0)
 
     def scores(model):
@@ -160,14 +160,14 @@ def test_the_lm_bench_hands_dp2_its_base_and_records_epsilon(tmp_path):
 
     bench = LMBench(methods=["retrain", "dp2"], seeds=[0], people=6, n_general=6, vocab_size=300,
                     train={"epochs": 2}, eval={"verbmem_new_tokens": 4, "knowmem_new_tokens": 4},
-                    params={"dp2": {"epochs": 1, "dp_epochs": 1, "epsilon": 4.0, "delta": 1e-4}},
+                    params={"dp2": {"epochs": 1, "dp.epochs": 1, "dp.epsilon": 4.0, "dp.delta": 1e-4}},
                     cache_dir=str(tmp_path / "cache"))
     rows = {r["method"]["name"]: r for r in run_lm_bench(bench, tmp_path / "out")}
     assert set(rows) == {"original", "retrain", "dp2_base", "dp2"}
     for name in ("dp2_base", "dp2"):
         row = rows[name]
         assert row["status"] == "ok", row["error"]
-        assert row["method"]["params"]["epsilon"] == 4.0 and row["method"]["params"]["delta"] == 1e-4
+        assert row["method"]["params"]["dp"]["epsilon"] == 4.0 and row["method"]["params"]["dp"]["delta"] == 1e-4
         assert 3.9 <= row["metrics"]["dp_epsilon"] <= 4.0
     assert rows["dp2"]["time_ratio"] == pytest.approx(rows["dp2"]["seconds"] / rows["retrain"]["seconds"])
 
@@ -179,7 +179,7 @@ def test_dp2_series_answer_every_request_from_the_dp_base(tmp_path):
     bench = LMBench(methods=["retrain", "dp2"], seeds=[0], people=10, n_general=6, vocab_size=300,
                     forget=["sequential:2"], train={"epochs": 2},
                     eval={"verbmem_new_tokens": 4, "knowmem_new_tokens": 4},
-                    params={"dp2": {"epochs": 1, "dp_epochs": 1, "epsilon": 4.0, "delta": 1e-4}},
+                    params={"dp2": {"epochs": 1, "dp.epochs": 1, "dp.epsilon": 4.0, "dp.delta": 1e-4}},
                     cache_dir=str(tmp_path / "cache"))
     rows = [r for r in run_lm_bench(bench, tmp_path / "out") if r["method"]["name"] == "dp2"]
     assert [r["task"]["series"]["x"] for r in rows] == [1, 2]

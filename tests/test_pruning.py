@@ -86,7 +86,7 @@ def test_spec_parses_to_a_canonical_string(text, canonical):
         ("omp:0.9,retrain", "NAME=VALUE"),
         ("omp:0.9,retrain=", "NAME=VALUE"),
         ("omp:0.9,retrain=x", "retrain must be an integer"),
-        ("omp:0.9,retrain=-1", "retrain must be an integer >= 0"),
+        ("omp:0.9,retrain=-1", "retrain must be >= 0, got -1"),
         ("omp:0.9,rewind=1.5", "rewind must be an integer"),
         ("omp:0.9,rewnid=1", "did you mean 'rewind'"),
         ("omp:0.9,bogus=1", "unknown option 'bogus'"),

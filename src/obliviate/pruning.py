@@ -48,12 +48,13 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
+from .config import Config, param
 from .data.images import ImageDataset
 from .errors import ConfigError, ModelLoadError
 from .utils.io import atomic_path
 
 if TYPE_CHECKING:
-    from .methods.base import TrainingConfig
+    from .config import TrainingConfig
 
 Masks = dict[str, torch.Tensor]
 Scope = Literal["conv", "body", "all"]
@@ -65,34 +66,26 @@ DEFAULT_RATE = 0.2  # Jia et al. 2023 / reference code: IMP prunes 20% of the su
 
 
 @dataclass(frozen=True)
-class PruneSpec:
-    """A validated pruning request; :attr:`spec` is its canonical string."""
+class PruneSpec(Config):
+    """A validated pruning request (checked on construction); :attr:`spec` is its canonical string."""
 
-    kind: Literal["omp", "imp"]
-    sparsity: float
-    retrain: int | None = None
-    rewind: int = 0
-    rate: float = DEFAULT_RATE
-    scope: Scope = "body"
+    kind: Literal["omp", "imp"] = param(dataclasses.MISSING, "omp: one shot; imp: iterative")
+    sparsity: float = param(dataclasses.MISSING, "target fraction of prunable weights set to zero", gt=0, lt=1)
+    retrain: int | None = param(None, "epochs of sparse training after each round (None: the recipe's)", ge=0)
+    rewind: int = param(0, "epoch of the original run the surviving weights are reset to (0: no rewind)", ge=0)
+    rate: float = param(DEFAULT_RATE, "per-round pruning fraction of the surviving weights (imp)", gt=0, lt=1)
+    scope: Scope = param("body", "prunable weights: conv, body (all but the head) or all")
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.kind not in KINDS:
-            problems.append(f"unknown pruning kind {self.kind!r} (known: {', '.join(KINDS)})")
-        if not (isinstance(self.sparsity, (int, float)) and 0 < self.sparsity < 1):
-            problems.append(f"sparsity must be in (0, 1), got {self.sparsity!r}")
-        if self.retrain is not None and not (isinstance(self.retrain, int) and self.retrain >= 0):
-            problems.append(f"retrain must be an integer >= 0 (epochs), got {self.retrain!r}")
-        if not (isinstance(self.rewind, int) and self.rewind >= 0):
-            problems.append(f"rewind must be an integer >= 0 (an epoch of the original run), got {self.rewind!r}")
-        if not (isinstance(self.rate, (int, float)) and 0 < self.rate < 1):
-            problems.append(f"rate must be in (0, 1), got {self.rate!r}")
-        elif self.kind == "omp" and self.rate != DEFAULT_RATE:
+        self.validate()
+
+    def check(self) -> list[str]:
+        problems = [f"{name} must be an integer, got {value!r}" for name, value in
+                    (("retrain", self.retrain), ("rewind", self.rewind))
+                    if value is not None and (isinstance(value, bool) or not isinstance(value, int))]
+        if self.kind == "omp" and self.rate != DEFAULT_RATE:
             problems.append("rate applies to iterative pruning only (imp); omp prunes to the target in one shot")
-        if self.scope not in SCOPES:
-            problems.append(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
-        if problems:
-            raise ConfigError("prune spec: " + "; ".join(problems))
+        return problems
 
     @classmethod
     def parse(cls, spec: "str | PruneSpec") -> "PruneSpec":

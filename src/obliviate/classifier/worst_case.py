@@ -38,7 +38,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.images import ImageDataset
 from ..errors import ConfigError
-from ..methods.base import TrainingConfig, param
+from ..config import TrainingConfig, param
 from ..methods.classifier.distill import frozen_copy, teacher_logits
 from ..methods.classifier.l1_sparse import L1SparseConfig, l1_norm, l1_weight
 from ..methods.classifier.random_label import random_labels
@@ -63,37 +63,23 @@ class WorstCaseConfig(TrainingConfig):
         "finetune", "weighted unlearner of the lower level"
     )
     mode: Literal["hardest", "easiest"] = param("hardest", "hardest = worst case; easiest flips the objective")
-    outer_steps: int = param(5, f"upper-level steps, each after a fresh lower level ({_REF} select_epochs: 2 in its CIFAR-10 example)")
+    outer_steps: int = param(
+        5, f"upper-level steps, each after a fresh lower level ({_REF} select_epochs: 2 in its CIFAR-10 example)", ge=1
+    )
     epochs: int = param(1, f"lower-level epochs over the weighted training set per outer step ({_REF} unlearn_steps: 2)")
     lr: float = param(0.01, "lower-level learning rate (the FT / RL papers' 0.01)")
     batch_size: int = param(256, "lower-level batch size (CIFAR-10 scale; the bench's recipes scale it down)")
     w_lr: float = param(
         0.1,
         f"upper-level step on the per-sample losses, in units of the median loss (see normalize; "
-        f"{_REF} w_lr: 0.01 on raw losses from a binary start)",
+        f"{_REF} w_lr: 0.01 on raw losses from a binary start)", gt=0,
     )
-    gamma: float = param(0.0, f"weight of gamma * ||w||^2 in the upper level ({_REF} default: 0)")
+    gamma: float = param(0.0, f"weight of gamma * ||w||^2 in the upper level ({_REF} default: 0)", ge=0)
     normalize: bool = param(
         True, "divide the loss term of each upper step by the median per-sample loss (w_lr * loss / median; the gamma "
         "term keeps w_lr): a trained model's losses span 1e-7..1, so a fixed step either never moves w or empties it; "
         "False = the reference's raw step",
     )
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.lower not in LOWER_METHODS:
-            problems.append(f"lower must be one of {', '.join(LOWER_METHODS)}, got {self.lower!r}")
-        if self.mode not in ("hardest", "easiest"):
-            problems.append(f"mode must be 'hardest' or 'easiest', got {self.mode!r}")
-        if self.outer_steps < 1:
-            problems.append(f"outer_steps must be >= 1, got {self.outer_steps}")
-        if not self.w_lr > 0:
-            problems.append(f"w_lr must be > 0, got {self.w_lr}")
-        if self.gamma < 0:
-            problems.append(f"gamma must be >= 0, got {self.gamma}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
 
 
 @dataclass

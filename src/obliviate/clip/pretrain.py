@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from ..methods.base import MethodConfig, param
+from ..config import Config, param
 from ..training import fit
 from ..training.loop import OptimConfig
 from ..utils.io import atomic_dir, atomic_write_json
@@ -33,13 +33,13 @@ from .model import (
 
 
 @dataclass
-class PretrainConfig(MethodConfig):
+class PretrainConfig(Config):
     """The tiny CLIP's contrastive pretraining recipe (measured on digits, see docs/clip.md)."""
 
-    epochs: int = param(30, "passes over the multi-domain training split")
-    lr: float = param(2e-3, "Adam learning rate")
-    batch_size: int = param(128, "images per step")
-    weight_decay: float = param(0.0, "weight decay")
+    epochs: int = param(30, "passes over the multi-domain training split", ge=0)
+    lr: float = param(2e-3, "Adam learning rate", gt=0)
+    batch_size: int = param(128, "images per step", gt=0)
+    weight_decay: float = param(0.0, "weight decay", ge=0)
     size: str = param("tiny", "model size (clip.model.CLIP_SIZES)")
 
 

@@ -57,8 +57,8 @@ TINY_METHOD_PARAMS: dict[str, dict[str, Any]] = {
     # dp2 fine-tunes on retain with the original's lr; its DP base uses the original's recipe (Adam,
     # 40 epochs) at the paper's epsilon 0.5, delta 1e-12; 20 epochs is the fewest of 5/10/20/40 that
     # reach retain KnowMem >= 95 from the DP base (scratch: 48). benchmarks/dp2_recipe.py, docs/dp2-restor.md
-    "dp2": {"lr": 3e-3, "epochs": 20, "batch_size": 16, "dp_lr": 3e-3, "dp_epochs": 40, "dp_optimizer": "adam",
-            "dp_weight_decay": 0.0},
+    "dp2": {"lr": 3e-3, "epochs": 20, "batch_size": 16, "dp.lr": 3e-3, "dp.epochs": 40, "dp.optimizer": "adam",
+            "dp.weight_decay": 0.0},
 }
 #: Method parameters for fine-tuned pretrained models: MUSE's lr 1e-5 with TOFU's 5 epochs.
 PRETRAINED_METHOD_PARAMS: dict[str, dict[str, Any]] = {"*": {"epochs": 5, "batch_size": 8}}

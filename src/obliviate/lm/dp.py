@@ -36,8 +36,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import ClippedTrainingConfig, param
 from ..errors import ConfigError
-from ..methods.base import TrainingConfig, param
 from ..training import fit
 from ..training.loop import Batch, get_accelerator
 from .data import forward_logits, token_logprobs
@@ -48,37 +48,22 @@ ACCOUNTANTS = ("rdp", "prv", "gdp")
 
 
 @dataclass
-class DPTrainConfig(TrainingConfig):
+class DPTrainConfig(ClippedTrainingConfig):
     """DP-SGD recipe (DP2Unlearning's Train_dp_SGD: SGD, lr 5e-5, batch 16, 10 epochs, clip 1.0,
     epsilon 0.5, delta 1e-12, weight decay 0.01)."""
 
-    epsilon: float = param(0.5, "target epsilon of the whole training (DP2Unlearning: 0.5)")
-    delta: float = param(1e-12, "target delta (DP2Unlearning: 1e-12; must be < 1/N)")
-    epochs: int = param(10, "passes over the training data (expected; batches are Poisson-sampled)")
-    lr: float = param(5e-5, "learning rate")
-    batch_size: int = param(16, "expected batch size (Poisson sampling rate = batch_size / N)")
-    optimizer: Literal["sgd", "adam"] = param("sgd", "optimiser wrapped by opacus's DPOptimizer")
-    momentum: float = param(0.0, "SGD momentum")
-    weight_decay: float = param(0.01, "weight decay")
-    schedule: Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
-    max_grad_norm: float = param(1.0, "per-example gradient clipping norm C (the noise std is sigma * C)")
-    accountant: Literal["rdp", "prv", "gdp"] = param("rdp", "opacus privacy accountant")
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if not self.epsilon > 0:
-            problems.append(f"epsilon must be > 0, got {self.epsilon}")
-        if not 0 < self.delta < 1:
-            problems.append(f"delta must be in (0, 1), got {self.delta}")
-        if not self.max_grad_norm > 0:
-            problems.append(f"max_grad_norm (the per-example clip) must be > 0, got {self.max_grad_norm}")
-        if self.epochs < 1:
-            problems.append(f"epochs must be >= 1 for DP training, got {self.epochs}")
-        if self.accountant not in ACCOUNTANTS:
-            problems.append(f"accountant must be one of {list(ACCOUNTANTS)}, got {self.accountant!r}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+    epochs = param(10, "passes over the training data (expected; batches are Poisson-sampled; DP2Unlearning: 10)",
+                   ge=1)
+    lr = param(5e-5, "learning rate (DP2Unlearning: 5e-5)")
+    batch_size = param(16, "expected batch size (Poisson sampling rate = batch_size / N; DP2Unlearning: 16)")
+    optimizer = param("sgd", "optimiser wrapped by opacus's DPOptimizer (DP2Unlearning: SGD)")
+    momentum = param(0.0, "SGD momentum")
+    weight_decay = param(0.01, "weight decay (DP2Unlearning: 0.01)")
+    max_grad_norm = param(1.0, "per-example gradient clipping norm C, the noise std is sigma * C (DP2Unlearning: 1.0)",
+                          gt=0)
+    epsilon: float = param(0.5, "target epsilon of the whole training (DP2Unlearning: 0.5)", gt=0)
+    delta: float = param(1e-12, "target delta (DP2Unlearning: 1e-12; must be < 1/N)", gt=0, lt=1)
+    accountant: Literal["rdp", "prv", "gdp"] = param("rdp", "opacus privacy accountant", choices=ACCOUNTANTS)
 
 
 @dataclass(frozen=True)

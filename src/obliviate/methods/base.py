@@ -2,149 +2,29 @@
 
 A method is one class with a typed config dataclass whose defaults come from its paper. It turns
 (model, :class:`~obliviate.tasks.UnlearnData`) into an unlearned model; it never sees the test set
-or the retrained model, and declares whether it needs labels.
+or the retrained model, and declares whether it needs labels. Configs live in :mod:`obliviate.config`;
+``param``, ``MethodConfig`` and ``TrainingConfig`` are re-exported here for the method modules.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import math
-import types
-import typing
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from collections.abc import Iterator
 
 from torch import nn
 
+from ..config import MethodConfig, TrainingConfig, param
 from ..errors import ConfigError, UnknownNameError
 from ..tasks import UnlearnData
-from ..training import OptimConfig
 
-
-def param(default: Any, help: str, noop: Any = None) -> Any:
-    """A config field with help text (shown by ``obliviate ls methods -v`` and the CLI). ``noop``: a value
-    at which the method would do nothing (return the original model); :meth:`MethodConfig.validate` refuses it."""
-    metadata = {"help": help} if noop is None else {"help": help, "noop": noop}
-    return field(default=default, metadata=metadata)
-
-
-#: fields that make any method a no-op at a value, whichever config declares them: ``epochs=0`` trains
-#: nothing. A field declares its own with ``param(..., noop=VALUE)``.
-NOOP_VALUES: dict[str, Any] = {"epochs": 0, "steps": 0}
+__all__ = ["METHODS", "Method", "MethodConfig", "MethodFamilyError", "MethodRegistry", "TrainingConfig",
+           "get_method", "param", "register_method", "resolve_method"]
 
 
 class MethodFamilyError(UnknownNameError, ConfigError):
     """A method of another family than the model or bench it is asked to run on."""
-
-
-@dataclass
-class MethodConfig:
-    """Base of every method config: parsing from a ``{name: value}`` dict and validation."""
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None = None) -> "MethodConfig":
-        params = dict(params or {})
-        hints = typing.get_type_hints(cls)
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in params if k not in names]
-        if unknown:
-            msgs = []
-            for k in unknown:
-                close = difflib.get_close_matches(k, names, n=1)
-                msgs.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ConfigError(f"{cls.__name__}: unknown parameter {', '.join(msgs)}; known: {', '.join(names)}")
-        values = {k: _coerce(k, v, hints[k]) for k, v in params.items()}
-        config = cls(**values)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Generic checks; subclasses extend with their own and call ``super().validate()``."""
-        problems = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            noop = f.metadata.get("noop", NOOP_VALUES.get(f.name))
-            if noop is not None and not isinstance(value, bool) and value == noop:
-                problems.append(f"{f.name}={value!r} makes the method a no-op: it would train nothing and hand "
-                                "back its starting model as if unlearned")
-                continue
-            if isinstance(value, float) and not math.isfinite(value):
-                problems.append(f"{f.name} must be finite, got {value}")
-            if f.name in ("epochs", "steps") and isinstance(value, int) and value < 0:
-                problems.append(f"{f.name} must be >= 0, got {value}")
-            if f.name in ("lr", "batch_size") and isinstance(value, (int, float)) and value <= 0:
-                problems.append(f"{f.name} must be > 0, got {value}")
-            if f.name in ("max_grad_norm", "retain_weight") and isinstance(value, (int, float)) and value < 0:
-                problems.append(f"{f.name} must be >= 0, got {value}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def describe(cls) -> list[tuple[str, str, Any, str]]:
-        """(name, type, default, help) for every field."""
-        hints = typing.get_type_hints(cls)
-        return [
-            (f.name, getattr(hints[f.name], "__name__", str(hints[f.name])), f.default, f.metadata.get("help", ""))
-            for f in dataclasses.fields(cls)
-        ]
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Convert CLI strings to the field's type (int, float, bool, str, Literal, Optional)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(name, value, inner[0]) if len(inner) == 1 else value
-    if origin is typing.Literal:
-        if value not in args:
-            raise ConfigError(f"{name} must be one of {list(args)}, got {value!r}")
-        return value
-    if not isinstance(value, str):
-        if hint is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
-    try:
-        if hint is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if hint in (int, float):
-            return hint(value)
-    except ValueError:
-        raise ConfigError(f"{name} expects {hint.__name__}, got {value!r}") from None
-    return value
-
-
-@dataclass
-class TrainingConfig(MethodConfig):
-    """Fields shared by every method that runs the training loop."""
-
-    epochs: int = param(10, "passes over the method's main data stream")
-    lr: float = param(0.01, "learning rate")
-    batch_size: int = param(256, "mini-batch size")
-    optimizer: typing.Literal["sgd", "adam"] = param("sgd", "optimiser")
-    momentum: float = param(0.9, "SGD momentum")
-    weight_decay: float = param(5e-4, "weight decay")
-    schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
-
-    def optim(self) -> OptimConfig:
-        return OptimConfig(self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule)
-
-    def validate(self) -> None:
-        super().validate()
-        self.optim().validate()
 
 
 class Method(ABC):

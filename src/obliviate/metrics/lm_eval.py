@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..errors import ConfigError
+from ..config import Config, param
 from ..lm.task import LMTask
 from .gap import gap_to_retrain
 from .lm_mia import DEFAULT_KS, HEADLINE_ATTACK, mia_aucs, privleak, score_sequences
@@ -34,22 +34,17 @@ LM_GAP_METRICS: tuple[str, ...] = ("verbmem_forget", "knowmem_forget", "knowmem_
 
 
 @dataclass(frozen=True)
-class LMEvalConfig:
+class LMEvalConfig(Config):
     """Generation lengths of the MUSE metrics, scaled to the short ``bios`` documents.
 
     MUSE prompts VerbMem with 32 tokens and generates 128; a ``bios`` document has ~60-80 tokens, so
     the defaults are a 12-token prefix and 48 new tokens. KnowMem keeps MUSE's 32 new tokens.
     """
 
-    prefix_tokens: int = 12
-    verbmem_new_tokens: int = 48
-    knowmem_new_tokens: int = 32
-    batch_size: int = 16
-
-    def validate(self) -> None:
-        bad = {k: v for k, v in vars(self).items() if not (isinstance(v, int) and v >= 1)}
-        if bad:
-            raise ConfigError(f"LM evaluation settings must be integers >= 1, got {bad}")
+    prefix_tokens: int = param(12, "tokens of a document given as the VerbMem prompt", ge=1)
+    verbmem_new_tokens: int = param(48, "tokens VerbMem generates after the prompt", ge=1)
+    knowmem_new_tokens: int = param(32, "tokens KnowMem generates as the answer", ge=1)
+    batch_size: int = param(16, "sequences per evaluation batch", ge=1)
 
 
 def evaluate_lm(

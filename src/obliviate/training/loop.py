@@ -8,7 +8,6 @@ stream defines an epoch; the others cycle (and reshuffle) as often as needed.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import Config, param
 from ..errors import ConfigError, ObliviateError
 from ..utils.progress import progress
 from .checkpoint import active_session, set_rng_state
@@ -33,29 +33,14 @@ class TrainingDiverged(ObliviateError):
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Config):
     """Optimiser and schedule. Defaults follow the unlearning papers' SGD recipe."""
 
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: Literal["constant", "cosine"] = "constant"
-
-    def validate(self) -> None:
-        problems = []
-        if self.optimizer not in ("sgd", "adam"):
-            problems.append(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
-        if not self.lr > 0 or not math.isfinite(self.lr):
-            problems.append(f"lr must be a positive number, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.schedule not in ("constant", "cosine"):
-            problems.append(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if problems:
-            raise ConfigError("; ".join(problems))
+    optimizer: Literal["sgd", "adam"] = param("sgd", "optimiser")
+    lr: float = param(0.01, "learning rate", gt=0)
+    momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
+    weight_decay: float = param(5e-4, "weight decay", ge=0)
+    schedule: Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
 
     def build(self, params, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         self.validate()

@@ -64,6 +64,7 @@ class FisherForgettingConfig(MethodConfig):
         "per-sample Fisher, CIFAR-10 scale; Jia et al. 2023's README passes --alpha 0.2, their argparse "
         "default, which with this formula gives noise of std >= 14 and destroys any model; their own sweeps "
         "used 2e-8..3e-8 with a mini-batch Fisher)",
+        ge=0,
     )
     zero_forgotten_classes: bool = param(
         True,
@@ -74,18 +75,11 @@ class FisherForgettingConfig(MethodConfig):
         None,
         "retain samples the Fisher is estimated on (None: all, as in the reference); a random subset drawn "
         "with the run's seed otherwise. Cost: num_classes per-sample gradients per sample",
+        ge=1,
     )
-    batch_size: int = param(32, "samples per vectorised per-sample-gradient chunk (reference: 32; memory ~ batch_size*P floats)")
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.alpha < 0:
-            problems.append(f"alpha must be >= 0, got {self.alpha}")
-        if self.max_retain_samples is not None and self.max_retain_samples < 1:
-            problems.append(f"max_retain_samples must be >= 1 or None, got {self.max_retain_samples}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+    batch_size: int = param(
+        32, "samples per vectorised per-sample-gradient chunk (reference: 32; memory ~ batch_size*P floats)", gt=0
+    )
 
 
 def fisher_diagonal(model: nn.Module, data: ImageDataset, *, batch_size: int, desc: str = "FF Fisher") -> torch.Tensor:

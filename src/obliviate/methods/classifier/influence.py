@@ -52,26 +52,19 @@ class InfluenceConfig(MethodConfig):
         "retain samples N whose per-sample gradients build the Fisher (reference: N = 1000); a random "
         "subset drawn with the run's seed when the retain set is larger. The mean retain gradient in v "
         "always uses the whole retain set",
+        ge=1,
     )
-    damping: float = param(1.0, "lambda in H = lambda*I + (1/N) sum g g^T (reference: 1, i.e. N*I added to the summed Fisher)")
+    damping: float = param(
+        1.0, "lambda in H = lambda*I + (1/N) sum g g^T (reference: 1, i.e. N*I added to the summed Fisher)", gt=0
+    )
     solver: Literal["exact", "reference"] = param(
         "exact",
         "'exact': the Sherman-Morrison recursion (stores N*P floats); 'reference': the reference "
         "code's O(P) loop, a rank-one approximation (see the module docstring)",
     )
-    batch_size: int = param(64, "samples per vectorised per-sample-gradient chunk (memory ~ batch_size*P floats)")
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.max_retain_samples < 1:
-            problems.append(f"max_retain_samples must be >= 1, got {self.max_retain_samples}")
-        if not self.damping > 0:
-            problems.append(f"damping must be > 0, got {self.damping}")
-        if self.solver not in ("exact", "reference"):
-            problems.append(f"solver must be 'exact' or 'reference', got {self.solver!r}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+    batch_size: int = param(
+        64, "samples per vectorised per-sample-gradient chunk (memory ~ batch_size*P floats)", gt=0
+    )
 
 
 def woodfisher_inverse_hvp(

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ...errors import ConfigError
 from ...tasks import UnlearnData
 from ...training import fit
 from ...training.loop import Batch, LossFn
@@ -39,20 +38,16 @@ class L1SparseConfig(FinetuneConfig):
         "initial l1 weight gamma_0 on the summed |theta| of all parameters (Jia et al. 2023 tune it per "
         "setting at CIFAR-10 scale, ~176 steps an epoch; published runs of the reference code use --alpha 1e-4. "
         "The reference argparse default 0.2 belongs to the Fisher-noise flag it shares and would zero a network)",
+        ge=0,
     )
     no_l1_epochs: int = param(
         0, "final epochs without the l1 term, E_no_l1 (reference code --no-l1-epochs, default 0: gamma decays over all E)"
     )
 
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.alpha < 0:
-            problems.append(f"alpha must be >= 0, got {self.alpha}")
+    def check(self) -> list[str]:
         if not 0 <= self.no_l1_epochs <= max(self.epochs, 0):
-            problems.append(f"no_l1_epochs must be in [0, epochs={self.epochs}], got {self.no_l1_epochs}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+            return [f"no_l1_epochs must be in [0, epochs={self.epochs}], got {self.no_l1_epochs}"]
+        return []
 
 
 def l1_weight(epoch: int, alpha: float, epochs: int, no_l1_epochs: int = 0) -> float:

@@ -52,42 +52,26 @@ class LAFConfig(TrainingConfig):
     )
     lr: float = param(5e-5, f"extractor-unlearning (UE) learning rate ({_REF}: 5e-5 CNN, 1e-5 ResNet-18 on CIFAR-10)")
     ra_lr: float = param(
-        1e-4, f"representation-alignment (RA) learning rate ({_REF}: 1e-4 CNN, 4e-5..5e-5 ResNet-18 on CIFAR-10)"
+        1e-4, f"representation-alignment (RA) learning rate ({_REF}: 1e-4 CNN, 4e-5..5e-5 ResNet-18 on CIFAR-10)", gt=0
     )
     batch_size: int = param(32, "mini-batch size of every stage (LAF reference code: 32 on all datasets)")
     optimizer: Literal["sgd", "adam"] = param("adam", "optimiser of the UE, RA and head stages (reference: Adam)")
     weight_decay: float = param(0.0, "weight decay of the UE, RA and head stages (reference: none)")
     temperature: float = param(
-        20.0, f"RA contrastive temperature tau ({_REF}: 20 for class and noisy-label forgetting, 5 for random)"
+        20.0, f"RA contrastive temperature tau ({_REF}: 20 for class and noisy-label forgetting, 5 for random)", gt=0
     )
-    latent_dim: int = param(8, f"VAE latent size ({_REF}: 8 CNN, 16 ResNet-18 on CIFAR-10)")
-    vae_epochs: int = param(10, "VAE training epochs (reference Train.vae_train: 10)")
-    vae_lr: float = param(1e-3, "VAE Adam learning rate (reference Train.vae_train: 1e-3)")
-    vae_kl_weight: float = param(0.025, "weight of the KL term in the VAE loss (reference: 0.025)")
+    latent_dim: int = param(8, f"VAE latent size ({_REF}: 8 CNN, 16 ResNet-18 on CIFAR-10)", ge=1)
+    vae_epochs: int = param(10, "VAE training epochs (reference Train.vae_train: 10)", ge=0)
+    vae_lr: float = param(1e-3, "VAE Adam learning rate (reference Train.vae_train: 1e-3)", gt=0)
+    vae_kl_weight: float = param(0.025, "weight of the KL term in the VAE loss (reference: 0.025)", ge=0)
     head_finetune: bool = param(
         False, "LAF+R: afterwards fine-tune the linear head on the labelled retain set (needs retain labels)"
     )
     head_epochs: int = param(
         1, "LAF+R head fine-tuning epochs over the retain set (the reference code leaves epochs and learning rate "
-        "to the caller, and its epoch is as many retain batches as there are forget batches; ours)"
+        "to the caller, and its epoch is as many retain batches as there are forget batches; ours)", ge=0
     )
-    head_lr: float = param(1e-4, "LAF+R head learning rate (the reference code leaves it to the caller; ours)")
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        for name in ("ra_lr", "vae_lr", "head_lr", "temperature"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.latent_dim < 1:
-            problems.append(f"latent_dim must be >= 1, got {self.latent_dim}")
-        for name in ("vae_epochs", "head_epochs"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.vae_kl_weight >= 0:
-            problems.append(f"vae_kl_weight must be >= 0, got {self.vae_kl_weight}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+    head_lr: float = param(1e-4, "LAF+R head learning rate (the reference code leaves it to the caller; ours)", gt=0)
 
     def stage_optim(self, lr: float) -> OptimConfig:
         """This config's optimiser settings with another learning rate (RA and head stages)."""

@@ -34,12 +34,8 @@ class SalUnConfig(TrainingConfig):
         0.5,
         "fraction of parameter entries the mask lets move: the top |grad| of the forget loss, one global "
         "threshold over all parameters (Fan et al. 2024: 0.5; the reference code offers 0.1..1.0)",
+        gt=0, le=1,
     )
-
-    def validate(self) -> None:
-        super().validate()
-        if not 0 < self.mask_ratio <= 1:
-            raise ConfigError(f"{type(self).__name__}: mask_ratio must be in (0, 1], got {self.mask_ratio}")
 
 
 @torch.no_grad()

@@ -44,38 +44,26 @@ _REF = "Kurmanji et al. 2023 reference code (meghdadk/SCRUB, CIFAR-10 large-scal
 class ScrubConfig(TrainingConfig):
     epochs: int = param(3, f"SCRUB epochs (sgda_epochs): a max pass while epoch <= msteps, then a min pass ({_REF}: 3)")
     msteps: int = param(
-        2, f"how many of the first epochs start with a max pass over the forget set; counts epochs, not steps ({_REF}: 2)"
+        2, f"how many of the first epochs start with a max pass over the forget set; counts epochs, not steps ({_REF}: 2)",
+        ge=0,
     )
     lr: float = param(
         5e-4, f"learning rate (sgda_learning_rate, {_REF}: 5e-4; its decay at epochs 3, 5, 9 never fires in 3 epochs)"
     )
     batch_size: int = param(256, f"retain (min-pass) batch size ({_REF}: retain loader 256)")
     forget_batch_size: int | None = param(
-        None, f"forget (max-pass) batch size; None = 2 x batch_size, the reference's ratio ({_REF}: forget loader 512)"
+        None, f"forget (max-pass) batch size; None = 2 x batch_size, the reference's ratio ({_REF}: forget loader 512)",
+        gt=0,
     )
-    temperature: float = param(4.0, f"distillation temperature kd_T of both KL terms ({_REF}: 4)")
-    alpha: float = param(0.001, f"weight of KL(teacher || student) in the min pass ({_REF}: 0.001)")
-    gamma: float = param(0.99, f"weight of the retain cross-entropy in the min pass ({_REF}: 0.99)")
+    temperature: float = param(4.0, f"distillation temperature kd_T of both KL terms ({_REF}: 4)", gt=0)
+    alpha: float = param(0.001, f"weight of KL(teacher || student) in the min pass ({_REF}: 0.001)", ge=0)
+    gamma: float = param(0.99, f"weight of the retain cross-entropy in the min pass ({_REF}: 0.99)", ge=0)
     optimizer: Literal["sgd", "adam"] = param("sgd", f"optimiser ({_REF}: sgd; its small-scale notebook uses adam)")
     momentum: float = param(0.9, f"SGD momentum, restarted at every phase (see the module docstring; {_REF}: 0.9)")
     weight_decay: float = param(5e-4, f"weight decay ({_REF}: 5e-4)")
     schedule: Literal["constant"] = param(
         "constant", "learning-rate schedule: constant only (each phase is its own fit call, so a schedule would restart)"
     )
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.msteps < 0:
-            problems.append(f"msteps must be >= 0, got {self.msteps}")
-        if self.forget_batch_size is not None and self.forget_batch_size <= 0:
-            problems.append(f"forget_batch_size must be > 0 or None, got {self.forget_batch_size}")
-        if not self.temperature > 0:
-            problems.append(f"temperature must be > 0, got {self.temperature}")
-        if self.alpha < 0 or self.gamma < 0:
-            problems.append(f"alpha and gamma must be >= 0, got alpha={self.alpha}, gamma={self.gamma}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
 
     @property
     def forget_batch(self) -> int:

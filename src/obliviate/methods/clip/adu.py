@@ -53,17 +53,17 @@ def mean_pairwise_mmd2(emb: torch.Tensor, domains: torch.Tensor, min_samples: in
 
 @dataclass
 class ADUConfig(DomainPromptConfig):
-    gamma: float = param(1.0, "weight of the domain-classification cross-entropy of the Domain Disentangling Loss")
-    mmd_weight: float = param(1.0, "weight (lambda) of the MMD^2 between domains, maximised")
+    gamma: float = param(1.0, "weight of the domain-classification cross-entropy of the Domain Disentangling Loss", ge=0)
+    mmd_weight: float = param(1.0, "weight (lambda) of the MMD^2 between domains, maximised", ge=0)
     generator_layers: str = param("middle", "blocks with the Instance-wise Prompt Generator: middle (the middle "
                                   "half of the prompted blocks), none, or indices like 1,2")
 
-    def validate(self) -> None:
-        super().validate()
-        problems = [f"{k} must be >= 0, got {getattr(self, k)}" for k in ("gamma", "mmd_weight") if getattr(self, k) < 0]
-        if problems:
-            raise ConfigError("ADUConfig: " + "; ".join(problems))
-        parse_layers(self.generator_layers, max(self.prompt_depth, 1))
+    def check(self) -> list[str]:
+        try:
+            parse_layers(self.generator_layers, max(self.prompt_depth, 1))
+        except ConfigError as exc:
+            return [str(exc)]
+        return []
 
 
 @register_method

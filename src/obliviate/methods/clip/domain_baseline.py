@@ -14,7 +14,7 @@ the embedded benchmark. ``obliviate.clip.bench`` records every value it used.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,28 +33,13 @@ from ..base import Method, TrainingConfig, param, register_method
 class DomainPromptConfig(TrainingConfig):
     """Prompt-learning fields shared by the domain-unlearning methods."""
 
-    epochs: int = param(20, "passes over the memorised-domain images (the forgotten ones cycle alongside)")
-    lr: float = param(0.05, "learning rate of the prompts (and, for ADU, the generator and domain head)")
-    batch_size: int = param(32, "images per step from each of the memorised and forgotten streams")
-    optimizer: Literal["sgd", "adam"] = param("sgd", "optimiser")
-    momentum: float = param(0.9, "SGD momentum")
-    weight_decay: float = param(5e-4, "weight decay")
-    schedule: Literal["constant", "cosine"] = param("cosine", "learning-rate schedule")
-    n_prompts: int = param(4, "learnable prompt tokens per prompted block")
-    prompt_depth: int = param(12, "blocks that get prompts, from the first (clipped to the model's depth)")
-    forget_weight: float = param(1.0, "weight of the entropy-maximisation term on forgotten domains")
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.n_prompts < 1:
-            problems.append(f"n_prompts must be >= 1, got {self.n_prompts}")
-        if self.prompt_depth < 1:
-            problems.append(f"prompt_depth must be >= 1, got {self.prompt_depth}")
-        if self.forget_weight < 0:
-            problems.append(f"forget_weight must be >= 0, got {self.forget_weight}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+    epochs = param(20, "passes over the memorised-domain images (the forgotten ones cycle alongside)")
+    lr = param(0.05, "learning rate of the prompts (and, for ADU, the generator and domain head)")
+    batch_size = param(32, "images per step from each of the memorised and forgotten streams")
+    schedule = param("cosine", "learning-rate schedule")
+    n_prompts: int = param(4, "learnable prompt tokens per prompted block", ge=1)
+    prompt_depth: int = param(12, "blocks that get prompts, from the first (clipped to the model's depth)", ge=1)
+    forget_weight: float = param(1.0, "weight of the entropy-maximisation term on forgotten domains", ge=0)
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:

@@ -23,29 +23,29 @@ from ...errors import ConfigError
 from ...lm.data import TokenDataset, forward_logits, sequence_logprobs, trim
 from ...lm.model import model_device
 from ...lm.task import LMUnlearnData
-from ...lm.train import clip_grad_hook
 from ...training import fit
+from ...training.hooks import clip_grad_hook
 from ...training.loop import Batch, LossFn
-from ..base import Method, TrainingConfig, param
+from ...config import ClippedTrainingConfig, param
+from ..base import Method
 
 RetainLoss = Literal["none", "gdr", "klr"]
 
 @dataclass
-class LMUnlearnConfig(TrainingConfig):
+class LMUnlearnConfig(ClippedTrainingConfig):
     """Optimiser fields of every fine-tuning-style LM method (MUSE's baseline recipe)."""
 
-    epochs: int = param(10, "passes over the forget set (MUSE: at most 10 epochs; the tiny bench model: 5)")
-    lr: float = param(1e-5, "learning rate (MUSE, 7B models: 1e-5; the tiny bench model uses 1e-3)")
-    batch_size: int = param(32, "forget sequences per step (MUSE: 32; the tiny bench: 8); the retain stream uses the same size")
-    optimizer: Literal["sgd", "adam"] = param("adam", "optimiser (MUSE: AdamW; Adam here, no weight decay)")
-    weight_decay: float = param(0.0, "weight decay")
-    schedule: Literal["constant", "cosine"] = param("constant", "learning-rate schedule (MUSE: constant)")
-    max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping)")
+    epochs = param(10, "passes over the forget set (MUSE: at most 10 epochs; the tiny bench model: 5)")
+    lr = param(1e-5, "learning rate (MUSE, 7B models: 1e-5; the tiny bench model uses 1e-3)")
+    batch_size = param(32, "forget sequences per step (MUSE: 32; the tiny bench: 8); the retain stream uses the same size")
+    optimizer = param("adam", "optimiser (MUSE: AdamW; Adam here, no weight decay)")
+    weight_decay = param(0.0, "weight decay")
+    schedule = param("constant", "learning-rate schedule (MUSE: constant)")
 
 
 @dataclass
 class RetainWeightConfig(LMUnlearnConfig):
-    retain_weight: float = param(1.0, "weight of the retain term (MUSE: 1)")
+    retain_weight: float = param(1.0, "weight of the retain term (MUSE: 1)", ge=0)
 
 
 @dataclass

