@@ -10,7 +10,8 @@ from typing import Literal
 
 import pytest
 
-from obliviate.cli import _method_params, main
+from obliviate.bench.options import method_params as _method_params
+from obliviate.cli import main
 from obliviate.config import ClippedTrainingConfig, Config, MethodConfig, TrainingConfig, param
 from obliviate.errors import ConfigError
 from obliviate.methods import METHODS, get_method, load_all

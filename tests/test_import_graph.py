@@ -180,9 +180,6 @@ LAYERS: list[tuple[str, list[str]]] = [
 #: Upward imports that exist today, each with who removes it; the list may only shrink (a stale entry fails).
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("clip.bench", "bench.report"): "private plot helpers (the lead's report package)",
-    ("clip.pretrain", "methods.base"): "TrainingConfig (configs move to obliviate/config.py)",
-    ("lm.dp", "methods.base"): "TrainingConfig (configs move to obliviate/config.py)",
-    ("lm.train", "methods.base"): "TrainingConfig (configs move to obliviate/config.py)",
     ("lm.smollm2", "bench.cache"): "the converted model's cache directory",
     ("models.io", "pruning"): "masks saved with the model (pruning trains with methods.classifier.retrain)",
     ("utils.warmup", "training.loop"): "the warm-up builds an optimiser and a loader",

@@ -311,6 +311,37 @@ class MethodConfig(Config):
 
 
 @dataclass
+class OptimConfig(Config):
+    """Optimiser and schedule. Defaults follow the unlearning papers' SGD recipe."""
+
+    optimizer: typing.Literal["sgd", "adam"] = param("sgd", "optimiser")
+    lr: float = param(0.01, "learning rate", gt=0)
+    momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
+    weight_decay: float = param(5e-4, "weight decay", ge=0)
+    schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
+
+    def build(self, params, total_steps: int) -> tuple[Any, Any]:
+        """(optimizer, scheduler) over the trainable ``params``."""
+        import torch
+
+        self.validate()
+        params = [p for p in params if p.requires_grad]
+        if self.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        else:
+            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.schedule == "cosine":
+            sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=max(total_steps, 1)
+            )
+        else:
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+        return opt, sched
+
+
+@dataclass
 class TrainingConfig(MethodConfig):
     """The optimiser fields every config that runs the training loop shares, declared once here: a
     subclass re-declares only the defaults (and help) it changes."""
@@ -323,9 +354,7 @@ class TrainingConfig(MethodConfig):
     weight_decay: float = param(5e-4, "weight decay", ge=0)
     schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
 
-    def optim(self):  # -> obliviate.training.OptimConfig (imported here: training imports this module)
-        from .training.loop import OptimConfig
-
+    def optim(self) -> OptimConfig:
         return OptimConfig(self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule)
 
 
@@ -336,5 +365,5 @@ class ClippedTrainingConfig(TrainingConfig):
     max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping)", ge=0)
 
 
-__all__ = ["CONSTRAINTS", "ClippedTrainingConfig", "Config", "MethodConfig", "NOOP_VALUES", "TrainingConfig",
+__all__ = ["CONSTRAINTS", "ClippedTrainingConfig", "Config", "MethodConfig", "NOOP_VALUES", "OptimConfig", "TrainingConfig",
            "param"]

@@ -23,7 +23,7 @@ from torch.utils.data import TensorDataset
 
 from ..config import Config, param
 from ..training import fit
-from ..training.loop import OptimConfig
+from ..config import OptimConfig
 from ..utils.io import atomic_dir, atomic_write_json
 from ..utils.seeding import seed_everything
 from .domains import MultiDomainData

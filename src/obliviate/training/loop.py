@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import Config, param
+from ..config import OptimConfig
 from ..errors import ConfigError, ObliviateError
 from ..utils.progress import progress
 from .checkpoint import active_session, set_rng_state
@@ -30,34 +30,6 @@ Prepare = Callable[[nn.Module, torch.optim.Optimizer, DataLoader], tuple[nn.Modu
 
 class TrainingDiverged(ObliviateError):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class OptimConfig(Config):
-    """Optimiser and schedule. Defaults follow the unlearning papers' SGD recipe."""
-
-    optimizer: Literal["sgd", "adam"] = param("sgd", "optimiser")
-    lr: float = param(0.01, "learning rate", gt=0)
-    momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
-    weight_decay: float = param(5e-4, "weight decay", ge=0)
-    schedule: Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
-
-    def build(self, params, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-        self.validate()
-        params = [p for p in params if p.requires_grad]
-        if self.optimizer == "sgd":
-            opt: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
-            )
-        else:
-            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        if self.schedule == "cosine":
-            sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, T_max=max(total_steps, 1)
-            )
-        else:
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-        return opt, sched
 
 
 @dataclass

@@ -24,7 +24,8 @@ def warm_up() -> None:
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from ..training.loop import OptimConfig, get_accelerator, make_loader
+    from ..config import OptimConfig
+    from ..training.loop import get_accelerator, make_loader
 
     device = get_accelerator().device
     # the random generators are left as they were: a run's results never depend on whether it warmed up
