@@ -1,0 +1,121 @@
+"""Helpers shared by the vision loaders: locating a dataset's folder, decoding one image with
+Pillow, and turning uint8 pixel arrays into normalised :class:`ImageSplits`.
+
+Memory: every loader decodes into one preallocated uint8 array (N, H, W, C) per split and converts
+it to float32 exactly once, in place, when normalising (a float32 copy of CIFAR-10's 50,000 train
+images is 614 MB; the uint8 array is 154 MB and is freed right after). The float32 tensors are what
+the training loop and every method consume, so keeping uint8 longer would only move the conversion
+into each batch of each method.
+
+The published per-channel statistics are the ones the Model Sparsity / SalUn code normalises with
+(``setup_model_dataset`` in OPTML-Group/Unlearn-Saliency, Classification/utils.py; the same values in
+OPTML-Group/Unlearn-Sparse): the model there holds a ``NormalizeByChannelMeanStd`` layer applied to
+ToTensor's [0, 1] pixels, which is what normalising the data once here computes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import MissingDataError
+from .images import ImageDataset, ImageSplits, Normalization
+
+CIFAR10_STATS = Normalization((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+CIFAR100_STATS = Normalization((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))
+SVHN_STATS = Normalization((0.4377, 0.4438, 0.4728), (0.1201, 0.1231, 0.1052))
+# Tiny-ImageNet: SalUn normalises with the ImageNet statistics.
+IMAGENET_STATS = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+MODES = {"RGB": 3, "L": 1}
+
+
+def dataset_root(data_dir: str | Path | None, env: str, what: str) -> Path:
+    """``data_dir``, else the folder in environment variable ``env``; it must exist."""
+    raw = data_dir if data_dir is not None else os.environ.get(env)
+    if raw is None:
+        raise MissingDataError(f"{what} is not bundled: pass --data-dir (data_dir=...) or set {env} to its folder")
+    root = Path(raw)
+    if not root.is_dir():
+        raise MissingDataError(f"{what} folder {root} does not exist")
+    return root
+
+
+def decode_image(data: bytes, source: str, mode: str = "RGB", size: int | None = None) -> np.ndarray:
+    """One encoded image (PNG, JPEG, ...) as uint8 (H, W, C); ``source`` names it in errors."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            img = img.convert(mode)
+            if size is not None and img.size != (size, size):
+                img = img.resize((size, size), Image.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise MissingDataError(f"{source}: cannot decode the image ({exc})") from None
+    return array.reshape(array.shape[0], array.shape[1], MODES[mode])
+
+
+def check_size(array: np.ndarray, expected: tuple[int, ...], source: str) -> None:
+    if array.shape != expected:
+        raise MissingDataError(
+            f"{source}: image is {array.shape[1]}x{array.shape[0]} but earlier images are "
+            f"{expected[1]}x{expected[0]}; pass an image size to resize every image to one square size"
+        )
+
+
+def normalise(images: np.ndarray, stats: Normalization, channels_last: bool = True) -> torch.Tensor:
+    """uint8 images (N, H, W, C) or (N, C, H, W) -> float32 (N, C, H, W), ``(x / 255 - mean) / std``."""
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if channels_last:
+        x = x.permute(0, 3, 1, 2)
+    x = x.to(torch.float32).contiguous()
+    if x.shape[1] != len(stats.mean):
+        raise MissingDataError(f"images have {x.shape[1]} channels but the statistics {len(stats.mean)}")
+    mean = torch.tensor(stats.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(stats.std, dtype=torch.float32).view(1, -1, 1, 1)
+    return x.div_(255.0).sub_(mean).div_(std)
+
+
+def channel_stats(images: np.ndarray, channels_last: bool = True) -> Normalization:
+    """Per-channel mean and sample std (ddof=1) of uint8 images, in [0, 1] units."""
+    axes = (0, 1, 2) if channels_last else (0, 2, 3)
+    c = images.shape[3] if channels_last else images.shape[1]
+    n = images.size // c
+    if n < 2:
+        raise MissingDataError("at least two pixels per channel are needed to normalise a dataset")
+    total = images.sum(axis=axes, dtype=np.float64)
+    squares = np.zeros(c, dtype=np.float64)
+    for k in range(c):  # one channel at a time keeps the float64 copy small
+        plane = images[..., k] if channels_last else images[:, k]
+        squares[k] = np.square(plane, dtype=np.float64).sum()
+    mean = total / n
+    var = (squares - n * mean**2) / (n - 1)
+    std = np.sqrt(np.maximum(var, 1e-12)) / 255.0
+    return Normalization(tuple(float(m) for m in mean / 255.0), tuple(float(s) for s in std))
+
+
+def make_splits(
+    name: str,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    class_names: tuple[str, ...],
+    stats: Normalization,
+    channels_last: bool = True,
+) -> ImageSplits:
+    """ImageSplits from uint8 (images, labels) pairs; labels must lie in range(len(class_names))."""
+    num_classes = len(class_names)
+    for split, (_, y) in (("train", train), ("test", test)):
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise MissingDataError(f"{name} {split} labels span {int(y.min())}..{int(y.max())} "
+                                   f"but the dataset has {num_classes} classes")
+
+    def part(images: np.ndarray, labels: np.ndarray) -> ImageDataset:
+        return ImageDataset(normalise(images, stats, channels_last), torch.from_numpy(labels.astype(np.int64)))
+
+    return ImageSplits(name, part(*train), part(*test), num_classes, class_names, stats)
