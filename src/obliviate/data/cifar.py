@@ -90,11 +90,18 @@ def _binary_dir(root: Path, layout: dict) -> Path | None:
     return None
 
 
-def _read_binary(base: Path, layout: dict, label_index: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _read_binary(base: Path, layout: dict, label_index: int, classes: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for split in ("train", "test"):
-        parts = [read_records(base / f, layout["labels"]) for f in layout[split]]
-        out[split] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1][:, label_index] for p in parts]))
+        images, labels = [], []
+        for name in layout[split]:
+            x, y = read_records(base / name, layout["labels"])
+            y = y[:, label_index]
+            if int(y.max()) >= classes:
+                raise MissingDataError(f"{base / name}: label {int(y.max())} is outside 0..{classes - 1}")
+            images.append(x)
+            labels.append(y)
+        out[split] = (np.concatenate(images), np.concatenate(labels))
     return out
 
 
@@ -109,10 +116,10 @@ def load_cifar(name: str, data_dir: str | Path | None = None, coarse: bool = Fal
     if base is not None:
         if name == "cifar10":
             names = read_names(base / "batches.meta.txt", 10)
-            splits = _read_binary(base, layout, 0)
+            splits = _read_binary(base, layout, 0, 10)
         else:
             names = read_names(base / ("coarse_label_names.txt" if coarse else "fine_label_names.txt"), 20 if coarse else 100)
-            splits = _read_binary(base, layout, 0 if coarse else 1)
+            splits = _read_binary(base, layout, 0 if coarse else 1, 20 if coarse else 100)
         return make_splits(name + ("-coarse" if coarse else ""), splits["train"], splits["test"], names, stats,
                            channels_last=False)
     repo, config, archive = HUB[name]

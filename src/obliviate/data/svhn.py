@@ -36,7 +36,7 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise MissingDataError(f"SVHN file {path} not found")
     try:
         mat = loadmat(str(path), variable_names=["X", "y"])
-    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+    except Exception as exc:  # scipy's parser raises MatReadError, ValueError, IndexError... on a damaged file
         raise MissingDataError(f"{path} is not a readable MATLAB file ({exc})") from None
     for key in ("X", "y"):
         if key not in mat:
