@@ -4,8 +4,6 @@ augmentation; the CIFAR-form ResNet-18 and VGG-16-BN."""
 
 from __future__ import annotations
 
-import io
-import json
 import pickle
 from pathlib import Path
 
@@ -16,6 +14,8 @@ import torch
 from obliviate.data import IMAGE_DATASETS, RandomCropFlip, load_image_dataset, read_domain_folder
 from obliviate.data.images import Normalization
 from obliviate.data.pixels import CIFAR10_STATS, CIFAR100_STATS, IMAGENET_STATS, SVHN_STATS
+from obliviate.data.writers import (png_bytes, write_cifar10_binary, write_cifar100_binary, write_hf_parquet,
+                                    write_image_folder, write_svhn_mat)
 from obliviate.errors import ConfigError, MissingDataError
 from obliviate.models import build_classifier, load_classifier, save_classifier
 
@@ -39,34 +39,19 @@ def _denormalise(x: torch.Tensor, stats: Normalization) -> np.ndarray:
     return torch.round((x * std + mean) * 255).to(torch.int64).permute(0, 2, 3, 1).numpy()
 
 
-def _png(array: np.ndarray, mode: str | None = None) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array, mode=mode).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 # ---------------------------------------------------------------- CIFAR binary
-
-
-def _write_cifar10_bin(folder: Path, train: np.ndarray, ytr: np.ndarray, test: np.ndarray, yte: np.ndarray) -> None:
-    """The authors' layout: 5 train batches + test_batch.bin of [label][R plane][G plane][B plane] records."""
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def records(images: np.ndarray, labels: np.ndarray) -> bytes:
-        planes = images.transpose(0, 3, 1, 2).reshape(len(images), -1)  # channel-major, rows in order
-        return np.concatenate([labels.astype(np.uint8)[:, None], planes], axis=1).tobytes()
-
-    for i, part in enumerate(np.array_split(np.arange(len(train)), 5), start=1):
-        (folder / f"data_batch_{i}.bin").write_bytes(records(train[part], ytr[part]))
-    (folder / "test_batch.bin").write_bytes(records(test, yte))
-    (folder / "batches.meta.txt").write_text("\n".join(CIFAR10_NAMES) + "\n\n", encoding="ascii")
 
 
 @pytest.fixture
 def cifar10_bin(tmp_path):
     train, test = _pixels(30, seed=1), _pixels(10, seed=2)
     ytr, yte = np.arange(30) % 10, (np.arange(10) * 3) % 10
-    _write_cifar10_bin(tmp_path / "cifar-10-batches-bin", train, ytr, test, yte)
+    folder = write_cifar10_binary(tmp_path / "cifar-10-batches-bin", (train, ytr), (test, yte), CIFAR10_NAMES)
+    # the published record layout: 1 label byte, then the red, green and blue 32x32 planes, row-major
+    raw = (folder / "data_batch_1.bin").read_bytes()
+    assert len(raw) == 6 * 3073 and raw[3073] == ytr[1]
+    assert (raw[1], raw[2], raw[1 + 32], raw[1 + 1024], raw[1 + 2048]) == (
+        train[0, 0, 0, 0], train[0, 0, 1, 0], train[0, 1, 0, 0], train[0, 0, 0, 1], train[0, 0, 0, 2])
     return tmp_path, train, ytr, test, yte
 
 
@@ -91,16 +76,12 @@ def test_cifar10_binary_round_trips_pixels_labels_and_names(cifar10_bin):
 def test_cifar100_binary_fine_and_coarse_labels(tmp_path):
     from obliviate.data.cifar import load_cifar
 
-    folder = tmp_path / "cifar-100-binary"
-    folder.mkdir()
     train, test = _pixels(12, seed=3), _pixels(4, seed=4)
     fine_tr, fine_te = np.arange(12) * 8 % 100, np.array([99, 0, 50, 7])
-    for name, images, fine in (("train.bin", train, fine_tr), ("test.bin", test, fine_te)):
-        planes = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-        coarse = fine // 5
-        (folder / name).write_bytes(np.concatenate([coarse[:, None], fine[:, None], planes], axis=1).astype(np.uint8).tobytes())
-    (folder / "fine_label_names.txt").write_text("\n".join(f"fine{i}" for i in range(100)) + "\n")
-    (folder / "coarse_label_names.txt").write_text("\n".join(f"coarse{i}" for i in range(20)) + "\n")
+    folder = write_cifar100_binary(tmp_path / "cifar-100-binary", (train, fine_tr // 5, fine_tr), (test, fine_te // 5, fine_te),
+                                   [f"fine{i}" for i in range(100)], [f"coarse{i}" for i in range(20)])
+    raw = (folder / "test.bin").read_bytes()  # records: coarse byte, fine byte, 3072 pixel bytes
+    assert len(raw) == 4 * 3074 and (raw[0], raw[1], raw[2]) == (19, 99, test[0, 0, 0, 0])
     splits = load_image_dataset("cifar100", data_dir=tmp_path)
     assert splits.num_classes == 100 and splits.class_names[99] == "fine99"
     assert splits.train.y.tolist() == fine_tr.tolist() and splits.test.y.tolist() == fine_te.tolist()
@@ -173,28 +154,17 @@ def _empty(tmp_path: Path) -> Path:
 
 def _write_parquet(path: Path, images: list[bytes], labels: list[int], *, image_column: str = "image",
                    label_column: str = "label", names: list[str] | None = None, extra: dict | None = None) -> None:
-    """A parquet file as the datasets library writes it: Image struct column + ClassLabel column."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    features = {image_column: {"_type": "Image"},
-                label_column: {"names": names, "_type": "ClassLabel"} if names else {"dtype": "int64", "_type": "Value"}}
-    fields = [pa.field(image_column, image_type), pa.field(label_column, pa.int64())]
-    columns = {image_column: [{"bytes": b, "path": f"{i}.png"} for i, b in enumerate(images)], label_column: labels}
-    for key, values in (extra or {}).items():
-        fields.append(pa.field(key, pa.int64()))
-        features[key] = {"dtype": "int64", "_type": "Value"}
-        columns[key] = values
-    schema = pa.schema(fields, metadata={"huggingface": json.dumps({"info": {"features": features}})})
-    pq.write_table(pa.table(columns, schema=schema), path)
+    write_hf_parquet(path, images, labels, image_column=image_column, label_column=label_column,
+                     class_names=names, extra=extra)
 
 
 def test_cifar10_parquet_layout_of_the_hub(tmp_path):
     train, test = _pixels(20, seed=5), _pixels(6, seed=6)
     ytr, yte = (np.arange(20) % 10).tolist(), [3, 1, 4, 1, 5, 9]
     folder = tmp_path / "plain_text"
-    _write_parquet(folder / "train-00000-of-00001.parquet", [_png(a) for a in train], ytr,
+    _write_parquet(folder / "train-00000-of-00001.parquet", [png_bytes(a) for a in train], ytr,
                    image_column="img", names=list(CIFAR10_NAMES))
-    _write_parquet(folder / "test-00000-of-00001.parquet", [_png(a) for a in test], yte,
+    _write_parquet(folder / "test-00000-of-00001.parquet", [png_bytes(a) for a in test], yte,
                    image_column="img", names=list(CIFAR10_NAMES))
     splits = load_image_dataset("cifar10", data_dir=tmp_path)
     assert splits.class_names == CIFAR10_NAMES and splits.image_shape == (3, 32, 32)
@@ -204,7 +174,7 @@ def test_cifar10_parquet_layout_of_the_hub(tmp_path):
 
 
 def test_cifar100_parquet_reads_fine_label(tmp_path):
-    images = [_png(a) for a in _pixels(4, seed=7)]
+    images = [png_bytes(a) for a in _pixels(4, seed=7)]
     for split in ("train", "test"):
         _write_parquet(tmp_path / "cifar100" / f"{split}-00000-of-00001.parquet", images, [5, 50, 99, 0],
                        image_column="img", label_column="fine_label", names=[f"c{i}" for i in range(100)],
@@ -216,7 +186,7 @@ def test_cifar100_parquet_reads_fine_label(tmp_path):
 def test_parquet_missing_column_file_and_split(tmp_path):
     from obliviate.data.parquet import load_parquet_splits
 
-    images = [_png(a) for a in _pixels(3, seed=8)]
+    images = [png_bytes(a) for a in _pixels(3, seed=8)]
     _write_parquet(tmp_path / "data" / "train-00000-of-00001.parquet", images, [0, 1, 0])
     with pytest.raises(MissingDataError, match="no parquet files of a test split"):
         load_image_dataset("parquet", data_dir=tmp_path)
@@ -237,8 +207,8 @@ def test_tiny_imagenet_parquet_valid_split_grey_images_and_corrupt_row(tmp_path)
     wnids = ["n01443537", "n01629819"]
     data = tmp_path / "data"
     _write_parquet(data / "train-00000-of-00001-1359597a978bc4fa.parquet",
-                   [_png(a) for a in train] + [_png(grey, "L")], [0, 1, 0, 1, 1], names=wnids)
-    _write_parquet(data / "valid-00000-of-00001-70d52db3c749a935.parquet", [_png(train[0])], [0], names=wnids)
+                   [png_bytes(a) for a in train] + [png_bytes(grey)], [0, 1, 0, 1, 1], names=wnids)
+    _write_parquet(data / "valid-00000-of-00001-70d52db3c749a935.parquet", [png_bytes(train[0])], [0], names=wnids)
     splits = load_image_dataset("tiny-imagenet", data_dir=tmp_path)
     assert splits.image_shape == (3, 64, 64) and splits.class_names == tuple(wnids) and len(splits.test) == 1
     assert splits.normalization == IMAGENET_STATS
@@ -266,6 +236,11 @@ def test_svhn_mat_maps_label_10_to_digit_0_and_transposes(tmp_path):
     back = _denormalise(splits.train.x, SVHN_STATS)  # (N, H, W, C)
     assert (back == x_train.transpose(3, 0, 1, 2)).all()
     assert back[7, 3, 5, 2] == x_train[3, 5, 2, 7]
+    # the fixture writer produces the same files
+    (tmp_path / "w").mkdir()
+    write_svhn_mat(tmp_path / "w" / "train_32x32.mat", x_train.transpose(3, 0, 1, 2), splits.train.y.numpy())
+    write_svhn_mat(tmp_path / "w" / "test_32x32.mat", x_test.transpose(3, 0, 1, 2), splits.test.y.numpy())
+    assert torch.equal(load_image_dataset("svhn", data_dir=tmp_path / "w").train.x, splits.train.x)
     (tmp_path / "test_32x32.mat").unlink()
     with pytest.raises(MissingDataError, match="test_32x32.mat not found"):
         load_image_dataset("svhn", data_dir=tmp_path)
@@ -280,7 +255,7 @@ def test_svhn_mat_maps_label_10_to_digit_0_and_transposes(tmp_path):
 def test_svhn_parquet_cropped_digits(tmp_path):
     images = _pixels(3, seed=12)
     for split in ("train", "test"):
-        _write_parquet(tmp_path / "cropped_digits" / f"{split}-00000-of-00001.parquet", [_png(a) for a in images],
+        _write_parquet(tmp_path / "cropped_digits" / f"{split}-00000-of-00001.parquet", [png_bytes(a) for a in images],
                        [0, 9, 4], names=[str(d) for d in range(10)])
     splits = load_image_dataset("svhn", data_dir=tmp_path)
     assert splits.test.y.tolist() == [0, 9, 4] and (_denormalise(splits.test.x, SVHN_STATS) == images).all()
@@ -290,15 +265,12 @@ def test_svhn_parquet_cropped_digits(tmp_path):
 
 
 def _write_folder(root: Path, per_class: dict[str, int], size: int = 16, seed: int = 0, ext: str = ".png") -> dict[str, list[np.ndarray]]:
+    """``per_class`` images per class folder under root; returns the arrays written, per class."""
     rng = np.random.default_rng(seed)
-    written = {}
-    for cls, n in per_class.items():
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        written[cls] = []
-        for i in range(n):
-            array = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(array).save(root / cls / f"img{i:03d}{ext}")
-            written[cls].append(array)
+    written = {cls: list(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)) for cls, n in per_class.items()}
+    names = list(per_class)
+    for c, cls in enumerate(names):
+        write_image_folder(root, np.stack(written[cls]), [c] * per_class[cls], names, ext)
     return written
 
 
@@ -325,11 +297,11 @@ def test_image_folder_split_when_flat_and_errors(tmp_path):
     assert len(splits.train) == 8 and len(splits.test) == 2 and sorted(splits.test.y.tolist()) == [0, 1]
     again = load_image_dataset("image-folder", data_dir=tmp_path)
     assert torch.equal(splits.test.x, again.test.x)  # the split is fixed
-    (tmp_path / "a" / "img002.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
-    with pytest.raises(MissingDataError, match=r"a/img002.jpg: cannot decode the image"):
+    (tmp_path / "a" / "000002.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    with pytest.raises(MissingDataError, match=r"a/000002.jpg: cannot decode the image"):
         load_image_dataset("image-folder", data_dir=tmp_path)
-    Image.fromarray(np.zeros((20, 16, 3), dtype=np.uint8)).save(tmp_path / "a" / "img002.jpg")
-    with pytest.raises(MissingDataError, match=r"a/img002.jpg: image is 16x20 but earlier images are 16x16"):
+    Image.fromarray(np.zeros((20, 16, 3), dtype=np.uint8)).save(tmp_path / "a" / "000002.jpg")
+    with pytest.raises(MissingDataError, match=r"a/000002.jpg: image is 16x20 but earlier images are 16x16"):
         load_image_dataset("image-folder", data_dir=tmp_path)
     from obliviate.data import load_image_folder
 
