@@ -181,6 +181,9 @@ def test_cifar100_parquet_reads_fine_label(tmp_path):
                        extra={"coarse_label": [1, 10, 19, 0]})
     splits = load_image_dataset("cifar100", data_dir=tmp_path)
     assert splits.num_classes == 100 and splits.train.y.tolist() == [5, 50, 99, 0] and splits.class_names[5] == "c5"
+    from obliviate.data.cifar import load_cifar
+
+    assert load_cifar("cifar100", tmp_path, coarse=True).test.y.tolist() == [1, 10, 19, 0]
 
 
 def test_parquet_missing_column_file_and_split(tmp_path):

@@ -106,27 +106,29 @@ def _read_binary(base: Path, layout: dict, label_index: int, classes: int) -> di
 
 
 def load_cifar(name: str, data_dir: str | Path | None = None, coarse: bool = False) -> ImageSplits:
-    """CIFAR-10 or CIFAR-100 from the binary version or parquet files found under ``data_dir``."""
-    env = "OBLIVIATE_CIFAR10_DIR" if name == "cifar10" else "OBLIVIATE_CIFAR100_DIR"
-    root = dataset_root(data_dir, env, name.upper())
+    """CIFAR-10 or CIFAR-100 (fine labels, or the 20 ``coarse`` ones) from the binary version or
+    parquet files found under ``data_dir``."""
+    if name not in HUB or (coarse and name != "cifar100"):
+        raise ValueError(f"load_cifar: unknown variant {name!r} (coarse={coarse})")
+    root = dataset_root(data_dir, f"OBLIVIATE_{name.upper()}_DIR", name.upper())
+    title = name + ("-coarse" if coarse else "")
     stats = CIFAR10_STATS if name == "cifar10" else CIFAR100_STATS
     layout = CIFAR10_BIN if name == "cifar10" else CIFAR100_BIN
-    label = "coarse_label" if coarse else ("label" if name == "cifar10" else "fine_label")
+    # (names file of the binary version, label byte of a record, classes, parquet label column)
+    names_file, label_index, classes, column = {
+        "cifar10": ("batches.meta.txt", 0, 10, "label"),
+        "cifar100": ("fine_label_names.txt", 1, 100, "fine_label"),
+        "cifar100-coarse": ("coarse_label_names.txt", 0, 20, "coarse_label"),
+    }[title]
     base = _binary_dir(root, layout)
     if base is not None:
-        if name == "cifar10":
-            names = read_names(base / "batches.meta.txt", 10)
-            splits = _read_binary(base, layout, 0, 10)
-        else:
-            names = read_names(base / ("coarse_label_names.txt" if coarse else "fine_label_names.txt"), 20 if coarse else 100)
-            splits = _read_binary(base, layout, 0 if coarse else 1, 20 if coarse else 100)
-        return make_splits(name + ("-coarse" if coarse else ""), splits["train"], splits["test"], names, stats,
-                           channels_last=False)
+        names = read_names(base / names_file, classes)
+        splits = _read_binary(base, layout, label_index, classes)
+        return make_splits(title, splits["train"], splits["test"], names, stats, channels_last=False)
     repo, config, archive = HUB[name]
     parquet_dir = find_parquet_dir(root, config)
     if parquet_dir is not None:
-        return load_parquet_splits(parquet_dir, name=name + ("-coarse" if coarse else ""), image_column="img",
-                                   label_column=label, stats=stats)
+        return load_parquet_splits(parquet_dir, name=title, image_column="img", label_column=column, stats=stats)
     _refuse_pickled(root, name)
     raise MissingDataError(
         f"no {name.upper()} files in {root}: expected the binary version ({layout['dir']}/{layout['train'][0]}, "

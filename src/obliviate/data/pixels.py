@@ -53,7 +53,8 @@ def decode_image(data: bytes, source: str, mode: str = "RGB", size: int | None =
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            img = img.convert(mode)
+            if img.mode != mode:
+                img = img.convert(mode)
             if size is not None and img.size != (size, size):
                 img = img.resize((size, size), Image.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
@@ -71,16 +72,18 @@ def check_size(array: np.ndarray, expected: tuple[int, ...], source: str) -> Non
 
 
 def normalise(images: np.ndarray, stats: Normalization, channels_last: bool = True) -> torch.Tensor:
-    """uint8 images (N, H, W, C) or (N, C, H, W) -> float32 (N, C, H, W), ``(x / 255 - mean) / std``."""
+    """uint8 images (N, H, W, C) or (N, C, H, W) -> float32 (N, C, H, W), ``(x / 255 - mean) / std``
+    (to float32 rounding)."""
     x = torch.from_numpy(np.ascontiguousarray(images))
     if channels_last:
         x = x.permute(0, 3, 1, 2).contiguous()  # reorder while still uint8 (a quarter of the float32 bytes)
     x = x.to(torch.float32)
     if x.shape[1] != len(stats.mean):
         raise MissingDataError(f"images have {x.shape[1]} channels but the statistics {len(stats.mean)}")
-    mean = torch.tensor(stats.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(stats.std, dtype=torch.float32).view(1, -1, 1, 1)
-    return x.div_(255.0).sub_(mean).div_(std)
+    mean = torch.tensor(stats.mean, dtype=torch.float64).view(1, -1, 1, 1)
+    std = torch.tensor(stats.std, dtype=torch.float64).view(1, -1, 1, 1)
+    # (x / 255 - mean) / std as two in-place passes: x * (1 / (255 std)) - mean / std
+    return x.mul_((1.0 / (255.0 * std)).float()).sub_((mean / std).float())
 
 
 def channel_stats(images: np.ndarray, channels_last: bool = True, chunk: int = 4096) -> Normalization:
