@@ -357,6 +357,11 @@ def test_random_crop_flip_is_a_padded_window_and_seeded():
         flips += windows[0][2]
     assert len(offsets) > 3 and 0 < flips < 16
     assert torch.equal(RandomCropFlip(padding=0, flip=False)(x), x)
+    saved = aug.state_dict()
+    nxt = aug(x)
+    resumed = RandomCropFlip(padding=2, fill=fill, seed=99)
+    resumed.load_state_dict(saved)
+    assert torch.equal(resumed(x), nxt)
 
 
 def test_random_crop_pads_with_the_datasets_black():

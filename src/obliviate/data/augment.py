@@ -9,7 +9,8 @@ normalising; obliviate's tensors are already normalised, so the padding takes ea
 normalised value of a 0 pixel (:meth:`Normalization.black`), which gives identical pixels.
 
 The random draws come from the augmenter's own seeded ``torch.Generator`` (on the CPU), so a run is
-reproducible and independent of the global RNG and of the device.
+reproducible and independent of the global RNG and of the device; ``state_dict`` / ``load_state_dict``
+let a checkpointed training run resume the same draws.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class RandomCropFlip:
         """Padding with the dataset's normalised black (0 when the splits carry no statistics)."""
         fill = splits.normalization.black() if splits.normalization is not None else 0.0
         return cls(padding=padding, flip=flip, fill=fill, seed=seed)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The generator's state, so a checkpointed training run resumes the same draws."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
