@@ -4,6 +4,7 @@ augmentation; the CIFAR-form ResNet-18 and VGG-16-BN."""
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from pathlib import Path
 
@@ -19,10 +20,10 @@ from obliviate.data.writers import (png_bytes, write_cifar10_binary, write_cifar
 from obliviate.errors import ConfigError, MissingDataError
 from obliviate.models import build_classifier, load_classifier, save_classifier
 
-Image = pytest.importorskip("PIL.Image")
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+Image = pytest.importorskip("PIL.Image")  # Pillow and scipy come with matplotlib and scikit-learn
 scipy_io = pytest.importorskip("scipy.io")
+#: the parquet tests need the vision extra's pyarrow; the rest of the module does not
+needs_pyarrow = pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="pyarrow not installed (pip install obliviate[vision])")
 
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -158,6 +159,7 @@ def _write_parquet(path: Path, images: list[bytes], labels: list[int], *, image_
                      class_names=names, extra=extra)
 
 
+@needs_pyarrow
 def test_cifar10_parquet_layout_of_the_hub(tmp_path):
     train, test = _pixels(20, seed=5), _pixels(6, seed=6)
     ytr, yte = (np.arange(20) % 10).tolist(), [3, 1, 4, 1, 5, 9]
@@ -173,6 +175,7 @@ def test_cifar10_parquet_layout_of_the_hub(tmp_path):
     assert (_denormalise(splits.test.x, CIFAR10_STATS) == test).all()
 
 
+@needs_pyarrow
 def test_cifar100_parquet_reads_fine_label(tmp_path):
     images = [png_bytes(a) for a in _pixels(4, seed=7)]
     for split in ("train", "test"):
@@ -186,6 +189,7 @@ def test_cifar100_parquet_reads_fine_label(tmp_path):
     assert load_cifar("cifar100", tmp_path, coarse=True).test.y.tolist() == [1, 10, 19, 0]
 
 
+@needs_pyarrow
 def test_parquet_missing_column_file_and_split(tmp_path):
     from obliviate.data.parquet import load_parquet_splits
 
@@ -204,6 +208,7 @@ def test_parquet_missing_column_file_and_split(tmp_path):
     assert splits.class_names == ("0", "1") and len(splits.train) == 3
 
 
+@needs_pyarrow
 def test_tiny_imagenet_parquet_valid_split_grey_images_and_corrupt_row(tmp_path):
     train = _pixels(4, size=64, seed=9)
     grey = np.random.default_rng(10).integers(0, 256, (64, 64), dtype=np.uint8)
@@ -255,6 +260,7 @@ def test_svhn_mat_maps_label_10_to_digit_0_and_transposes(tmp_path):
         load_image_dataset("svhn", data_dir=tmp_path)
 
 
+@needs_pyarrow
 def test_svhn_parquet_cropped_digits(tmp_path):
     images = _pixels(3, seed=12)
     for split in ("train", "test"):
