@@ -19,6 +19,15 @@ zh-plus/tiny-imagenet         data/{train,valid}-00000-of-00001-<hash>        im
                               .parquet
 ============================  ==============================================  ==========================  ============
 
+Sources: https://huggingface.co/datasets/uoft-cs/cifar10/tree/main/plain_text and its commit e025e64
+(README features ``img``, ``label``); https://huggingface.co/datasets/uoft-cs/cifar100 commit aadb3af
+(``cifar100/train-00000-of-00001.parquet``) and its dataset_infos.json (``img``, ``fine_label``,
+``coarse_label``); https://huggingface.co/datasets/ufldl-stanford/svhn/tree/main/cropped_digits (commit
+f9e1717) and its viewer (``image``, ``label``); https://huggingface.co/datasets/zh-plus/tiny-imagenet/tree/main/data
+and its dataset_infos.json (commit 7d7dcc5: ``image``, ``label`` with the 200 wnids as names). Image
+struct and schema metadata: how ``datasets`` writes parquet (``pa.schema(..., metadata={"huggingface":
+json.dumps({"info": {"features": ...}})})``).
+
 The Hub's automatic conversion branch (``refs/convert/parquet``) names files ``<config>/<split>/0000.parquet``
 and older snapshots ``<config>/<dataset>-<split>.parquet``; both are found too. pyarrow is an optional
 dependency (``pip install obliviate[vision]``).
