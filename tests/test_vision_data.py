@@ -383,6 +383,8 @@ def test_random_crop_pads_with_the_datasets_black():
     out = RandomCropFlip.for_splits(splits, padding=1, flip=False, seed=0)(x)
     values = set(torch.unique(out).tolist())
     assert 7.0 in values and {round(v, 5) for v in values - {7.0}} == {round(v, 5) for v in stats.black()}
+    digits = load_image_dataset("digits")  # the bundled datasets carry their statistics too
+    assert float(digits.train.x.min()) == pytest.approx(digits.normalization.black()[0], abs=1e-5)
     with pytest.raises(ConfigError, match="padding must be >= 0"):
         RandomCropFlip(padding=-1)
 

@@ -134,6 +134,7 @@ def _digits(data_dir: str | Path | None = None) -> ImageSplits:
         ImageDataset(x[te], y[te]),
         10,
         tuple(str(i) for i in range(10)),
+        Normalization((mean,), (std,)),
     )
 
 
@@ -184,6 +185,7 @@ def _fashion_mnist(data_dir: str | Path | None = None) -> ImageSplits:
         ImageDataset(_normalise(xte, mean, std), yte),
         10,
         FASHION_CLASSES,
+        Normalization((mean,), (std,)),
     )
 
 
