@@ -2,7 +2,8 @@
 
 Every dataset is held in memory as normalised float tensors of shape (N, C, H, W) with int64
 labels; the train/test split is fixed (it never depends on the experiment seed), so every seed of
-a benchmark shares one test set.
+a benchmark shares one test set. The vision formats (CIFAR, SVHN, parquet, image folders) live in
+their own modules and register here too.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,22 @@ class ImageDataset:
 
 
 @dataclass(frozen=True)
+class Normalization:
+    """Per-channel ``mean`` and ``std`` the pixels (scaled to [0, 1]) were normalised with."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != len(self.std) or not all(s > 0 for s in self.std):
+            raise ValueError(f"bad normalisation: mean {self.mean}, std {self.std}")
+
+    def black(self) -> tuple[float, ...]:
+        """The normalised value of a 0 pixel per channel (what torchvision's zero padding becomes)."""
+        return tuple(-m / s for m, s in zip(self.mean, self.std))
+
+
+@dataclass(frozen=True)
 class ImageSplits:
     """A dataset's fixed train and test splits plus what a model needs to know about it."""
 
@@ -64,6 +81,7 @@ class ImageSplits:
     test: ImageDataset
     num_classes: int
     class_names: tuple[str, ...]
+    normalization: Normalization | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -82,7 +100,7 @@ def load_image_dataset(name: str, *, data_dir: str | Path | None = None, max_tra
             raise ConfigError(f"max_train={max_train} is smaller than the number of classes ({splits.num_classes})")
         if max_train < len(splits.train):
             keep = _stratified_subset(splits.train.y.numpy(), max_train, seed=0)
-            splits = ImageSplits(splits.name, splits.train.subset(keep), splits.test, splits.num_classes, splits.class_names)
+            splits = replace(splits, train=splits.train.subset(keep))
     return splits
 
 
@@ -116,6 +134,7 @@ def _digits(data_dir: str | Path | None = None) -> ImageSplits:
         ImageDataset(x[te], y[te]),
         10,
         tuple(str(i) for i in range(10)),
+        Normalization((mean,), (std,)),
     )
 
 
@@ -166,6 +185,7 @@ def _fashion_mnist(data_dir: str | Path | None = None) -> ImageSplits:
         ImageDataset(_normalise(xte, mean, std), yte),
         10,
         FASHION_CLASSES,
+        Normalization((mean,), (std,)),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..registry import Registry
 
 CLASSIFIERS: Registry[Callable[..., "Classifier"]] = Registry("model")
@@ -75,8 +76,11 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(Classifier):
-    """ResNet-18 for small grey images: 3x3 stem with stride 1 and no max-pool (the CIFAR variant
-    the unlearning papers use), four stages of two basic blocks, global average pooling."""
+    """ResNet-18 in its CIFAR form: 3x3 stem with stride 1 and no max-pool (the variant the unlearning
+    papers use: ``resnet18`` with ``imagenet=False`` in OPTML-Group/Unlearn-Saliency,
+    Classification/models/ResNet.py), four stages of two basic blocks, global average pooling.
+    At width 64 with 3 input channels and 10 classes it has 11,173,962 parameters; any image size
+    of at least 8x8 works (the pooling is adaptive)."""
 
     arch = "resnet18"
 
@@ -97,8 +101,53 @@ class ResNet18(Classifier):
         return self.body(x)
 
 
+VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+
+class VGG16BN(Classifier):
+    """VGG-16 with batch norm in the CIFAR form of the Model Sparsity / SalUn code (``vgg16_bn`` in
+    OPTML-Group/Unlearn-Saliency, Classification/models/VGG.py): the 13 3x3 conv + BN + ReLU layers
+    of configuration D without the last max-pool (32x32 -> 2x2), a 2x2 adaptive average pool, then
+    Linear(2048, 256) - ReLU - Linear(256, 256) - ReLU as the embedding and Linear(256, classes) as
+    the head. 15,311,818 parameters for 3 channels and 10 classes. Four 2x2 max-pools need images
+    of at least 16x16; ``image_size`` (when given) is checked at construction.
+
+    Initialisation is PyTorch's default, like every obliviate classifier, so ``reinitialize``
+    (exact retrain) gives the same distribution as a fresh model; the paper code uses Kaiming-normal
+    convolutions and N(0, 0.01) linear layers instead."""
+
+    arch = "vgg16_bn"
+    MIN_SIZE = 16
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int | None = None) -> None:
+        kwargs = {"in_channels": in_channels, "num_classes": num_classes}
+        if image_size is not None:
+            if image_size < self.MIN_SIZE:
+                raise ConfigError(f"vgg16_bn needs images of at least {self.MIN_SIZE}x{self.MIN_SIZE}, got {image_size}")
+            kwargs["image_size"] = image_size
+        super().__init__(**kwargs)
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for v in VGG16_CONFIG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += _conv_bn(cin, int(v))
+                cin = int(v)
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d((2, 2))
+        self.mlp = nn.Sequential(nn.Linear(512 * 2 * 2, 256), nn.ReLU(inplace=True), nn.Linear(256, 256), nn.ReLU(inplace=True))
+        self.head = nn.Linear(256, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if min(x.shape[-2:]) < self.MIN_SIZE:
+            raise ConfigError(f"vgg16_bn needs images of at least {self.MIN_SIZE}x{self.MIN_SIZE}, got {tuple(x.shape[-2:])}")
+        return self.mlp(torch.flatten(self.pool(self.features(x)), 1))
+
+
 CLASSIFIERS.register("cnn", SmallCNN)
 CLASSIFIERS.register("resnet18", ResNet18)
+CLASSIFIERS.register("vgg16_bn", VGG16BN)
 
 
 def build_classifier(arch: str, **kwargs: int) -> Classifier:
