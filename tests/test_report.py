@@ -1,4 +1,4 @@
-"""Tests for obliviate.bench.report (summary statistics, text table, HTML report and plots)."""
+"""Tests for obliviate.report (summary statistics, text table, HTML report and plots)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from obliviate.bench.report import STD_NOTE, format_table_text, summarize, write_report
+from obliviate.report import STD_NOTE, format_table_text, summarize, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).with_name("data") / "sample_results.json"
