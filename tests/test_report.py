@@ -173,6 +173,24 @@ def test_write_report_files_and_content(results: dict, tmp_path: Path) -> None:
     assert write_report(results, tmp_path / "out") == report
 
 
+def test_fixture_text_equals_golden(results: dict) -> None:
+    """The text tables of the fixture, saved before the report became a package (regenerate
+    tests/data/sample_report.txt only for an intended change of the tables)."""
+    assert format_table_text(results) == (FIXTURE.parent / "sample_report.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_fixture_html_equals_golden(results: dict, tmp_path: Path) -> None:
+    """The fixture's report.html, byte for byte as before the report became a package (its footer
+    names the new module); regenerate tests/data/sample_report.html only for an intended change."""
+    report = write_report(results, tmp_path)
+    assert report.read_bytes() == (FIXTURE.parent / "sample_report.html").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        f"g{g}-classifier-cifar10-{spec}-{kind}.png" for g, spec in ((1, "random-0-1"), (2, "class-3"))
+        for kind in ("avg_gap", "time_ratio", "ua_ra")
+    ]
+
+
 @pytest.mark.slow
 def test_write_report_escapes_html(results: dict, tmp_path: Path) -> None:
     evil = "<script>alert('x')</script>"

@@ -59,7 +59,7 @@ register_metric(Metric("loss_forget", "lm", unit="", higher_is_better=None,
                        description="mean next-token loss of the forget documents"))
 register_metric(Metric("loss_retain", "lm", unit="", higher_is_better=False,
                        description="mean next-token loss of the retain documents"))
-# set on rows of DP2's DP-trained base (obliviate.bench.lm_dp.dp_metrics)
+# set on rows of DP2's DP-trained base (obliviate.lm.bench_dp.dp_metrics)
 register_metric(Metric("dp_epsilon", "lm", unit="", higher_is_better=False,
                        description="the DP accountant's epsilon at the target delta"))
 register_metric(Metric("dp_noise_multiplier", "lm", unit="", higher_is_better=None,
