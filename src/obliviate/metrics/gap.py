@@ -8,13 +8,7 @@ from collections.abc import Sequence
 from ..errors import ObliviateError
 from .registry import gap_metrics
 
-__all__ = ["CLASSIFIER_GAP_METRICS", "gap_to_retrain", "time_ratio"]
-
-
-def __getattr__(name: str) -> tuple[str, ...]:
-    if name == "CLASSIFIER_GAP_METRICS":  # kept for callers; the registry is the source
-        return gap_metrics("classifier")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["gap_to_retrain", "time_ratio"]
 
 
 def gap_to_retrain(
