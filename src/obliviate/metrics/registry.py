@@ -111,9 +111,13 @@ def load_all() -> None:
     """Import every built-in metric module once (lazy, so importing the registry stays light)."""
     global _loaded
     if not _loaded:
-        _loaded = True
-        for mod in BUILTIN:
-            importlib.import_module(f"{__package__}.{mod}")
+        _loaded = True  # first: a module that looks a metric up while it loads sees the registry so far
+        try:
+            for mod in BUILTIN:
+                importlib.import_module(f"{__package__}.{mod}")
+        except BaseException:
+            _loaded = False  # a failed import is retried (and raises again) on the next lookup
+            raise
 
 
 def metrics_of(family: str | None = None) -> Iterator[Metric]:
