@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from obliviate.clip.bench import ClipBench
-from obliviate.bench.report import STD_NOTE, sample_std
+from obliviate.report import STD_NOTE, sample_std
 from obliviate.bench.run import run_suite
 from obliviate.utils.io import atomic_write_text
 

@@ -10,16 +10,16 @@ A generated table sits between two marker comments naming its source and how to 
 
 Options are ``key=value`` words (shell quoting allowed). Kinds (``KINDS``):
 
-* ``summary``: one row per method of one group of :func:`obliviate.bench.report.summarize`
+* ``summary``: one row per method of one group of :func:`obliviate.report.summarize`
   (``spec=`` the forget spec, default the file's only group; ``methods=`` the rows in order, each
   ``[FILE:]NAME[=LABEL]`` with FILE the 1-based index of the marker's files;
   ``cols=`` the cells, each ``KEY@FORMAT``: KEY a metric name, ``gap.NAME`` (gap to retrain),
   ``time_ratio``, ``seconds`` or ``muse`` (MUSE criteria passed, n/4); FORMAT ``N`` = mean ± std
   with N decimals, ``Nm`` = mean only, ``a`` = mean ± std with the report's automatic decimals,
   ``s`` = mean only, three significant digits; ``g`` = mean ± std, each so).
-* ``text``: the report's plain-text tables (:func:`~obliviate.bench.report.format_table_text`), in a
+* ``text``: the report's plain-text tables (:func:`~obliviate.report.format_table_text`), in a
   ``text`` code block.
-* ``worst_case``: worst-case vs random average gaps (:mod:`obliviate.bench.report_worst_case`) of
+* ``worst_case``: worst-case vs random average gaps (:mod:`obliviate.report.worst_case`) of
   ``worst=`` (the worst-case spec), rows ``methods=``.
 * ``series``: the average gap at every point of the ``specs=`` series (separated by ``;``), rows
   ``methods=``.
@@ -54,9 +54,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from obliviate.bench.report import _fmt_pm, muse_verdicts, summarize
-from obliviate.bench.report_series import split_series, summarize_series
-from obliviate.bench.report_worst_case import worst_case_comparison
+from obliviate.lm.report import muse_verdicts
+from obliviate.report import fmt_pm, summarize
+from obliviate.report.series import split_series, summarize_series
+from obliviate.report.worst_case import worst_case_comparison
 from obliviate.errors import ConfigError
 from obliviate.utils.io import atomic_write_text
 
@@ -135,14 +136,14 @@ def format_stat(stat: Mapping[str, float] | None, fmt: str) -> str:
     if not stat:
         return "-"
     if fmt == "a":
-        return _fmt_pm(stat)
+        return fmt_pm(stat)
     if fmt == "s":
         return _significant(stat["mean"])
     if fmt == "g":
         return f"{_significant(stat['mean'])} ± {_significant(stat['std'])}"
     if fmt.endswith("m"):
         return f"{stat['mean']:.{int(fmt[:-1])}f}"
-    return _fmt_pm(stat, int(fmt))
+    return fmt_pm(stat, int(fmt))
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -212,7 +213,7 @@ def kind_summary(results: list[dict], opts: Mapping[str, str]) -> tuple[str, boo
 
 
 def kind_text(results: list[dict], opts: Mapping[str, str]) -> tuple[str, bool]:
-    from obliviate.bench.report import format_table_text
+    from obliviate.report import format_table_text
 
     return "```text\n" + format_table_text(results[0]).rstrip("\n") + "\n```", True
 
@@ -229,8 +230,8 @@ def kind_worst_case(results: list[dict], opts: Mapping[str, str]) -> tuple[str, 
     rows = []
     for name in methods:
         m = found[0]["methods"][name]
-        diff = _fmt_pm(m["difference"])
-        rows.append(_row([name, _fmt_pm(m["random"]), _fmt_pm(m["worst"]), diff if diff.startswith("-") else "+" + diff]))
+        diff = fmt_pm(m["difference"])
+        rows.append(_row([name, fmt_pm(m["random"]), fmt_pm(m["worst"]), diff if diff.startswith("-") else "+" + diff]))
     return "\n".join(rows), False
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from obliviate.classifier.bench import ClassifierBench
-from obliviate.bench.report_worst_case import format_worst_case_text
+from obliviate.report.worst_case import format_worst_case_text
 from obliviate.bench.run import run_suite
 from obliviate.utils.io import atomic_write_text
 from obliviate.utils.progress import set_quiet

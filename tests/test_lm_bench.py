@@ -8,7 +8,7 @@ import json
 import pytest
 
 from obliviate.lm.bench import LMBench
-from obliviate.bench.report import MUSE_CRITERIA, muse_verdicts
+from obliviate.lm.report import muse_criteria, muse_verdicts
 from obliviate.bench.results import validate_results
 from obliviate.cli import main
 from obliviate.errors import ConfigError, ModelLoadError, UnknownNameError
@@ -83,7 +83,7 @@ def test_muse_verdicts_apply_the_stated_thresholds():
     verdicts = muse_verdicts(entries)
     assert set(verdicts) == {"good", "bad"}
     assert all(verdicts["good"].values()) and not any(verdicts["bad"].values())
-    assert list(verdicts["good"]) == [name for name, *_ in MUSE_CRITERIA]
+    assert list(verdicts["good"]) == [name for name, *_ in muse_criteria()]
 
 
 @pytest.mark.parametrize(

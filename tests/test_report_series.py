@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from obliviate.bench.report import write_report
-from obliviate.bench.report_series import split_series, summarize_series
+from obliviate.report import write_report
+from obliviate.report.series import split_series, summarize_series
 
 
 def _row(method: str, x: int, seed: int, ua: float, avg: float, kind: str = "sequential") -> dict:

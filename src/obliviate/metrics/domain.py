@@ -16,8 +16,22 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..training.predict import predict_logits
+from .registry import Metric, register_metric
 
 __all__ = ["harmonic_mean", "domain_accuracies", "mem_for_h", "evaluate_domain_model"]
+
+for _metric in (
+    Metric("mem", "clip", "Mem", standard=True, description="class accuracy on the memorised domains"),
+    Metric("for", "clip", "For", standard=True, description="class error on the forgotten domains"),
+    Metric("h", "clip", "H", standard=True, description="harmonic mean of Mem and For"),
+    # the bench's per-domain means over forget combinations, before the plain per-domain accuracy
+    Metric("acc_<domain>_forgotten", "clip", higher_is_better=False,
+           description="class accuracy of a domain, averaged over the combinations that forget it"),
+    Metric("acc_<domain>_memorised", "clip",
+           description="class accuracy of a domain, averaged over the combinations that keep it"),
+    Metric("acc_<domain>", "clip", higher_is_better=None, description="class accuracy on one domain"),
+):
+    register_metric(_metric)
 
 
 def harmonic_mean(a: float, b: float) -> float:

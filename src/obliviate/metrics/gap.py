@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ..errors import ObliviateError
+from .registry import gap_metrics
 
-__all__ = ["CLASSIFIER_GAP_METRICS", "gap_to_retrain", "time_ratio"]
-
-#: Metrics averaged into the "average" gap for classifiers (UA, RA, TA, MIA-efficacy).
-CLASSIFIER_GAP_METRICS: tuple[str, ...] = ("unlearning_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy")
+__all__ = ["gap_to_retrain", "time_ratio"]
 
 
 def gap_to_retrain(
     metrics: dict[str, float | None],
     reference: dict[str, float | None],
-    average_over: tuple[str, ...] = CLASSIFIER_GAP_METRICS,
+    average_over: Sequence[str] | None = None,
 ) -> dict[str, float | None]:
     """Absolute difference ``|metrics[k] - reference[k]|`` for every key present and non-None in both.
 
     Keys found in only one dict (or None in either) are skipped. The extra key ``"average"`` is the
-    mean gap over ``average_over``; it is None when any of those keys has no gap. An input key named
-    ``"average"`` is ignored so it cannot clash with the computed one.
+    mean gap over ``average_over`` (default: the classifier's gap metrics in the metric registry); it
+    is None when any of those keys has no gap. An input key named ``"average"`` is ignored so it
+    cannot clash with the computed one.
     """
+    if average_over is None:
+        average_over = gap_metrics("classifier")
     if not average_over:
         raise ObliviateError("average_over must name at least one metric")
     gaps: dict[str, float | None] = {}

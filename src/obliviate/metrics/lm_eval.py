@@ -10,7 +10,7 @@ Metrics (percentages 0..100 unless said otherwise):
 - ``perplexity`` on the held-out general text, and ``loss_forget`` / ``loss_retain``, the mean
   next-token loss of the forget and retain people's documents.
 
-``gap_to_retrain`` averages over :data:`LM_GAP_METRICS`; PrivLeak is already relative to retrain, so
+``gap_to_retrain`` averages over the registry's lm gap metrics (``in_gap``); PrivLeak is already relative to retrain, so
 its gap is |PrivLeak|.
 """
 
@@ -28,9 +28,42 @@ from ..lm.task import LMTask
 from .gap import gap_to_retrain
 from .lm_mia import DEFAULT_KS, HEADLINE_ATTACK, mia_aucs, privleak, score_sequences
 from .lm_muse import knowmem, perplexity, verbmem
+from .registry import Criterion, Metric, gap_metrics, register_metric
 
-#: Metrics averaged into the "average" gap for LMs (utility = knowmem_retain is not counted twice).
-LM_GAP_METRICS: tuple[str, ...] = ("verbmem_forget", "knowmem_forget", "knowmem_retain", "privleak")
+# Registration order is the main table's column order and the average gap's summation order.
+register_metric(Metric(
+    "verbmem_forget", "lm", "VerbMem (forget)", higher_is_better=False, in_gap=True, standard=True,
+    description="ROUGE-L F1 x100 of the continuation of forget documents (C1)",
+    criterion=Criterion("No VerbMem", "VerbMem on forget at or below retrain's", tol=1e-9)))
+register_metric(Metric(
+    "knowmem_forget", "lm", "KnowMem (forget)", higher_is_better=False, in_gap=True, standard=True,
+    description="ROUGE-L F1 x100 of answers to questions about the forget people (C2)",
+    criterion=Criterion("No KnowMem", "KnowMem on forget at or below retrain's", tol=1e-9)))
+register_metric(Metric(
+    "knowmem_retain", "lm", "KnowMem (retain)", in_gap=True, standard=True,
+    description="ROUGE-L F1 x100 of answers to questions about the retain people (C4)"))
+register_metric(Metric(
+    "privleak", "lm", "PrivLeak", higher_is_better=None, in_gap=True, standard=True,
+    description="MUSE's PrivLeak of the Min-40% attack against retrain's AUC (C3); gap = |PrivLeak|",
+    criterion=Criterion("No privacy leak", "PrivLeak within [-5, 5]", against=None, band=5.0)))
+register_metric(Metric(
+    "utility", "lm", "Utility", standard=True, same_as="knowmem_retain",
+    description="KnowMem on retain under MUSE's name (not counted twice in the average gap)",
+    criterion=Criterion("Utility kept", "utility (KnowMem on retain) at least 95% of the original's",
+                        against="original", factor=0.95)))
+register_metric(Metric("mia_auc_<attack>", "lm", unit="", higher_is_better=None,
+                       description="AUC of a membership attack, forget (members) vs holdout documents"))
+register_metric(Metric("perplexity", "lm", unit="", higher_is_better=False,
+                       description="perplexity on held-out general text"))
+register_metric(Metric("loss_forget", "lm", unit="", higher_is_better=None,
+                       description="mean next-token loss of the forget documents"))
+register_metric(Metric("loss_retain", "lm", unit="", higher_is_better=False,
+                       description="mean next-token loss of the retain documents"))
+# set on rows of DP2's DP-trained base (obliviate.lm.bench_dp.dp_metrics)
+register_metric(Metric("dp_epsilon", "lm", unit="", higher_is_better=False,
+                       description="the DP accountant's epsilon at the target delta"))
+register_metric(Metric("dp_noise_multiplier", "lm", unit="", higher_is_better=None,
+                       description="DP-SGD's noise multiplier"))
 
 
 @dataclass(frozen=True)
@@ -82,10 +115,11 @@ def evaluate_lm(
                                        max_length=task.max_length)
     metrics["loss_forget"] = float(scores["forget"]["loss"].mean())
     metrics["loss_retain"] = float(scores["retain"]["loss"].mean())
-    gaps = gap_to_retrain(metrics, reference if reference is not None else metrics, LM_GAP_METRICS)
+    average_over = gap_metrics("lm")
+    gaps = gap_to_retrain(metrics, reference if reference is not None else metrics, average_over)
     if metrics["privleak"] is not None:
         gaps["privleak"] = abs(metrics["privleak"])
-        parts = [gaps.get(k) for k in LM_GAP_METRICS]
+        parts = [gaps.get(k) for k in average_over]
         gaps["average"] = None if any(p is None for p in parts) else sum(parts) / len(parts)  # type: ignore[arg-type]
     return {"metrics": metrics, "gap_to_retrain": gaps}
 

@@ -1,7 +1,7 @@
 """Report sections for series rows: metric-vs-x curves (sequential requests, forget-size scaling).
 
-A row is a point of a curve when ``row["task"]["series"]`` is ``{"kind", "id", "x", "x_label"}`` (the
-bench modules that make series: :mod:`obliviate.lm.bench_series` and the classifier bench). Such rows
+A row is a point of a curve when ``row["task"]["series"]`` is ``{"kind", "id", "x", "x_label"}`` (as the
+benches' sequential and scaling runners write it). Such rows
 are left out of the ordinary per-forget-spec tables; instead each (family, dataset, series id) gets one
 section with a grid of curves (each standard metric of the family and the average gap to retrain, mean
 ± std over seeds, one line per method) and a table of the average gap at every point, with the full
@@ -14,7 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import report as base
+from ..metrics.registry import find_metric, standard_metrics
+from .cards import esc, table_html
+from .columns import label, table_columns
+from .plots import MARKERS, REF_STYLE, mpl_text, save_figure, slug
+from .stats import REFERENCE_METHODS, STD_NOTE, is_num, method_order, runs, summarize
+from .text import fmt_pm
 
 SERIES_TITLES = {"sequential": "sustainability: sequential requests", "scaling": "scalability: forget size"}
 
@@ -23,7 +28,7 @@ def series_key(row: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(family, dataset, series id) of a series row, else None."""
     task = row.get("task") if isinstance(row.get("task"), Mapping) else {}
     series = task.get("series") if isinstance(task, Mapping) else None
-    if not isinstance(series, Mapping) or "id" not in series or not base._is_num(series.get("x")):
+    if not isinstance(series, Mapping) or "id" not in series or not is_num(series.get("x")):
         return None
     return (str(row.get("family", "?")), str(task.get("dataset", "?")), str(series["id"]))
 
@@ -31,7 +36,7 @@ def series_key(row: Mapping[str, Any]) -> tuple[str, str, str] | None:
 def split_series(results: Mapping[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, str, str], list[dict]]]:
     """(results without series rows, series key -> its rows in order)."""
     plain, series = [], {}
-    for row in base._runs(results):
+    for row in runs(results):
         key = series_key(row)
         if key is None:
             plain.append(row)
@@ -46,7 +51,7 @@ def summarize_series(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     points: dict[float, list[dict]] = {}
     for x in sorted({float(r["task"]["series"]["x"]) for r in rows}):
         at_x = [r for r in rows if float(r["task"]["series"]["x"]) == x]
-        points[x] = base.summarize({"runs": at_x})
+        points[x] = summarize({"runs": at_x})
     return {"kind": str(first.get("kind", "")), "x_label": str(first.get("x_label", "x")), "xs": list(points),
             "points": points}
 
@@ -64,7 +69,7 @@ def _curve(series: Mapping[str, Any], method: str, metric: str, gap: bool = Fals
 
 
 def _methods(series: Mapping[str, Any]) -> list[str]:
-    return base._method_order(e["method"] for x in series["xs"] for e in series["points"][x])
+    return method_order(e["method"] for x in series["xs"] for e in series["points"][x])
 
 
 def plot_series(series: Mapping[str, Any], family: str, colors: Mapping[str, str], title: str, target: Path) -> bool:
@@ -73,9 +78,7 @@ def plot_series(series: Mapping[str, Any], family: str, colors: Mapping[str, str
 
     methods = _methods(series)
     keys = {k for x in series["xs"] for e in series["points"][x] for k in e["metrics"]}
-    # lm's utility is KnowMem-retain under another name: one panel for both
-    panels = [(m, False) for m in base.FAMILY_METRICS.get(family, ())
-              if m in keys and not (m == "utility" and "knowmem_retain" in keys)]
+    panels = [(m, False) for m in standard_metrics(family) if m in keys and not _repeats(m, family, keys)]
     if any("average" in e["gap_to_retrain"] for x in series["xs"] for e in series["points"][x]):
         panels.append(("average", True))
     if not panels or len(series["xs"]) < 2:
@@ -84,7 +87,7 @@ def plot_series(series: Mapping[str, Any], family: str, colors: Mapping[str, str
     rows = -(-len(panels) // cols)
     fig = Figure(figsize=(4.3 * cols, 3.3 * rows + 0.6))
     axes = [fig.add_subplot(rows, cols, i + 1) for i in range(len(panels))]
-    others = [m for m in methods if m not in base.REFERENCE_METHODS]
+    others = [m for m in methods if m not in REFERENCE_METHODS]
     for ax, (metric, gap) in zip(axes, panels):
         for method in methods:
             if gap and method == "retrain":
@@ -92,26 +95,32 @@ def plot_series(series: Mapping[str, Any], family: str, colors: Mapping[str, str
             xs, means, stds = _curve(series, method, metric, gap)
             if not xs:
                 continue
-            if method in base._REF_STYLE:
-                color, marker = base._REF_STYLE[method]
+            if method in REF_STYLE:
+                color, marker = REF_STYLE[method]
                 style = {"ls": "--" if method == "original" else "-", "lw": 2.0 if method == "retrain" else 1.4}
             else:
-                color, marker = colors[method], base._MARKERS[others.index(method) % len(base._MARKERS)]
+                color, marker = colors[method], MARKERS[others.index(method) % len(MARKERS)]
                 style = {"ls": "-", "lw": 1.4}
             ax.errorbar(xs, means, yerr=stds, color=color, marker=marker, markersize=5, capsize=3,
-                        label=base._mpl_text(method), **style)
-        ax.set_title(base._mpl_text("average gap to retrain (lower is better)" if gap else base._label(metric)),
+                        label=mpl_text(method), **style)
+        ax.set_title(mpl_text("average gap to retrain (lower is better)" if gap else label(metric, family)),
                      fontsize=10)
-        ax.set_xlabel(base._mpl_text(series["x_label"]), fontsize=9)
+        ax.set_xlabel(mpl_text(series["x_label"]), fontsize=9)
         ax.set_xticks(series["xs"])
         ax.grid(True, alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=9, frameon=False,
                bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(base._mpl_text(f"{title}\nmean ± std over seeds at each point"), fontsize=11)
+    fig.suptitle(mpl_text(f"{title}\nmean ± std over seeds at each point"), fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    base._atomic_save_figure(fig, target)
+    save_figure(fig, target)
     return True
+
+
+def _repeats(metric: str, family: str, keys: set[str]) -> bool:
+    """Whether ``metric`` repeats another metric in ``keys`` under its own name (one panel for both)."""
+    declared = find_metric(metric, family)
+    return declared is not None and bool(declared.same_as) and declared.same_as in keys
 
 
 def _x_text(x: float) -> str:
@@ -129,24 +138,24 @@ def series_html(idx: int, key: tuple[str, str, str], series: Mapping[str, Any], 
     family = key[0]
     title = series_title(key, series["kind"])
     methods = [m for m in _methods(series) if m != "retrain"]
-    head = "".join(f"<th>{base._esc(series['x_label'])} = {_x_text(x)}</th>" for x in series["xs"])
+    head = "".join(f"<th>{esc(series['x_label'])} = {_x_text(x)}</th>" for x in series["xs"])
     body = []
     for method in methods:
         cells = []
         for x in series["xs"]:
             entry = next((e for e in series["points"][x] if e["method"] == method), None)
             stat = None if entry is None else entry["gap_to_retrain"].get("average")
-            cells.append(f"<td>{base._esc(base._fmt_pm(stat, 2))}</td>")
-        tag = ' class="ref"' if method in base.REFERENCE_METHODS else ""
-        body.append(f"<tr{tag}><td>{base._esc(method)}</td>{''.join(cells)}</tr>")
+            cells.append(f"<td>{esc(fmt_pm(stat, 2))}</td>")
+        tag = ' class="ref"' if method in REFERENCE_METHODS else ""
+        body.append(f"<tr{tag}><td>{esc(method)}</td>{''.join(cells)}</tr>")
     table = (f'<div class="scroll"><table><thead><tr><th>Average gap to retrain</th>{head}</tr></thead>'
-             f'<tbody>{"".join(body)}</tbody></table></div><p class="legend">{base._esc(base.STD_NOTE)}</p>')
+             f'<tbody>{"".join(body)}</tbody></table></div><p class="legend">{esc(STD_NOTE)}</p>')
     details = []
     for x in series["xs"]:
         entries = series["points"][x]
-        cols = base._table_columns(family, entries)
-        details.append(f"<h3>{base._esc(series['x_label'])} = {_x_text(x)}</h3>"
-                       f"{base._table_html(family, entries, cols, main=True)}")
+        cols = table_columns(family, entries)
+        details.append(f"<h3>{esc(series['x_label'])} = {_x_text(x)}</h3>"
+                       f"{table_html(family, entries, cols, main=True)}")
     seeds = sorted({s for x in series["xs"] for e in series["points"][x] for s in e["seeds"]})
     explain = {
         "sequential": "Each method handles the requests one after another, each from its own previous result; "
@@ -154,11 +163,11 @@ def series_html(idx: int, key: tuple[str, str, str], series: Mapping[str, Any], 
         "scaling": "Each point forgets a larger nested set, from the original in one request; retrain is "
                    "retrained without it.",
     }.get(series["kind"], "")
-    figure = f'<div class="plots"><figure><img src="{base._esc(plot)}" alt="{base._esc(title)}" loading="lazy"></figure></div>' if plot else ""
+    figure = f'<div class="plots"><figure><img src="{esc(plot)}" alt="{esc(title)}" loading="lazy"></figure></div>' if plot else ""
     return (
-        f'<section class="card" id="s{idx}"><h2>{base._esc(title)}</h2>'
-        f'<p class="sub">{base._esc(explain)} {len(series["xs"])} points · seeds '
-        f'<b>{base._esc(", ".join(map(str, seeds)))}</b></p>{figure}{table}'
+        f'<section class="card" id="s{idx}"><h2>{esc(title)}</h2>'
+        f'<p class="sub">{esc(explain)} {len(series["xs"])} points · seeds '
+        f'<b>{esc(", ".join(map(str, seeds)))}</b></p>{figure}{table}'
         f'<details><summary>All metrics at every point</summary>{"".join(details)}</details></section>'
     )
 
@@ -173,7 +182,7 @@ def series_sections(series_rows: Mapping[tuple[str, str, str], list[dict]], colo
             continue
         series = summarize_series(ok)
         title = series_title(key, series["kind"])
-        name = f"s{idx}-{base._slug(title)}.png"
+        name = f"s{idx}-{slug(title)}.png"
         plot = f"plots/{name}" if plot_series(series, key[0], colors, title, plots_dir / name) else None
         out.append((f"s{idx}", title, series_html(idx, key, series, plot)))
     return out

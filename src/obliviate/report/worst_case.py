@@ -2,8 +2,9 @@
 worst-case set next to a random set of the same size (same dataset, same pruning), mean ± std over
 seeds, plus the search time relative to one retrain.
 
-Rows pair up when both are ``ok`` classifier rows of one dataset with the same ``forget_size``: the
-worst-case side is any ``worst_case`` / ``worst_classes`` spec, the random side any ``random`` spec.
+Rows pair up when both are ``ok`` rows of one family (the one asked for, else any) and dataset with the
+same ``forget_size``: the worst-case side is any ``worst_case`` / ``worst_classes`` spec, the random side
+any ``random`` spec. The classifier family shows these cards (:mod:`obliviate.classifier.report`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .report import STD_NOTE, _atomic_save_figure, _esc, _fmt_pm, _mpl_text, _new_figure, _runs, _slug, _stats
+from .cards import esc
+from .plots import mpl_text, new_figure, save_figure, slug
+from .stats import STD_NOTE, runs, stats
+from .text import fmt_pm
 
 WORST_SCENARIOS = ("worst_case", "worst_classes")
 REFERENCES = ("retrain",)
@@ -24,15 +28,15 @@ def _gap(row: Mapping[str, Any]) -> float | None:
     return gap.get("average") if isinstance(gap, Mapping) else None
 
 
-def worst_case_comparison(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def worst_case_comparison(results: Mapping[str, Any], family: str | None = None) -> list[dict[str, Any]]:
     """One entry per (dataset, prune, forget size, worst-case spec) that has a random counterpart:
     ``{"dataset", "prune", "forget_size", "worst_spec", "random_spec", "search_time_ratio", "methods":
     {name: {"worst": stats, "random": stats, "difference": stats of worst - random per seed}}}``."""
     cells: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     search: dict[tuple, list[float]] = defaultdict(list)
-    for row in _runs(results):
+    for row in runs(results):
         task = row.get("task") or {}
-        if row.get("status") != "ok" or row.get("family") != "classifier" or task.get("series"):
+        if row.get("status") != "ok" or task.get("series") or (family is not None and row.get("family") != family):
             continue
         scenario = task.get("scenario")
         if scenario not in WORST_SCENARIOS and scenario != "random":
@@ -57,12 +61,12 @@ def worst_case_comparison(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                     continue
                 seeds = sorted(set(worst) & set(rand))
                 methods[name] = {
-                    "worst": _stats(worst.values()), "random": _stats(rand.values()),
-                    "difference": _stats(worst[s] - rand[s] for s in seeds),
+                    "worst": stats(worst.values()), "random": stats(rand.values()),
+                    "difference": stats(worst[s] - rand[s] for s in seeds),
                 }
             if methods:
                 out.append({"dataset": dataset, "prune": prune, "forget_size": size, "worst_spec": spec,
-                            "random_spec": rkey[3], "search_time_ratio": _stats(search.get(wkey, [])),
+                            "random_spec": rkey[3], "search_time_ratio": stats(search.get(wkey, [])),
                             "methods": methods})
     return out
 
@@ -71,45 +75,45 @@ def _plot(entry: Mapping[str, Any], target: Path) -> bool:
     names = [m for m in entry["methods"] if m != "original"] + (["original"] if "original" in entry["methods"] else [])
     if not names:
         return False
-    fig, ax = _new_figure(1.6 + 1.1 * len(names), 3.8)
+    fig, ax = new_figure(1.6 + 1.1 * len(names), 3.8)
     width = 0.38
     for j, (side, color, label) in enumerate((("random", "#7f9fbf", entry["random_spec"]),
                                               ("worst", "#c0504d", entry["worst_spec"]))):
         means = [entry["methods"][n][side]["mean"] for n in names]
         stds = [entry["methods"][n][side]["std"] for n in names]
         xs = [i + (j - 0.5) * width for i in range(len(names))]
-        ax.bar(xs, means, width, yerr=stds, color=color, label=_mpl_text(label), capsize=3, zorder=3)
+        ax.bar(xs, means, width, yerr=stds, color=color, label=mpl_text(label), capsize=3, zorder=3)
     ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([_mpl_text(n) for n in names], rotation=20, ha="right")
+    ax.set_xticklabels([mpl_text(n) for n in names], rotation=20, ha="right")
     ax.set_ylabel("average gap to retrain (points)")
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.legend(fontsize=8)
-    ax.set_title(_mpl_text(f"{entry['dataset']}: worst-case vs random, {entry['forget_size']} samples"), fontsize=10)
-    _atomic_save_figure(fig, target)
+    ax.set_title(mpl_text(f"{entry['dataset']}: worst-case vs random, {entry['forget_size']} samples"), fontsize=10)
+    save_figure(fig, target)
     return True
 
 
-def worst_case_sections(results: Mapping[str, Any], plots_dir: Path) -> list[str]:
-    """HTML sections (one card per comparison) for :func:`~obliviate.bench.report.write_report`."""
+def worst_case_sections(results: Mapping[str, Any], plots_dir: Path, family: str | None = None) -> list[str]:
+    """HTML cards (one per comparison of ``family``'s rows), plots written under ``plots_dir``."""
     sections = []
-    for i, entry in enumerate(worst_case_comparison(results), start=1):
-        name = f"worst-{i}-{_slug(entry['dataset'] + ' ' + entry['worst_spec'])}.png"
-        img = f'<img src="plots/{_esc(name)}" alt="worst-case vs random gaps">' if _plot(entry, plots_dir / name) else ""
+    for i, entry in enumerate(worst_case_comparison(results, family), start=1):
+        name = f"worst-{i}-{slug(entry['dataset'] + ' ' + entry['worst_spec'])}.png"
+        img = f'<img src="plots/{esc(name)}" alt="worst-case vs random gaps">' if _plot(entry, plots_dir / name) else ""
         rows = "".join(
-            f"<tr><td>{_esc(n)}</td><td>{_fmt_pm(m['random'])}</td><td>{_fmt_pm(m['worst'])}</td>"
-            f"<td>{_fmt_pm(m['difference'])}</td></tr>"
+            f"<tr><td>{esc(n)}</td><td>{fmt_pm(m['random'])}</td><td>{fmt_pm(m['worst'])}</td>"
+            f"<td>{fmt_pm(m['difference'])}</td></tr>"
             for n, m in entry["methods"].items()
         )
         prune = f" (pruned {entry['prune']})" if entry["prune"] else ""
         title = f"Worst-case vs random · {entry['dataset']}{prune} · {entry['forget_size']} samples"
         sections.append(
-            f'<section class="card"><h2>{_esc(title)}</h2>'
-            f'<p class="sub">Average gap to retrain (mean ± std over seeds) on <code>{_esc(entry["worst_spec"])}</code> '
-            f'and on <code>{_esc(entry["random_spec"])}</code>; difference = worst − random per seed (positive: the '
+            f'<section class="card"><h2>{esc(title)}</h2>'
+            f'<p class="sub">Average gap to retrain (mean ± std over seeds) on <code>{esc(entry["worst_spec"])}</code> '
+            f'and on <code>{esc(entry["random_spec"])}</code>; difference = worst − random per seed (positive: the '
             f'worst-case set is harder for that method). Search time / one retrain: '
-            f'{_fmt_pm(entry["search_time_ratio"])}.</p>'
+            f'{fmt_pm(entry["search_time_ratio"])}.</p>'
             f"<table><thead><tr><th>method</th><th>random</th><th>worst-case</th><th>difference</th></tr></thead>"
-            f'<tbody>{rows}</tbody></table><p class="legend">{_esc(STD_NOTE)}</p>{img}</section>'
+            f'<tbody>{rows}</tbody></table><p class="legend">{esc(STD_NOTE)}</p>{img}</section>'
         )
     return sections
 
@@ -119,11 +123,11 @@ def format_worst_case_text(results: Mapping[str, Any], methods: Sequence[str] | 
     lines = []
     for entry in worst_case_comparison(results):
         lines += [f"\n{entry['dataset']} · {entry['worst_spec']} vs {entry['random_spec']} "
-                  f"({entry['forget_size']} samples; search time / retrain {_fmt_pm(entry['search_time_ratio'])})\n",
+                  f"({entry['forget_size']} samples; search time / retrain {fmt_pm(entry['search_time_ratio'])})\n",
                   "| method | random | worst-case | worst - random |", "|---|---|---|---|"]
         for name, m in entry["methods"].items():
             if methods is None or name in methods:
-                lines.append(f"| {name} | {_fmt_pm(m['random'])} | {_fmt_pm(m['worst'])} | {_fmt_pm(m['difference'])} |")
+                lines.append(f"| {name} | {fmt_pm(m['random'])} | {fmt_pm(m['worst'])} | {fmt_pm(m['difference'])} |")
     if lines:
         lines += ["", STD_NOTE]
     return "\n".join(lines)
