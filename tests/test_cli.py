@@ -78,7 +78,7 @@ def test_bench_rejects_bad_input_before_training(tmp_path, capsys):
     cases = [
         (["--methods", "fintune"], "Did you mean 'finetune'"),
         (["--forget", "random:1.5"], "strictly between 0 and 1"),
-        (["--dataset", "cifar10"], "unknown dataset 'cifar10'"),
+        (["--dataset", "cifar11"], "unknown dataset 'cifar11'"),
         (["--param", "finetune.lrr=0.1"], "did you mean 'lr'"),
         (["--param", "lr=0.1"], "METHOD.NAME=VALUE"),
         (["--forget", "class:42"], "unknown class"),

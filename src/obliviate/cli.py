@@ -189,7 +189,7 @@ def _add_bench_parser(sub: Any) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.options import BenchOptions
     from .bench.run import default_out_dir, quick_suite, run_suite
-    from .bench.report import format_table_text
+    from .report import format_table_text
     from .families import get_family
 
     out = Path(args.out) if args.out else default_out_dir()
@@ -316,7 +316,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .bench.report import write_report
+    from .report import write_report
     from .bench.results import validate_results
 
     path = Path(args.results)

@@ -64,6 +64,8 @@ class Family(ABC):
     description: ClassVar[str] = ""
     #: the default of --methods, as its help shows it
     methods_help: ClassVar[str] = ""
+    #: its part of the report (an :class:`obliviate.report.sections.Section`: plots per group, extra html, cards)
+    report_section: ClassVar[Any] = None
     #: what --train overrides
     train_help: ClassVar[str] = "override the original-training / retrain recipe (NAME=VALUE), repeatable"
 

@@ -17,7 +17,14 @@ SCHEMA_VERSION = 1
 
 
 def load_schema() -> dict[str, Any]:
-    return json.loads(resources.files("obliviate").joinpath("schema/results.schema.json").read_text(encoding="utf-8"))
+    """The shared results schema, with a run's ``family`` also allowed to be any registered family (a
+    family added through :mod:`obliviate.families` writes valid results without editing the schema)."""
+    from ..families import model_families
+
+    schema = json.loads(resources.files("obliviate").joinpath("schema/results.schema.json").read_text(encoding="utf-8"))
+    family = schema["$defs"]["run"]["properties"]["family"]
+    family["enum"] = list(dict.fromkeys([*family["enum"], *model_families()]))
+    return schema
 
 
 def build_results(suite: str, runs: list[dict[str, Any]], config: dict[str, Any], command: str | None = None) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
                 runs.extend(bench.run(out_dir))
             doc = build_results(suite, runs, config, command)
             write_results(out_dir, doc)
-            from .report import write_report
+            from ..report import write_report
 
             write_report(doc, out_dir)
     except ObliviateError:

@@ -7,13 +7,14 @@ import argparse
 from ..bench.options import BenchOptions
 from ..families import Bench, Family, first_line, register_family
 from .defaults import DEFAULT_METHODS, QUICK_METHODS
-from .report import SECTION as _REPORT_SECTION  # noqa: F401  (registers the family's report section)
+from .report import SECTION
 
 
 class ClassifierFamily(Family):
     name = "classifier"
     family = "classifier"
     help = "image classifiers: random, class-wise, worst-case, scaling and sequential forgetting"
+    report_section = SECTION
     description = ("Train the original classifier and the exact-retrain reference per seed (cached), run every "
                    "method, write results.json and report.html.")
     methods_help = ",".join(DEFAULT_METHODS)

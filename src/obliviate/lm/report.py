@@ -10,7 +10,7 @@ from pathlib import Path
 from ..metrics.registry import criteria, get_metric, judge
 from ..report.cards import esc
 from ..report.plots import barh, mpl_text, new_figure, save_figure, scatter
-from ..report.sections import Plot, Section, register_section
+from ..report.sections import Plot, Section
 from ..report.stats import REFERENCE_METHODS
 
 FAMILY = "lm"
@@ -84,7 +84,7 @@ def plot_privleak(entries: Sequence[dict], colors: Mapping[str, str], title: str
     return True
 
 
-SECTION = register_section(FAMILY, Section(
+SECTION = Section(
     plots=(Plot("knowmem", plot_knowmem, "KnowMem forget vs retain"), Plot("privleak", plot_privleak, "PrivLeak")),
     html=muse_html,
-))
+)

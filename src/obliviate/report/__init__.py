@@ -13,9 +13,9 @@ family adds (its plots, pass/fail tables, whole-results cards) from the section 
 """
 
 from .page import write_report
-from .sections import Plot, Section, register_section
+from .sections import Plot, Section
 from .stats import STD_NOTE, sample_std, summarize
 from .text import fmt_pm, format_table_text
 
-__all__ = ["Plot", "STD_NOTE", "Section", "fmt_pm", "format_table_text", "register_section", "sample_std",
+__all__ = ["Plot", "STD_NOTE", "Section", "fmt_pm", "format_table_text", "sample_std",
            "summarize", "write_report"]

@@ -1,9 +1,8 @@
 """What a family adds to the report, registered by the family itself (``register_section``).
 
-The generic report never names a family: for each group it asks :func:`sections_for` its family's
-sections (an unknown family has none and gets only the generic tables and plots), and after the
-series it asks every registered section for whole-results cards. The families' report modules
-register on import; :func:`sections_for` imports them through :func:`obliviate.families.load_all`.
+The generic report never names a family: for each group it asks :func:`sections_for` for the sections
+of its family's adapters (``Family.report_section``; an unknown family has none and gets only the
+generic tables and plots), and after the series it asks every section for whole-results cards.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Plot", "PlotMaker", "Section", "all_sections", "register_section", "sections_for"]
+__all__ = ["Plot", "PlotMaker", "Section", "all_sections", "sections_for"]
 
 #: (a group's summary entries, method colours, group title, target PNG) -> whether it drew anything
 PlotMaker = Callable[[Sequence[dict], Mapping[str, str], str, Path], bool]
@@ -39,30 +38,16 @@ class Section:
     cards: Callable[[Mapping[str, Any], Path], list[str]] | None = None
 
 
-_SECTIONS: dict[str, list[Section]] = {}
-
-
-def register_section(family: str, section: Section) -> Section:
-    """Add ``section`` to ``family``'s (in order; registering the same object twice is a no-op)."""
-    sections = _SECTIONS.setdefault(family, [])
-    if section not in sections:
-        sections.append(section)
-    return section
-
-
-def _load() -> None:
+def sections_for(family: str) -> list[Section]:
+    """The report sections of the adapters of ``family`` (none for an unknown family)."""
     from ..families import load_all
 
-    load_all()
-
-
-def sections_for(family: str) -> list[Section]:
-    """The sections registered for ``family`` (none for an unknown family)."""
-    _load()
-    return list(_SECTIONS.get(family, ()))
+    found = [a.report_section for a in load_all().values() if a.family == family and a.report_section is not None]
+    return list(dict.fromkeys(found))
 
 
 def all_sections() -> list[Section]:
-    """Every registered section, families in registration order."""
-    _load()
-    return [s for sections in list(_SECTIONS.values()) for s in sections]
+    """Every adapter's report section, families in registration order."""
+    from ..families import load_all
+
+    return list(dict.fromkeys(a.report_section for a in load_all().values() if a.report_section is not None))
