@@ -11,7 +11,7 @@ from .base import METHODS, Method, MethodConfig, TrainingConfig, get_method, reg
 BUILTIN: dict[str, tuple[str, ...]] = {
     "classifier": ("retrain", "finetune", "grad_ascent", "random_label", "l1_sparse", "influence",
                    "fisher_forgetting", "salun", "scrub", "laf"),
-    "lm": ("retrain", "grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector", "dp2", "whp", "eco"),
+    "lm": ("retrain", "grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector", "dp2", "whp", "eco", "rmu"),
     "clip": ("domain_baseline", "adu"),
 }
 

@@ -1,0 +1,1 @@
+"""Published LM unlearning benchmarks (TOFU, MUSE, WMDP) in their published formats."""
