@@ -14,6 +14,7 @@ split and the column expected.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,12 @@ from ...errors import MissingDataError
 Columns = dict[str, list[Any]]
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
 def is_local(source: str | Path) -> bool:
-    """True when ``source`` is an existing directory (a hub id such as ``cais/wmdp`` otherwise)."""
-    return Path(source).is_dir()
+    """True unless ``source`` is a hub id (``owner/name``, e.g. ``cais/wmdp``) that names no local path."""
+    return isinstance(source, Path) or Path(source).exists() or not _HUB_ID.fullmatch(str(source))
 
 
 def split_files(root: Path, config: str, split: str) -> list[Path]:
@@ -42,6 +46,9 @@ def read_split(source: str | Path, config: str, split: str, columns: Sequence[st
     if not is_local(source):
         return _from_hub(str(source), config, split, columns)
     root = Path(source)
+    if not root.is_dir():
+        raise MissingDataError(f"dataset directory {root} does not exist (expected a local copy of the hub "
+                               f"dataset repository, holding {config}/{split}-*.parquet)")
     files = split_files(root, config, split)
     if not files:
         raise MissingDataError(f"{root}: no file for config {config!r}, split {split!r} (expected "
