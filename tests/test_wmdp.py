@@ -170,3 +170,64 @@ def test_corpus_files(tmp_path):
         read_corpus(tmp_path / "bad.jsonl")
     with pytest.raises(MissingDataError, match="does not exist"):
         read_corpus(tmp_path / "missing.txt")
+
+
+# ------------------------------------------------------------------ RMU on a WMDP-format fixture
+
+#: RMU on the tiny Llama for this fixture: steer the last of its 2 layers, train both layers' MLPs. Measured
+#: (RMU seeds 0-3): forget-topic accuracy 1.00 -> 0.27 (chance 0.25), retain-topic 1.00 -> 0.93-1.00. At
+#: tests/test_lm_rmu.py's settings (down-projections only, lr 1e-3, steering 20, 20 epochs) forget stays 1.00:
+#: the letter after "Answer:" survives a small shift of the names' activations.
+RMU_MC = {"layer_id": 1, "layer_ids": "0,1", "lr": 3e-3, "epochs": 40, "steering_coeff": 50.0, "alpha": 300.0,
+          "params": "mlp.gate_proj.weight,mlp.up_proj.weight,mlp.down_proj.weight"}
+
+
+def bios_questions(corpus, split: str, rng) -> list[dict]:
+    """One WMDP-format row per QA pair of ``split``'s people: the true answer among 3 other people's."""
+    rows = []
+    for qa in corpus.qa_of(split):
+        others = sorted({o.answer for o in corpus.qa if o.attribute == qa.attribute and o.answer != qa.answer})
+        choices = rng.sample(others, 3) + [qa.answer]
+        rng.shuffle(choices)
+        rows.append({"answer": choices.index(qa.answer), "question": qa.question, "choices": choices})
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.behaviour
+def test_rmu_drops_forget_topic_accuracy_to_chance_and_keeps_retain_topic(tmp_path):
+    """Issue 17 (c): questions on the forget people (config wmdp-bio here) and on the retain people (wmdp-chem)
+    in the published layout; a tiny Llama trained on the people's texts and on answered questions; RMU with the
+    forget people's texts as forget corpus and every other training text as retain corpus."""
+    import copy
+    import random
+
+    from obliviate.lm.bios import make_bios
+    from obliviate.lm.data import lm_dataset
+    from obliviate.lm.task import LMUnlearnData
+    from obliviate.lm.train import LMTrainConfig, train_lm
+    from obliviate.methods.lm.rmu import RMU
+
+    corpus = make_bios(n_people=12, seed=0, forget_fraction=0.25, holdout_fraction=0.25, n_general=12)
+    rng = random.Random(0)
+    for config, split in (("wmdp-bio", "forget"), ("wmdp-chem", "retain")):
+        write_parquet(tmp_path / config / "test-00000-of-00001.parquet", bios_questions(corpus, split, rng))
+    topics = {"forget": load_wmdp(tmp_path, "wmdp-bio"), "retain": load_wmdp(tmp_path, "wmdp-chem")}
+    answered = {s: [context(q, "biology") + CONTINUATIONS[q.answer] for q in qs] for s, qs in topics.items()}
+    forget_texts = corpus.texts("forget", with_qa=True) + answered["forget"]
+    retain_texts = corpus.training_texts(include_forget=False, with_qa=True) + answered["retain"]
+    tok = train_bpe_tokenizer(corpus.all_text() + answered["forget"] + answered["retain"], vocab_size=400)
+    model = tiny_llama(len(tok), seed=0)
+    train_lm(model, lm_dataset(tok, forget_texts + retain_texts, max_length=256),
+             LMTrainConfig(epochs=60, lr=3e-3, batch_size=16), seed=0, desc="original")
+
+    def accuracy(m) -> dict[str, float]:
+        return {s: wmdp_accuracy(m, tok, qs, subject="biology").accuracy for s, qs in topics.items()}
+
+    before = accuracy(model)
+    data = LMUnlearnData(lm_dataset(tok, forget_texts, max_length=256), lm_dataset(tok, retain_texts, max_length=256),
+                         tok)
+    after = accuracy(RMU().run(copy.deepcopy(model), data, RMU.Config.from_params(RMU_MC), seed=0))
+    assert min(before.values()) >= 0.9, before  # the original answers both topics
+    assert after["forget"] <= 0.4, (before, after)  # toward chance (0.25) on 15 questions
+    assert after["retain"] >= 0.85, (before, after)
