@@ -81,6 +81,9 @@ CASES = [
     Case("whp", {**TINY_LM, "alpha": 1.0, "mode": "logits"}, {"mode": "both"}, variant="logits"),
     Case("eco", {"classifier": "lm_embeddings"}, {"fpr": 1.5}, quick={"zo_steps": 4}),
     Case("dp2", {**DP, "epochs": 5, "lr": 5e-3}, {"dp.delta": 2.0}),
+    # the tiny Llama's 2 layers (RMU's defaults steer layer 7 of Zephyr-7B); as in tests/test_lm_rmu.py
+    Case("rmu", {"layer_id": 1, "layer_ids": "0,1", "lr": 1e-3, "epochs": 20, "steering_coeff": 20.0, "alpha": 100.0},
+         {"steering_coeff": 0}),
     Case("domain_baseline", CLIP_PARAMS, {"n_prompts": 0}),
     # at ADU's mmd_weight 1 the tiny CLIP's memorised accuracy collapsed (mean 74 -> 21 under
     # ATEN_CPU_CAPABILITY=default, 76 -> 10 at lr 0.02 natively); at 0.3 it held within 7 points everywhere

@@ -33,8 +33,9 @@ RECIPE = LMTrainConfig(epochs=25, lr=3e-3, batch_size=16)
 TINY = {"lr": 1e-3, "epochs": 5, "batch_size": 8}
 load_all()
 LM_METHODS = sorted(c.name for c in METHODS.classes("lm") if not c.is_exact)
-#: The fine-tuning methods MUSE evaluates; whp, eco and dp2 have their own test modules (eco edits no
-#: weight, dp2 needs a DP-trained base, whp's behaviour depends on its anchored terms).
+#: The fine-tuning methods MUSE evaluates; whp, eco, dp2 and rmu have their own test modules (eco edits no
+#: weight, dp2 needs a DP-trained base, whp's behaviour depends on its anchored terms, rmu needs layers
+#: that the tiny Llama has: tests/test_lm_rmu.py).
 CORE_LM_METHODS = ["grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector"]
 
 
@@ -49,7 +50,7 @@ def _losses(model, task) -> dict[str, float]:
 
 
 def test_every_lm_method_is_registered():
-    assert set(LM_METHODS) == {*CORE_LM_METHODS, "whp", "eco", "dp2"}
+    assert set(LM_METHODS) == {*CORE_LM_METHODS, "whp", "eco", "dp2", "rmu"}
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import importlib
 BUILTIN: dict[str, tuple[str, ...]] = {
     "classifier": ("retrain", "finetune", "grad_ascent", "random_label", "l1_sparse", "influence",
                    "fisher_forgetting", "salun", "scrub", "laf"),
-    "lm": ("retrain", "grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector", "dp2", "whp", "eco"),
+    "lm": ("retrain", "grad_ascent", "grad_diff", "kl", "npo", "simnpo", "task_vector", "dp2", "whp", "eco", "rmu"),
     "clip": ("domain_baseline", "adu"),
 }
 
