@@ -42,7 +42,7 @@ def group_summaries(summary: Sequence[dict]) -> list[GroupSummary]:
         by_method = {e["method"]: e for e in entries}
         best = best_average(entries)
         if best:
-            criterion, sign, best = "average gap to retrain", 1.0, best
+            criterion, sign = "average gap to retrain", 1.0
             stat_of = (lambda e: e["gap_to_retrain"].get("average"))
         else:
             criterion, sign, stat_of, best = _headline(key[0], entries)
