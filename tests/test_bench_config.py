@@ -191,6 +191,12 @@ def test_dry_run_lists_rows_models_and_time_and_writes_nothing(tiny_run, tmp_pat
     assert "total: 12 rows (4 unlearning runs" in text and "4 model(s) to train" in text
     assert "nothing was trained or written" in text
     assert not (tmp_path / "out").exists() and sorted(p.name for p in cache.iterdir()) == entries
+    # the fixture's own bench: its 3 rows, every model cached
+    fixture = write_yaml(tmp_path / "fixture.yaml", TINY | {"cache-dir": str(cache)})
+    assert main(["bench", "--config", str(fixture), "--dry-run", "--out", str(root / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "total: 3 rows (1 unlearning runs" in text and "every model is cached" in text
+    assert f"{root / 'out'} holds 3 finished row(s)" in text
     # with no cache the times are unknown
     assert main(["bench", "--config", str(config), "--dry-run", "--cache-dir", str(tmp_path / "empty")]) == 0
     text = capsys.readouterr().out
@@ -300,3 +306,24 @@ def test_summary_names_the_closest_method_its_cost_and_whether_it_beats_doing_no
     html = write_report(results, tmp_path).read_text()
     assert html.index('id="summary"') < html.index('id="g1"')
     assert "no better than the original" in html and "0.200 ± 0.000× retrain" in html
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["lm", "--forget", "documents", "--forget", "sequential:2", "--methods", "retrain,npo,dp2", "--seeds", "2"],
+     ["rows on documents: 10 = original 2 (reference), retrain 2 (reference), dp2_base 2 (reference), npo 2, dp2 2",
+      "rows on sequential:2: 16 = ", "retrain without sequential:2 point 1/2, seed 1", "DP-SGD base for dp2, seed 0",
+      "total: 26 rows (12 unlearning runs"]),
+    (["restor", "--methods", "npo", "--seeds", "1"],
+     ["rows on restor: 4 = clean 1 (reference), corrupted 1 (reference), retrain 1 (reference), npo 1",
+      "corrupted to train (time unknown)"]),
+    (["clip", "--forget", "domain:any=2", "--methods", "domain_baseline,adu", "--seeds", "1"],
+     ["rows on domain:any=2: 3 = original 1 (reference), domain_baseline 1, adu 1", "tiny CLIP pretrained for seed 0",
+      "6 domain combination(s)"]),
+])
+def test_dry_run_of_every_family_plans_without_writing(tmp_path, capsys, argv, expected):
+    cache = tmp_path / "cache"
+    assert main(["bench", *argv, "--dry-run", "--cache-dir", str(cache), "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    for line in expected:
+        assert line in text
+    assert "not planned" not in text and list(tmp_path.iterdir()) == []
