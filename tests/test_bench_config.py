@@ -188,15 +188,18 @@ def test_dry_run_lists_rows_models_and_time_and_writes_nothing(tiny_run, tmp_pat
     assert "original  cached" in text and "cnn on digits, seed 0" in text  # the fixture trained it
     assert "reference cached" in text and "retrain without class:3, seed 0" in text
     assert "original  to train (~" in text and "cnn on digits, seed 1" in text  # estimated from seed 0's
-    assert "total: 12 rows (4 unlearning runs" in text and "4 model(s) to train" in text
+    assert "total: 12 rows (4 unlearning runs)" in text and "4 model(s) to train" in text
     assert "nothing was trained or written" in text
     assert not (tmp_path / "out").exists() and sorted(p.name for p in cache.iterdir()) == entries
     # the fixture's own bench: its 3 rows, every model cached
     fixture = write_yaml(tmp_path / "fixture.yaml", TINY | {"cache-dir": str(cache)})
     assert main(["bench", "--config", str(fixture), "--dry-run", "--out", str(root / "out")]) == 0
     text = capsys.readouterr().out
-    assert "total: 3 rows (1 unlearning runs" in text and "every model is cached" in text
-    assert f"{root / 'out'} holds 3 finished row(s)" in text
+    assert "total: 3 rows (1 unlearning runs)" in text and "every model is cached" in text
+    assert f"{root / 'out'} holds 3 stored row file(s)" in text
+    finetune = [json.loads(p.read_text()) for p in (root / "out" / "rows").glob("*.json")]
+    seconds = next(r["seconds"] for r in finetune if r["method"]["name"] == "finetune")
+    assert f"unlearning runs: ~{seconds:.0f} s for 1 of them" in text and "0 of unknown time" in text
     # with no cache the times are unknown
     assert main(["bench", "--config", str(config), "--dry-run", "--cache-dir", str(tmp_path / "empty")]) == 0
     text = capsys.readouterr().out
@@ -312,7 +315,7 @@ def test_summary_names_the_closest_method_its_cost_and_whether_it_beats_doing_no
     (["lm", "--forget", "documents", "--forget", "sequential:2", "--methods", "retrain,npo,dp2", "--seeds", "2"],
      ["rows on documents: 10 = original 2 (reference), retrain 2 (reference), dp2_base 2 (reference), npo 2, dp2 2",
       "rows on sequential:2: 16 = ", "retrain without sequential:2 point 1/2, seed 1", "DP-SGD base for dp2, seed 0",
-      "total: 26 rows (12 unlearning runs"]),
+      "total: 26 rows (12 unlearning runs)"]),
     (["restor", "--methods", "npo", "--seeds", "1"],
      ["rows on restor: 4 = clean 1 (reference), corrupted 1 (reference), retrain 1 (reference), npo 1",
       "corrupted to train (time unknown)"]),
