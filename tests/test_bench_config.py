@@ -104,6 +104,10 @@ def test_unknown_key_and_another_familys_key_are_errors_naming_the_known_keys(tm
     message = str(err.value)
     assert f"unknown key {key!r}" in message and "dataset" in message and "max_train" in message
     assert str(config) in message
+    entry = write_yaml(tmp_path / "e.yaml", {"benches": [TINY | {key: "x"}]})
+    with pytest.raises(ConfigError, match=rf"benches\[0\] \(classifier\): unknown key '{key}'") as err:
+        resolve(["bench", "--config", str(entry)])
+    assert "max_train" in str(err.value) and "overwrite" not in str(err.value)  # run options go at the top
     assert main(["bench", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert f"unknown key {key!r}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

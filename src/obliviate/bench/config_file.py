@@ -161,16 +161,16 @@ def resolve_run(args: argparse.Namespace) -> RunConfig:
             raise ConfigError(f"{where}: give either 'family' (one bench) or 'benches' (a list), not both")
         sections = _bench_entries(entries, where, family)
     elif family or top_family:
-        sections = [(family or top_family, shared, where)]
+        sections = [(family or top_family, shared, where, False)]
         shared = {}
     else:
-        sections = [(None, shared, where)]
+        sections = [(None, shared, where, False)]
         shared = {}
 
     requests = []
-    for name, section, here in sections:
+    for name, section, here, entry in sections:
         parser = _family_parser(name, here) if name else _run_parser(here, quick=True)
-        values = _defaults(parser) | _parse(parser, {**shared, **section})
+        values = _defaults(parser) | _parse(parser, {**shared, **section}, hide=RUN_KEYS if entry else ())
         values |= {k: v for k, v in given.items() if k in _options(parser)}
         requests.append(BenchArgs(name, argparse.Namespace(**{k: v for k, v in values.items() if k not in RUN_KEYS},
                                                            family=name)))
@@ -230,7 +230,7 @@ def _normalised(section: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def _bench_entries(entries: Any, where: str, family: str | None) -> list[tuple[str, dict[str, Any], str]]:
+def _bench_entries(entries: Any, where: str, family: str | None) -> list[tuple[str, dict[str, Any], str, bool]]:
     """(family, keys, where) of each ``benches`` entry; only those of ``family`` when the command line names one."""
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{where}: 'benches' must be a non-empty list of benches ({{family: ..., ...}})")
@@ -248,7 +248,7 @@ def _bench_entries(entries: Any, where: str, family: str | None) -> list[tuple[s
         if misplaced:
             raise ConfigError(f"{here}: {', '.join(misplaced)} belong(s) to the whole run: set it at the top level")
         if family is None or name == family:
-            found.append((name, entry, f"{here} ({name})"))
+            found.append((name, entry, f"{here} ({name})", True))
     if not found:
         raise ConfigError(f"{where}: no bench of family {family!r} among its benches; drop FAMILY from the command "
                           "line to run them all")
@@ -265,9 +265,10 @@ def _defaults(parser: argparse.ArgumentParser) -> dict[str, Any]:
     return {k: v for k, v in vars(parser.parse_args([])).items() if k in _options(parser)}
 
 
-def _parse(parser: _Parser, section: Mapping[str, Any]) -> dict[str, Any]:
-    """The options ``section`` sets, read by ``parser`` from the flags they stand for."""
-    known = _options(parser)
+def _parse(parser: _Parser, section: Mapping[str, Any], hide: Iterable[str] = ()) -> dict[str, Any]:
+    """The options ``section`` sets, read by ``parser`` from the flags they stand for (``hide``: options
+    that are not keys here, e.g. the run options in a ``benches`` entry)."""
+    known = {k: v for k, v in _options(parser).items() if k not in set(hide)}
     argv: list[str] = []
     for key, value in section.items():
         if key not in known:
