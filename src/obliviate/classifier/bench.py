@@ -182,6 +182,7 @@ class ClassifierBench:
 
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_classifier_bench(self, out_dir)
+
     def _searches(self) -> bool:
         """Whether a forget spec needs the worst-case search (or --param worst_case.* was given)."""
         inner = [BenchSpec.parse(f).inner for f in self.forget]
