@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was typed (obliviate bench --config merges it)
     if args.command is None:
         parser.print_help()
         return 0
@@ -177,37 +178,39 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def _add_bench_parser(sub: Any) -> None:
     """``obliviate bench`` (the quick suite) and one ``obliviate bench <name>`` per registered family adapter,
     whose options come from the adapter: a flag of another family is an argparse error."""
-    from .bench.options import add_family_options, add_run_options
+    from .bench.options import add_bench_commands
     from .families import load_all
 
     b = sub.add_parser("bench", help="run a benchmark grid (no family: the quick embedded default suite)",
                        description="Train the original model and the exact-retrain reference per seed (cached), run every "
                        "method, write results.json and report.html. With no family, runs the quick default suite of "
                        "every family; `obliviate bench FAMILY --help` shows a family's options.")
-    add_run_options(b)
-    families = b.add_subparsers(dest="family", metavar="FAMILY")
-    for family in load_all().values():
-        p = families.add_parser(family.name, help=family.help, description=family.description or family.help)
-        family.add_arguments(p)
-        add_family_options(p, family.methods_help, family.train_help)
-        add_run_options(p, inherited=True)
+    add_bench_commands(b, load_all().values())
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench.options import BenchOptions
-    from .bench.run import default_out_dir, quick_suite, run_suite
-    from .report import format_table_text
-    from .families import get_family
+    from .bench.config_file import resolve_run
+    from .bench.dry_run import dry_run_text
+    from .bench.report_to import report_rows
+    from .bench.run import default_out_dir, run_suite
+    from .report import format_table_text, summary_text
+    from .utils.progress import set_quiet
+    from .utils.threads import set_cli_override
 
+    run = resolve_run(args)  # the --config file's benches with the command line's flags over them
+    vars(args).update(vars(run.run))
+    set_quiet(args.quiet)
+    set_cli_override(args.threads)
     out = Path(args.out) if args.out else default_out_dir()
-    command = "obliviate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if args.family is None:
-        suite, benches = "quick", quick_suite(args.cache_dir, seeds=args.seeds)
-    else:
-        suite = args.family
-        benches = get_family(args.family).benches(args, BenchOptions.from_args(args))
-    doc = run_suite(suite, benches, out, command, overwrite=args.overwrite)
+    command = "obliviate " + " ".join(shlex.quote(a) for a in args.argv)
+    suite, benches = run.suite, run.benches()
+    if args.dry_run:
+        print(dry_run_text(benches, out if args.out else None), end="")
+        return 0
+    with report_rows(args.report_to, out, suite):
+        doc = run_suite(suite, benches, out, command, overwrite=args.overwrite, files=dict([run.saved_file()]))
     _say(args, format_table_text(doc))
+    _say(args, summary_text(doc))
     _say(args, f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
     return 0
 

@@ -1,16 +1,21 @@
 """Command-line options every bench has, and the parsers of their KEY=VALUE forms.
 
 ``obliviate bench`` (the quick suite) takes the run options (--seeds, --out, --overwrite, --cache-dir,
---quiet, --threads); each ``obliviate bench <family>`` takes them too, plus --methods, --param and
+--quiet, --threads, --config, --dry-run, --report-to); each ``obliviate bench <family>`` takes them too, plus --methods, --param and
 --train, plus the options its adapter adds. A flag of another family is an argparse error.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..families import Family
 
 
 def kv(items: list[str] | None, what: str) -> dict[str, str]:
@@ -45,8 +50,14 @@ def seed_list(n: int) -> list[int]:
     return list(range(n))
 
 
+#: Run options that belong to the whole run, not to one bench (a config file sets them at its top level).
+RUN_KEYS: tuple[str, ...] = ("out", "overwrite", "quiet", "threads", "config", "dry_run", "report_to")
+#: Where run results can be logged besides results.json (``--report-to``).
+REPORT_TARGETS: tuple[str, ...] = ("tensorboard", "mlflow")
+
+
 def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
-    """--seeds, --out, --overwrite, --cache-dir, --quiet, --threads. ``inherited``: on a family's parser,
+    """--seeds, --out, --overwrite, --cache-dir, --quiet, --threads, --config, --dry-run, --report-to. ``inherited``: on a family's parser,
     where they may also stand before the family name (``obliviate bench --seeds 1 lm``), so they default
     to what the bench parser read."""
     default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
@@ -64,6 +75,32 @@ def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False)
     parser.add_argument("--threads", type=int, default=default(None), metavar="N",
                         help="torch intra-op threads (default: $OBLIVIATE_THREADS, $OMP_NUM_THREADS, else chosen "
                         "from the CPUs this process may use and the model's size; recorded in results.json)")
+    parser.add_argument("--config", default=default(None), metavar="FILE",
+                        help="read the bench from a YAML (.yaml/.yml) or TOML (.toml) file: the same keys as these "
+                        "flags (dashes or underscores), one bench or `benches: [{family: ..., ...}, ...]`; flags on "
+                        "the command line override it. Every run saves the file that reproduces it in its output")
+    parser.add_argument("--dry-run", action="store_true", default=default(False),
+                        help="print the rows, the models to train (cached or not) and a time estimate; write nothing")
+    parser.add_argument("--report-to", action="append", choices=REPORT_TARGETS, default=default(None),
+                        help="also log every finished row's metrics to TensorBoard or MLflow (installed separately) "
+                        "in the output directory, repeatable")
+
+
+def add_bench_commands(bench: argparse.ArgumentParser, families: Iterable["Family"]) -> None:
+    """The options of ``obliviate bench`` and one sub-command per family adapter in ``families``, whose
+    options come from the adapter (a flag of another family is an argparse error)."""
+    add_run_options(bench)
+    sub = bench.add_subparsers(dest="family", metavar="FAMILY")  # sub-parsers share bench's class
+    for family in families:
+        p = sub.add_parser(family.name, help=family.help, description=family.description or family.help)
+        add_family_arguments(p, family, inherited=True)
+
+
+def add_family_arguments(parser: argparse.ArgumentParser, family: "Family", *, inherited: bool = False) -> None:
+    """Every option of ``obliviate bench <family>``: the adapter's, --methods/--param/--train, the run options."""
+    family.add_arguments(parser)
+    add_family_options(parser, family.methods_help, family.train_help)
+    add_run_options(parser, inherited=inherited)
 
 
 def add_family_options(parser: argparse.ArgumentParser, default_methods: str, train_help: str) -> None:

@@ -11,7 +11,8 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,20 @@ def run_method_row(
     return row
 
 
+#: Called with every row a :class:`RowSink` receives (``--report-to`` loggers); see :func:`row_listener`.
+_LISTENERS: list[Callable[[dict[str, Any]], None]] = []
+
+
+@contextmanager
+def row_listener(listener: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """Call ``listener(row)`` for every row any bench emits inside the block."""
+    _LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _LISTENERS.remove(listener)
+
+
 class RowSink:
     """A bench's rows in the order they are emitted, with its overall progress bar (one row a step)."""
 
@@ -133,6 +148,8 @@ class RowSink:
 
     def __call__(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
+        for listener in list(_LISTENERS):
+            listener(row)
         label = f"{row['task'].get('forget_spec') or ''} {row['method']['name']} s{row['seed']}".strip()
         self._bar.set_postfix_str(label, refresh=False)
         self._bar.update(1)

@@ -6,11 +6,11 @@ import logging
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ..errors import ObliviateError
 from ..families import Bench, load_all
-from ..utils.io import atomic_write_json, remove_path
+from ..utils.io import atomic_write_json, atomic_write_text, remove_path
 from ..utils.outputs import check_output, prepare_dir
 from ..utils.threads import clear_choices
 from .results import build_results, write_results
@@ -50,8 +50,9 @@ def bench_inputs(benches: list[Bench]) -> list[Path]:
 
 
 def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | None = None, *,
-              overwrite: bool = False) -> dict[str, Any]:
-    """Run every bench of a suite into ``out_dir`` (resuming finished rows); write all artifacts.
+              overwrite: bool = False, files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run every bench of a suite into ``out_dir`` (resuming finished rows); write all artifacts
+    (``files``: name -> text of more files written beside config.json, e.g. the saved bench.yaml).
 
     ``out_dir`` follows :mod:`obliviate.utils.outputs` (new, empty, an earlier bench output to resume,
     or ``overwrite``: what was there is replaced). Every bench and the output are checked before the first file is
@@ -67,6 +68,8 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
         with _log_to(out_dir / "bench.log"):
             logging.getLogger("obliviate.bench").info("suite %s: %s", suite, config)
             atomic_write_json(out_dir / "config.json", config)
+            for name, text in (files or {}).items():
+                atomic_write_text(out_dir / name, text)
             runs: list[dict[str, Any]] = []
             for bench in benches:
                 runs.extend(bench.run(out_dir))

@@ -358,16 +358,23 @@ class _SeedRun:
         return _method_row(self.store, self.key(task), task, self.original, name, params, ref_row["metrics"],
                            ref_row["retrain_seconds"], self.bench)
 
-    def worst_case(self, request: ForgetRequest) -> tuple[np.ndarray, dict[str, Any]]:
-        """The search's set for ``request`` on this seed's dense original (cached) and its record."""
-        from .worst_case import resolve_size, search_worst_case
+    def search_key(self, request: ForgetRequest) -> tuple[dict[str, Any], int]:
+        """The cache key of the worst-case search for ``request`` on this seed, and its size (samples or classes)."""
+        from .worst_case import resolve_size
 
         config = self.bench.search_config(request)
         n = len(self.splits.train)
         size = request.count if request.kind == "worst_classes" else resolve_size(
             request.count if request.count is not None else request.fraction, n)
+        return {**self.base_key, "seed": self.seed, "search": request.kind, "size": size, "config": config.as_dict()}, size
+
+    def worst_case(self, request: ForgetRequest) -> tuple[np.ndarray, dict[str, Any]]:
+        """The search's set for ``request`` on this seed's dense original (cached) and its record."""
+        from .worst_case import search_worst_case
+
+        config = self.bench.search_config(request)
+        key, size = self.search_key(request)
         classes = size if request.kind == "worst_classes" else None
-        key = {**self.base_key, "seed": self.seed, "search": request.kind, "size": size, "config": config.as_dict()}
 
         def search():
             return search_worst_case(self.dense, self.splits.train, self.splits.num_classes, size, config,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.options import BenchOptions
+from ..bench.plan import Plan, register_planner
 from ..families import Bench, Family, first_line, register_family
 from .defaults import DEFAULT_METHODS, QUICK_METHODS
 from .report import SECTION
@@ -75,4 +76,11 @@ class ClassifierFamily(Family):
         return [(name, first_line(CLASSIFIERS.get(name))) for name in CLASSIFIERS.names()]
 
 
+def _plan(bench: Bench) -> Plan:
+    from .plan import plan_classifier_bench
+
+    return plan_classifier_bench(bench)  # type: ignore[arg-type]
+
+
 register_family(ClassifierFamily())
+register_planner("obliviate.classifier.bench.ClassifierBench", _plan)

@@ -146,10 +146,14 @@ def _backbone(bench: ClipBench, data, seed: int, cache_dir: Path):
     from ..clip.pretrain import load_cached, pretrain_tiny_clip, save_cached
 
     conf = bench.pretrain_config()
-    key = {"family": "clip", **bench.data_args(), "pretrain": conf.as_dict(), "seed": seed}
-    backbone, meta = cached_model(cache_dir, "clip-pretrained", key, lambda: pretrain_tiny_clip(data, conf, seed=seed),
-                                  save_cached, load_cached)
+    backbone, meta = cached_model(cache_dir, "clip-pretrained", pretrain_key(bench, seed),
+                                  lambda: pretrain_tiny_clip(data, conf, seed=seed), save_cached, load_cached)
     return backbone, float(meta["seconds"])
+
+
+def pretrain_key(bench: ClipBench, seed: int) -> dict[str, Any]:
+    """The cache key of the embedded tiny CLIP pretrained for ``seed``."""
+    return {"family": "clip", **bench.data_args(), "pretrain": bench.pretrain_config().as_dict(), "seed": seed}
 
 
 def _average(results: list[tuple[tuple[str, ...], dict[str, float]]], domains: list[str]) -> dict[str, float | None]:

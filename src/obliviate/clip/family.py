@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.options import BenchOptions, split_list
+from ..bench.plan import Plan, register_planner
 from ..families import Bench, Family, first_line, register_family
 from .defaults import DEFAULT_FORGET, DEFAULT_METHODS
 from .report import SECTION
@@ -67,4 +68,11 @@ class ClipFamily(Family):
         return [(f"domain:{name}", first_line(DOMAINS.get(name))) for name in DOMAINS.names()]
 
 
+def _plan(bench: Bench) -> Plan:
+    from .plan import plan_clip_bench
+
+    return plan_clip_bench(bench)  # type: ignore[arg-type]
+
+
 register_family(ClipFamily())
+register_planner("obliviate.clip.bench.ClipBench", _plan)

