@@ -27,7 +27,7 @@ from typing import Literal
 from ..errors import ObliviateError, UnknownNameError
 
 __all__ = [
-    "BUILTIN", "Criterion", "Metric", "criteria", "find_metric", "gap_metrics", "get_metric", "judge",
+    "BUILTIN", "Criterion", "Metric", "criteria", "find_metric", "gap_metrics", "get_metric", "headline_metric", "judge",
     "load_all", "metric_label", "metrics_of", "register_metric", "standard_metrics",
 ]
 
@@ -57,7 +57,9 @@ class Criterion:
 class Metric:
     """One metric: ``higher_is_better`` None means best at a target (e.g. PrivLeak at 0);
     ``standard`` metrics are the family's main table columns and curves, in registration order;
-    ``same_as`` names a metric this one repeats under another name (drawn once, averaged once)."""
+    ``same_as`` names a metric this one repeats under another name (drawn once, averaged once);
+    ``headline``: the one metric that ranks the family's methods when a group has no retrain reference
+    (no gap to rank by), e.g. ADU's H."""
 
     name: str
     family: str
@@ -70,6 +72,7 @@ class Metric:
     same_as: str = ""
     description: str = ""
     criterion: Criterion | None = None
+    headline: bool = False
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +84,8 @@ class Metric:
             object.__setattr__(self, "_pattern", re.compile(regex))
         if self._pattern is not None and (self.standard or self.in_gap):
             raise ObliviateError(f"pattern metric {self.name!r} cannot be standard or enter the gap")
+        if self.headline and (self._pattern is not None or self.higher_is_better is None):
+            raise ObliviateError(f"headline metric {self.name!r} needs a plain name and a direction")
         if self.criterion is not None and self.criterion.against is not None and self.higher_is_better is None:
             raise ObliviateError(f"metric {self.name!r}: a criterion against a reference needs a direction")
 
@@ -151,6 +156,14 @@ def standard_metrics(family: str, benchmark: str = "") -> tuple[str, ...]:
 def gap_metrics(family: str, benchmark: str = "") -> tuple[str, ...]:
     """The metrics whose gaps the average gap to retrain averages, in summation order."""
     return tuple(m.name for m in metrics_of(family) if m.in_gap and m.benchmark == benchmark)
+
+
+def headline_metric(family: str, benchmark: str = "") -> Metric | None:
+    """The family's (``benchmark``'s) headline metric, None when it declares none; two is an error."""
+    found = [m for m in metrics_of(family) if m.headline and m.benchmark == benchmark]
+    if len(found) > 1:
+        raise ObliviateError(f"{family} declares {len(found)} headline metrics: {[m.name for m in found]}")
+    return found[0] if found else None
 
 
 def criteria(family: str, benchmark: str = "") -> tuple[Metric, ...]:
