@@ -16,6 +16,7 @@ import pytest
 
 from obliviate.bench.cache import PROCESS, cached_model
 from obliviate.bench.rows import CACHED, MEASURED, result_row, retrain_timing
+from obliviate.metrics import registry
 from obliviate.metrics.registry import Metric, headline_metric, register_metric
 from obliviate.report import format_table_text, summarize
 from obliviate.report.cards import group_html, legend_html, table_html
@@ -210,7 +211,9 @@ def test_clip_winner_by_the_headline_metric_and_no_retrain_wording() -> None:
     assert "Best here: <b>adu</b>: H 75.50 ± 0.71 (original, no unlearning: 8.50 ± 0.71)" in card
 
 
-def test_the_headline_comes_from_the_registry_in_its_direction() -> None:
+def test_the_headline_comes_from_the_registry_in_its_direction(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.load_all()
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
     register_metric(Metric("err", "truthtoy", "Err", higher_is_better=False, standard=True, headline=True))
     results = doc(*(row(m, s, None, family="truthtoy", retrain_seconds=None, metrics={"err": v + s})
                     for m, v in (("original", 50.0), ("a", 20.0), ("b", 10.0)) for s in (0, 1)))
