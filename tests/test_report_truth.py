@@ -166,8 +166,16 @@ def test_worst_case_sign_and_caption_agree_and_name_the_search_target(tmp_path: 
     assert "searched against <b>finetune</b>" in card and "finetune <b>(search target)</b>" in card
     assert "the worst-case set is <b>easier</b>, not harder, for it" in card
     assert "positive: the worst-case set is harder" not in card  # the old caption contradicted the sign
+    assert "Search time / one retrain: ≈ 0.300 ± 0.000 (the search or the retrain was timed by another process" in card
     md = format_worst_case_text(results)
     assert "| finetune (search target) | 1.00 ± 0.10 | 0.00 ± 0.00 | -1.00 ± 0.10 | easier |" in md
+
+
+def test_worst_case_search_ratio_timed_by_this_process_is_not_marked(tmp_path: Path) -> None:
+    results = _worst_case_results({"spec": "worst_case:10", "seconds": 3.0, "size": 10, "time_ratio": 0.3,
+                                   "lower": "finetune", "timing": MEASURED})
+    (card,) = worst_case_sections(results, tmp_path, "classifier")
+    assert "Search time / one retrain: 0.300 ± 0.000." in card and "≈" not in card
 
 
 def test_worst_case_target_from_the_spec_else_the_run_config() -> None:

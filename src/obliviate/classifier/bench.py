@@ -47,7 +47,7 @@ from ..utils.warmup import warm_up
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .defaults import DEFAULT_METHODS
 from .recipes import recipe_for
-from ..bench.rows import RowSink, RowStore, result_row, retrain_timing, run_method_row
+from ..bench.rows import CACHED, MEASURED, RowSink, RowStore, result_row, retrain_timing, run_method_row
 from ..bench.series import sequential_chain
 
 #: ``--param worst_case.NAME=VALUE`` configures the search, not a method
@@ -351,9 +351,9 @@ class _SeedRun:
         reference, ref_meta = cached_classifier(self.cache_dir, "retrain", ref_key, train_reference)
         retrain_seconds = float(ref_meta["seconds"])
         ref_row = _reference_row(self.store, key, task, reference, retrain_seconds, self.conf, self.bench)
-        ref_row = {**ref_row, "retrain_timing": retrain_timing(ref_meta)}  # this process's view, for its methods
+        timing = {"retrain_timing": retrain_timing(ref_meta)}  # this process's view, for its methods and search
         original_row = _original_row(self.store, key, task, self.original, ref_row["metrics"], retrain_seconds, self.bench)
-        return ref_row, original_row
+        return ref_row | timing, original_row | timing
 
     def method_row(self, task: Task, name: str, params: dict, ref_row: dict) -> dict:
         return _method_row(self.store, self.key(task), task, self.original, name, params, ref_row["metrics"],
@@ -430,7 +430,7 @@ def _points(ctx: _SeedRun, spec: BenchSpec) -> tuple[list[Point], dict[str, Any]
     if request.kind in SEARCHED_KINDS:
         idx, meta = ctx.worst_case(request)
         search = {"spec": request.spec, "seconds": float(meta["seconds"]), "size": int(len(idx)),
-                  "lower": meta["key"]["config"]["lower"]}
+                  "lower": meta["key"]["config"]["lower"], "timing": retrain_timing(meta)}
         base = Task.from_indices(splits, idx, seed, request)
     else:
         base = Task.build(splits, request, seed)
@@ -489,7 +489,8 @@ def _mark(row: dict, point: Point, pruning: dict | None, search: dict | None) ->
         row["task"]["series"] = dict(point.series)
     if search is not None:  # search time relative to one retrain (the reference of this point)
         ratio = search["seconds"] / row["retrain_seconds"] if row.get("retrain_seconds") else None
-        row["search"] = {**search, "time_ratio": ratio}
+        same = search["timing"] == MEASURED and row.get("retrain_timing") == MEASURED  # both timed by this process
+        row["search"] = {**search, "time_ratio": ratio, "timing": MEASURED if same else CACHED}
     return row
 
 
