@@ -280,8 +280,8 @@ def test_report_to_a_missing_package_fails_before_anything_runs(tmp_path, monkey
     assert not out.exists() and not cache.exists()
 
 
-def _row(spec, method, seed, avg=None, seconds=1.0, retrain_seconds=10.0, **metrics):
-    return {"family": "classifier", "task": {"dataset": "digits", "forget_spec": spec}, "method": {"name": method},
+def _row(spec, method, seed, avg=None, seconds=1.0, retrain_seconds=10.0, family="classifier", **metrics):
+    return {"family": family, "task": {"dataset": "digits", "forget_spec": spec}, "method": {"name": method},
             "seed": seed, "status": "ok", "metrics": metrics, "seconds": seconds, "retrain_seconds": retrain_seconds,
             "gap_to_retrain": {} if avg is None else {"average": avg}}
 
@@ -296,23 +296,26 @@ def test_summary_names_the_closest_method_its_cost_and_whether_it_beats_doing_no
                  _row("random:0.1", "retrain", seed, 0.0),
                  _row("random:0.1", "original", seed, 1.0, seconds=0.0),
                  _row("random:0.1", "grad_ascent", seed, 3.0, seconds=1.0),
-                 # a group without a retrain reference: judged by the headline metric (UA, higher is better)
-                 _row("domain:x", "finetune", seed, None, seconds=3.0, retrain_seconds=None, unlearning_accuracy=40.0),
-                 _row("domain:x", "scrub", seed, None, seconds=5.0, retrain_seconds=None, unlearning_accuracy=60.0)]
+                 # a group without a retrain reference: judged by the family's headline metric (clip: H)
+                 _row("domain:x", "original", seed, None, seconds=0.0, retrain_seconds=None, family="clip", h=10.0 + seed),
+                 _row("domain:x", "domain_baseline", seed, None, seconds=3.0, retrain_seconds=None, family="clip",
+                      h=40.0 + seed),
+                 _row("domain:x", "adu", seed, None, seconds=5.0, retrain_seconds=None, family="clip", h=60.0 + seed)]
     results = {"suite": "t", "runs": rows}
     lines = group_summaries(summarize(results))
-    assert [line.best for line in lines] == [("finetune",), ("grad_ascent",), ("scrub",)]
+    # grad_ascent is worse than not unlearning: no winner is named for its group
+    assert [line.best for line in lines] == [("finetune",), (), ("adu",)]
     first, second, third = lines
     assert first.value == "5.50 ± 0.71" and first.original == "30.00 ± 0.00" and first.beats_original
-    assert first.cost == "0.200 ± 0.000× retrain" and first.criterion == "average gap to retrain"
-    assert second.beats_original is False and second.original == "1.00 ± 0.00"
-    assert third.criterion.endswith("(higher is better)") and third.value == "60.00 ± 0.00"
-    assert third.cost == "5.00 ± 0.00 s" and third.beats_original is None
+    assert "0.200 ± 0.000× retrain" in first.cost and first.criterion == "average gap to retrain (lower is better)"
+    assert second.beats_original is False and second.original == "1.00 ± 0.00" and second.value == "-"
+    assert third.criterion == "H (higher is better)" and third.value == "60.50 ± 0.71"
+    assert third.cost == "5.00 ± 0.00 s" and third.beats_original
     text = summary_text(results)
-    assert text.startswith("At a glance") and "3.00 ± 0.00 (no better than the original)" in text
+    assert text.startswith("At a glance") and "none: no method is better than not unlearning" in text
     html = write_report(results, tmp_path).read_text()
     assert html.index('id="summary"') < html.index('id="g1"')
-    assert "no better than the original" in html and "0.200 ± 0.000× retrain" in html
+    assert "no method is better than not unlearning" in html and "0.200 ± 0.000× retrain" in html
 
 
 @pytest.mark.parametrize("argv, expected", [

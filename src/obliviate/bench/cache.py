@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,9 @@ CACHE_FORMAT = 1
 QUARANTINE = "quarantine"
 #: The name of a cache entry: ``<kind>-<16 hex digits>``.
 ENTRY_NAME = re.compile(r"^(?P<kind>[a-z0-9][a-z0-9_-]*?)-(?P<hash>[0-9a-f]{16})$")
+#: This process's token, stamped on every entry it builds: a row can tell a reference timed by this
+#: process (same conditions as its own timing) from one read from the cache (:func:`built_here`).
+PROCESS = uuid.uuid4().hex
 M = TypeVar("M")
 log = logging.getLogger("obliviate.cache")
 log.addHandler(logging.NullHandler())  # the stderr line is ours; logging's last-resort handler would repeat it
@@ -64,7 +68,8 @@ def cached_model(
     """Load the model for ``key`` from ``cache_dir/<kind>-<hash>`` after verifying it, or build (train)
     it, time it and ``save(model, directory, meta)`` it (``save`` creates ``directory``).
 
-    Returns the model and its metadata (``seconds`` = training wall time, ``key``, ``hash``).
+    Returns the model and its metadata (``seconds`` = training wall time, ``key``, ``hash``, ``process``
+    = the building process's :data:`PROCESS`).
     """
     digest = config_hash(key)
     directory = Path(cache_dir) / f"{kind}-{digest}"
@@ -78,9 +83,14 @@ def cached_model(
     start = time.perf_counter()
     model = build()
     seconds = time.perf_counter() - start
-    meta = {"kind": kind, "hash": digest, "seconds": seconds, "key": key}
+    meta = {"kind": kind, "hash": digest, "seconds": seconds, "key": key, "process": PROCESS}
     _write_entry(directory, lambda target: save(model, target, meta), key)
     return model, meta
+
+
+def built_here(meta: dict[str, Any]) -> bool:
+    """Whether the entry of ``meta`` was built (and timed) by this process."""
+    return meta.get("process") == PROCESS
 
 
 def cached_directory(cache_dir: Path, kind: str, key: dict[str, Any], write: Callable[[Path], Any]) -> Path:

@@ -21,7 +21,7 @@ import torch
 from ..utils.io import atomic_write_json
 from ..utils.resources import PeakMemory, peak_memory
 from ..utils.warmup import warm_up
-from .cache import config_hash
+from .cache import built_here, config_hash
 
 log = logging.getLogger("obliviate.bench")
 
@@ -47,14 +47,26 @@ class RowStore:
         atomic_write_json(self.path(key), row)
 
 
+#: ``retrain_timing`` values: the retrain reference was trained and timed by the process that timed the
+#: row's method (same machine load, same warm-up), or its seconds were read from the model cache (timed
+#: by another process, under other load). The report marks ratios of the second kind ``≈``.
+MEASURED, CACHED = "measured", "cached"
+
+
+def retrain_timing(meta: dict[str, Any]) -> str:
+    """The ``retrain_timing`` of rows whose retrain seconds come from the cache entry ``meta``."""
+    return MEASURED if built_here(meta) else CACHED
+
+
 def result_row(
     family: str, task: dict[str, Any], method: str, params: dict, seed: int, evaluation: dict,
-    seconds: float, retrain_seconds: float,
+    seconds: float, retrain_seconds: float | None, timing: str | None = None,
 ) -> dict[str, Any]:
-    """One ``runs[]`` entry of results.json (schema ``$defs/run``) for a finished method run."""
+    """One ``runs[]`` entry of results.json (schema ``$defs/run``) for a finished method run; ``timing``
+    (:data:`MEASURED` / :data:`CACHED`) says where ``retrain_seconds`` was measured."""
     from ..metrics.gap import time_ratio
 
-    return {
+    row = {
         "family": family,
         "task": task,
         "method": {"name": method, "params": params},
@@ -67,6 +79,9 @@ def result_row(
         "metrics": evaluation["metrics"],
         "gap_to_retrain": evaluation.get("gap_to_retrain", {}),
     }
+    if timing is not None and retrain_seconds is not None:
+        row["retrain_timing"] = timing
+    return row
 
 
 class _Timer:

@@ -47,7 +47,7 @@ from ..utils.warmup import warm_up
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .defaults import DEFAULT_METHODS
 from .recipes import recipe_for
-from ..bench.rows import RowSink, RowStore, result_row, run_method_row
+from ..bench.rows import CACHED, MEASURED, RowSink, RowStore, result_row, retrain_timing, run_method_row
 from ..bench.series import sequential_chain
 
 #: ``--param worst_case.NAME=VALUE`` configures the search, not a method
@@ -351,12 +351,13 @@ class _SeedRun:
         reference, ref_meta = cached_classifier(self.cache_dir, "retrain", ref_key, train_reference)
         retrain_seconds = float(ref_meta["seconds"])
         ref_row = _reference_row(self.store, key, task, reference, retrain_seconds, self.conf, self.bench)
+        timing = {"retrain_timing": retrain_timing(ref_meta)}  # this process's view, for its methods and search
         original_row = _original_row(self.store, key, task, self.original, ref_row["metrics"], retrain_seconds, self.bench)
-        return ref_row, original_row
+        return ref_row | timing, original_row | timing
 
     def method_row(self, task: Task, name: str, params: dict, ref_row: dict) -> dict:
         return _method_row(self.store, self.key(task), task, self.original, name, params, ref_row["metrics"],
-                           ref_row["retrain_seconds"], self.bench)
+                           ref_row["retrain_seconds"], self.bench, ref_row.get("retrain_timing"))
 
     def search_key(self, request: ForgetRequest) -> tuple[dict[str, Any], int]:
         """The cache key of the worst-case search for ``request`` on this seed, and its size (samples or classes)."""
@@ -435,7 +436,8 @@ def _points(ctx: _SeedRun, spec: BenchSpec) -> tuple[list[Point], dict[str, Any]
         raise ValueError(f"forget spec {spec.text!r} has no request")
     if request.kind in SEARCHED_KINDS:
         idx, meta = ctx.worst_case(request)
-        search = {"spec": request.spec, "seconds": float(meta["seconds"]), "size": int(len(idx))}
+        search = {"spec": request.spec, "seconds": float(meta["seconds"]), "size": int(len(idx)),
+                  "lower": meta["key"]["config"]["lower"], "timing": retrain_timing(meta)}
         base = Task.from_indices(splits, idx, seed, request)
     else:
         base = Task.build(splits, request, seed)
@@ -473,7 +475,7 @@ def _sequential_rows(ctx: _SeedRun, spec: BenchSpec, points: list[Point], refs: 
             return model
 
         def make_row(evaluation: dict, seconds: float) -> dict:
-            row = _row(task, name, params, ctx.seed, evaluation, seconds, ref["retrain_seconds"])
+            row = _row(task, name, params, ctx.seed, evaluation, seconds, ref["retrain_seconds"], ref.get("retrain_timing"))
             row["task"]["model"] = ctx.conf["model"]
             return row
 
@@ -494,7 +496,8 @@ def _mark(row: dict, point: Point, pruning: dict | None, search: dict | None) ->
         row["task"]["series"] = dict(point.series)
     if search is not None:  # search time relative to one retrain (the reference of this point)
         ratio = search["seconds"] / row["retrain_seconds"] if row.get("retrain_seconds") else None
-        row["search"] = {**search, "time_ratio": ratio}
+        same = search["timing"] == MEASURED and row.get("retrain_timing") == MEASURED  # both timed by this process
+        row["search"] = {**search, "time_ratio": ratio, "timing": MEASURED if same else CACHED}
     return row
 
 
@@ -514,9 +517,10 @@ def _hash_indices(task: Task) -> str:
     return hashlib.sha256(task.forget_idx.tobytes()).hexdigest()[:16]
 
 
-def _row(task: Task, method: str, params: dict, seed: int, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
+def _row(task: Task, method: str, params: dict, seed: int, evaluation: dict, seconds: float, retrain_seconds: float,
+         timing: str | None = None) -> dict:
     return result_row("classifier", task.describe() | {"model": None}, method, params, seed, evaluation, seconds,
-                      retrain_seconds)
+                      retrain_seconds, timing)
 
 
 def _reference_row(store: RowStore, key: dict, task: Task, reference, retrain_seconds: float, conf: dict, bench: ClassifierBench) -> dict:
@@ -544,7 +548,7 @@ def _original_row(store: RowStore, key: dict, task: Task, original, ref_metrics:
 
 def _method_row(
     store: RowStore, key: dict, task: Task, original, name: str, params: dict, ref_metrics: dict,
-    retrain_seconds: float, bench: ClassifierBench,
+    retrain_seconds: float, bench: ClassifierBench, timing: str | None = None,
 ) -> dict:
     method = get_method(name, family="classifier")
     config = method.Config.from_params(params)
@@ -557,7 +561,7 @@ def _method_row(
         return apply_masks(method().run(model, data, config, seed=task.seed))  # no-op unless pruned
 
     def make_row(evaluation: dict, seconds: float) -> dict:
-        row = _row(task, name, params, task.seed, evaluation, seconds, retrain_seconds)
+        row = _row(task, name, params, task.seed, evaluation, seconds, retrain_seconds, timing)
         row["task"]["model"] = key["model"]
         return row
 

@@ -39,7 +39,7 @@ from .bench_dp import dp_metrics, train_dp_base, with_metrics
 from .corpora import CORPORA
 from .defaults import DEFAULT_METHODS, KJV_BOOKS
 from .bench_series import LMForgetSpec, run_series
-from ..bench.rows import RowSink, RowStore, result_row, run_method_row
+from ..bench.rows import RowSink, RowStore, result_row, retrain_timing, run_method_row
 
 #: Original-training recipe per model size (LMTrainConfig fields); the retrain reference uses the same.
 TRAIN_RECIPES: dict[str, dict[str, Any]] = {
@@ -204,9 +204,9 @@ def load_cached_lm(directory: Path):
 
 
 def _row(task, method: str, params: dict, seed: int, evaluation: dict, seconds: float, retrain_seconds: float,
-         model: str) -> dict:
+         model: str, timing: str | None = None) -> dict:
     return result_row("lm", task.describe() | {"model": model}, method, params, seed, evaluation, seconds,
-                      retrain_seconds)
+                      retrain_seconds, timing)
 
 
 def lm_threads(bench: LMBench, scope: str) -> contextlib.AbstractContextManager[ThreadChoice]:
@@ -277,6 +277,7 @@ class SeedRun:
                     **({"pretrained": pretrained.name} if pretrained else {})}
         self._save = lm_saver(self.tok)
         self._reference_losses: dict[str, dict[str, Any]] = {}
+        self._retrain_timing: dict[str, str] = {}  # task key hash -> where its retrain seconds were measured
 
         def train_original():
             seed_everything(seed)
@@ -298,7 +299,8 @@ class SeedRun:
                           max_position_embeddings=max(512, self.bench.max_length))
 
     def row(self, task, method: str, params: dict, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
-        return _row(task, method, params, self.seed, evaluation, seconds, retrain_seconds, self.bench.model)
+        return _row(task, method, params, self.seed, evaluation, seconds, retrain_seconds, self.bench.model,
+                    self._retrain_timing.get(config_hash(self.task_key(task))))
 
     def task_key(self, task) -> dict[str, Any]:
         """The cache / row key of ``task``: the seed's key, plus the forgotten units when they are a subset."""
@@ -320,6 +322,7 @@ class SeedRun:
             return LMRetrain().run(self.fresh_model(), task.unlearn_data(), self.recipe, seed=self.seed)
 
         model, meta = cached_model(self.cache_dir, "lm-retrain", self.task_key(task), train_reference, self._save, load_cached_lm)
+        self._retrain_timing[config_hash(self.task_key(task))] = retrain_timing(meta)
         return model, float(meta["seconds"])
 
     def reference_losses(self, task, reference=None) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from ..utils.seeding import seed_everything
 from ..bench.cache import cached_model, default_cache_dir
 from .bench import DEFAULT_METHODS, LMBench, lm_threads, load_cached_lm, lm_saver, tokenizer_hash
 from .bench_dp import dp_metrics, train_dp_base, with_metrics
-from ..bench.rows import RowSink, RowStore, result_row, run_method_row
+from ..bench.rows import RowSink, RowStore, result_row, retrain_timing, run_method_row
 
 #: The corruption phase (LMTrainConfig fields): continued training of the clean model.
 CORRUPT_RECIPE: dict[str, Any] = {"epochs": 10, "lr": 1e-3, "batch_size": 16}
@@ -192,6 +192,7 @@ class _RestorSeed:
                     "vocab_size": bench.vocab_size, "max_length": bench.max_length, "model": bench.model,
                     "train": conf["train"], "seed": seed}
         self.save = lm_saver(self.tok)
+        self.retrain_timing: str | None = None  # where the reference's seconds were measured (models())
 
     def dataset(self, texts: list[str]):
         from ..lm.data import lm_dataset
@@ -234,6 +235,7 @@ class _RestorSeed:
                                    continue_on(self.data.corruption_texts(), f"restor corrupt s{self.seed}"))
         reference, meta = self.cached("restor-retrain", corrupt_key,
                                       continue_on(list(self.data.unrelated), f"restor reference s{self.seed}"))
+        self.retrain_timing = retrain_timing(meta)
         return clean, corrupted, reference, float(meta["seconds"])
 
     def dp_base(self, params: dict):
@@ -245,7 +247,7 @@ class _RestorSeed:
 
     def row(self, name: str, params: dict, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
         return result_row("lm", self.data.describe() | {"model": self.bench.model}, name, params, self.seed,
-                          evaluation, seconds, retrain_seconds)
+                          evaluation, seconds, retrain_seconds, self.retrain_timing)
 
     def reference_row(self, name: str, model, params: dict, seconds: float, retrain_seconds: float,
                       extra: dict | None = None, **refs: dict | None) -> dict:

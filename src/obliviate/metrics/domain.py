@@ -23,7 +23,8 @@ __all__ = ["harmonic_mean", "domain_accuracies", "mem_for_h", "evaluate_domain_m
 for _metric in (
     Metric("mem", "clip", "Mem", standard=True, description="class accuracy on the memorised domains"),
     Metric("for", "clip", "For", standard=True, description="class error on the forgotten domains"),
-    Metric("h", "clip", "H", standard=True, description="harmonic mean of Mem and For"),
+    Metric("h", "clip", "H", standard=True, headline=True,
+           description="harmonic mean of Mem and For: ranks the methods (a clip group has no retrain)"),
     # the bench's per-domain means over forget combinations, before the plain per-domain accuracy
     Metric("acc_<domain>_forgotten", "clip", higher_is_better=False,
            description="class accuracy of a domain, averaged over the combinations that forget it"),

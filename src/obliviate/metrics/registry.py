@@ -27,7 +27,8 @@ from typing import Any, Literal
 from ..errors import ObliviateError, UnknownNameError
 
 __all__ = [
-    "BUILTIN", "Criterion", "Metric", "computed_metrics", "criteria", "find_metric", "gap_metrics", "get_metric", "judge",
+    "BUILTIN", "Criterion", "Metric", "computed_metrics", "criteria", "find_metric", "gap_metrics", "get_metric",
+    "headline_metric", "judge",
     "load_all", "metric_label", "metrics_of", "register_metric", "standard_metrics",
 ]
 
@@ -57,7 +58,9 @@ class Criterion:
 class Metric:
     """One metric: ``higher_is_better`` None means best at a target (e.g. PrivLeak at 0);
     ``standard`` metrics are the family's main table columns and curves, in registration order;
-    ``same_as`` names a metric this one repeats under another name (drawn once, averaged once)."""
+    ``same_as`` names a metric this one repeats under another name (drawn once, averaged once);
+    ``headline``: the one metric that ranks the family's methods when a group has no retrain reference
+    (no gap to rank by), e.g. ADU's H."""
 
     name: str
     family: str
@@ -70,6 +73,7 @@ class Metric:
     same_as: str = ""
     description: str = ""
     criterion: Criterion | None = None
+    headline: bool = False
     #: for a metric a family's evaluation does not compute itself (e.g. one a user adds): ``(model,
     #: task) -> value``, called by the family's evaluator after its own metrics (:func:`computed_metrics`)
     compute: Callable[[Any, Any], float | None] | None = field(default=None, compare=False)
@@ -84,6 +88,8 @@ class Metric:
             object.__setattr__(self, "_pattern", re.compile(regex))
         if self._pattern is not None and (self.standard or self.in_gap):
             raise ObliviateError(f"pattern metric {self.name!r} cannot be standard or enter the gap")
+        if self.headline and (self._pattern is not None or self.higher_is_better is None):
+            raise ObliviateError(f"headline metric {self.name!r} needs a plain name and a direction")
         if self.criterion is not None and self.criterion.against is not None and self.higher_is_better is None:
             raise ObliviateError(f"metric {self.name!r}: a criterion against a reference needs a direction")
 
@@ -161,6 +167,14 @@ def standard_metrics(family: str, benchmark: str = "") -> tuple[str, ...]:
 def gap_metrics(family: str, benchmark: str = "") -> tuple[str, ...]:
     """The metrics whose gaps the average gap to retrain averages, in summation order."""
     return tuple(m.name for m in metrics_of(family) if m.in_gap and m.benchmark == benchmark)
+
+
+def headline_metric(family: str, benchmark: str = "") -> Metric | None:
+    """The family's (``benchmark``'s) headline metric, None when it declares none; two is an error."""
+    found = [m for m in metrics_of(family) if m.headline and m.benchmark == benchmark]
+    if len(found) > 1:
+        raise ObliviateError(f"{family} declares {len(found)} headline metrics: {[m.name for m in found]}")
+    return found[0] if found else None
 
 
 def criteria(family: str, benchmark: str = "") -> tuple[Metric, ...]:

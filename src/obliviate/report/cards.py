@@ -8,10 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .columns import label, metric_columns, table_columns
-from .stats import STD_NOTE, GroupKey, argmins, best_average, closeness, group_key, group_title, method_name, runs
-from .text import fmt_pm
+from .numbers import fmt_pm
+from .stats import REFERENCE_METHODS, STD_NOTE, GroupKey, argmins, closeness, group_key, group_title, method_name, runs
+from .verdict import (NO_BETTER, TIME_NOTE, all_tie, flat_metrics, group_notes, no_better, ranking, winner_note,
+                      winners)
 
-__all__ = ["esc", "failed_html", "group_html", "header_html", "table_html"]
+__all__ = ["esc", "failed_html", "group_html", "header_html", "legend_html", "table_html", "verdict_html"]
 
 
 def esc(value: Any) -> str:
@@ -56,9 +58,10 @@ def header_html(results: Mapping[str, Any], summary: Sequence[dict], n_failed: i
 
 
 def _cell(stat: Mapping[str, float] | None, gap: Mapping[str, float] | None, cls: str = "",
-          places: int | None = 2, suffix: str = "") -> str:
+          places: int | None = 2, suffix: str = "", prefix: str = "") -> str:
     attr = f' class="{cls}"' if cls else ""
-    body = f'<span class="val">{esc(fmt_pm(stat, places, suffix))}</span>'
+    text = fmt_pm(stat, places, suffix)
+    body = f'<span class="val">{esc(prefix + text if stat else text)}</span>'
     if gap is not None:
         body += f'<span class="gap">Δ {gap["mean"]:.2f} ± {gap["std"]:.2f}</span>'
     return f"<td{attr}>{body}</td>"
@@ -66,25 +69,35 @@ def _cell(stat: Mapping[str, float] | None, gap: Mapping[str, float] | None, cls
 
 def table_html(family: str, entries: Sequence[dict], cols: Sequence[str], main: bool) -> str:
     """One table of a group: a row per method, ``cols`` metrics with their gap to retrain; the main
-    table adds the average gap (bar, best marked), seconds and the time ratio."""
-    best = best_average(entries) if main else set()
-    closest = {c: argmins(closeness(entries, c)) for c in cols}
+    table adds the average gap (bar, winner marked), seconds and the time ratio (the gap and the ratio
+    only when some row has them). A method no better than not unlearning is tagged and never marked
+    best or closest; a column that separates nothing marks no one closest (:mod:`.verdict`)."""
+    rank = ranking(family, entries)
+    best = winners(entries, rank) if main else set()
+    losers = no_better(entries, rank)
+    flat = set(flat_metrics(entries, cols))
+    closest = {c: set() if c in flat else argmins({m: d for m, d in closeness(entries, c).items() if m not in losers})
+               for c in cols}
+    show_gap = main and any("average" in e["gap_to_retrain"] for e in entries)
+    show_ratio = main and any(e["time_ratio"] for e in entries)
     avg_max = max((e["gap_to_retrain"]["average"]["mean"] for e in entries if "average" in e["gap_to_retrain"]),
                   default=0.0)
     head = ["Method", "Seeds", *(label(c, family) for c in cols)]
     if main:
-        head += ["Avg. gap", "Seconds", "Time ratio"]
+        head += (["Avg. gap"] if show_gap else []) + ["Seconds"] + (["Time ratio"] if show_ratio else [])
     rows = []
     for e in entries:
         m = e["method"]
         tag = {"retrain": "reference", "original": "before unlearning"}.get(m)
-        tr = '<tr class="ref">' if tag else "<tr>"
+        tr = '<tr class="ref">' if tag else '<tr class="nb">' if m in losers else "<tr>"
         first = f'<td data-tag="{esc(tag)}">' if tag else "<td>"
-        cells = [f"{first}{esc(m)}</td>", f"<td>{e['n_seeds']}</td>"]
+        note = f'<span class="tag">{esc(NO_BETTER)}</span>' if m in losers else ""
+        cells = [f"{first}{esc(m)}{note}</td>", f"<td>{e['n_seeds']}</td>"]
         for c in cols:
             gap = e["gap_to_retrain"].get(c) if m != "retrain" else None
-            cells.append(_cell(e["metrics"].get(c), gap, "closest" if m in closest[c] else ""))
-        if main:
+            cls = "best" if m in best and rank is not None and rank.key == c else "closest" if m in closest[c] else ""
+            cells.append(_cell(e["metrics"].get(c), gap, cls))
+        if show_gap:
             avg = e["gap_to_retrain"].get("average")
             if avg is not None and m != "retrain":
                 width = 0.0 if avg_max <= 0 else 100.0 * avg["mean"] / avg_max
@@ -92,17 +105,68 @@ def table_html(family: str, entries: Sequence[dict], cols: Sequence[str], main: 
                 cells.append(f'<td{cls}>{esc(fmt_pm(avg, 2))}<span class="bar" style="width:{width:.1f}%"></span></td>')
             else:
                 cells.append("<td>0.00</td>" if m == "retrain" else "<td>-</td>")
+        if main:
             cells.append(_cell(e["seconds"], None, places=None))
-            cells.append(_cell(e["time_ratio"], None, places=None, suffix="×"))
+        if show_ratio:
+            approx = e["time_ratio_cached"] and m not in REFERENCE_METHODS
+            cells.append(_cell(e["time_ratio"], None, places=None, suffix="×", prefix="≈ " if approx else ""))
         rows.append(tr + "".join(cells) + "</tr>")
     thead = "".join(f"<th>{esc(h)}</th>" for h in head)
     return f'<div class="scroll"><table><thead><tr>{thead}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
+def verdict_html(family: str, entries: Sequence[dict]) -> str:
+    """The group's answer at a glance: its winner against the original (and its cost), or that no
+    method beats not unlearning; empty when nothing ranks the group."""
+    rank = ranking(family, entries)
+    if rank is None:
+        return ""
+    if all_tie(entries, rank):
+        return (f'<p class="verdict warn"><b>No method is better than not unlearning here</b>: every method\'s '
+                f"{esc(rank.label)} is within the seeds' noise of the original's, or worse.</p>")
+    best = [e for e in entries if e["method"] in winners(entries, rank)]
+    if not best:
+        return ""
+    original = next((e for e in entries if e["method"] == "original"), None)
+    parts = []
+    for e in best:
+        text = f"<b>{esc(e['method'])}</b>: {esc(rank.label)} {esc(fmt_pm(rank.value(e), 2))}"
+        if original is not None and rank.value(original) is not None:
+            text += f" (original, no unlearning: {esc(fmt_pm(rank.value(original), 2))})"
+        if e["time_ratio"] and rank.section == "gap_to_retrain":
+            approx = "≈ " if e["time_ratio_cached"] else ""
+            text += f", at {approx}{esc(fmt_pm(e['time_ratio'], None))}× retrain's time"
+        parts.append(text)
+    return f'<p class="verdict">Best here: {"; ".join(parts)}.</p>'
+
+
+def legend_html(family: str, entries: Sequence[dict]) -> str:
+    """What the main table's marks mean: speaks of retrain only when the group has a retrain reference."""
+    rank = ranking(family, entries)
+    parts = [f"mean ± std over seeds ({esc(STD_NOTE)})"]
+    if rank is not None and rank.section == "gap_to_retrain":
+        parts[0] += "; Δ = mean |metric − retrain metric| per seed."
+        parts.append('<span class="sw" style="background:#e3f6e8"></span>closest to retrain in its column')
+    else:
+        parts[0] += "."
+    if rank is not None:
+        parts.append(f'<span class="sw" style="background:#34a853"></span><b>{esc(winner_note(rank))}</b>')
+    parts.append('<span class="sw" style="background:#e9edf2"></span><i>reference rows</i>.')
+    if no_better(entries, rank):
+        parts.append(f"<i>{esc(NO_BETTER)}</i>: its {esc(rank.label)} is not better than the original's beyond "
+                     "the seeds' noise (mean per-seed improvement not above its std).")
+    if any(e["time_ratio"] for e in entries):
+        parts.append("Time ratio = seconds / retrain seconds.")
+    if any(e["time_ratio_cached"] and e["time_ratio"] and e["method"] not in REFERENCE_METHODS for e in entries):
+        parts.append(esc(TIME_NOTE) + ".")
+    return f'<p class="legend">{" ".join(parts)}</p>'
+
+
 def group_html(idx: int, key: GroupKey, entries: Sequence[dict], results: Mapping[str, Any],
                plots: Sequence[tuple[str, str]], extra: str = "") -> str:
-    """A group's card: task facts, the main table and legend, ``extra`` (the family's sections), every
-    metric folded away when the main table shows only some, then the plots (``(src, alt)``)."""
+    """A group's card: task facts, the verdict, the main table, its notes and legend, ``extra`` (the
+    family's sections), every metric folded away when the main table shows only some, then the plots
+    (``(src, alt)``)."""
     family = key[0]
     title = group_title(key)
     task = next((r.get("task") for r in runs(results) if group_key(r) == key and isinstance(r.get("task"), Mapping)),
@@ -117,12 +181,9 @@ def group_html(idx: int, key: GroupKey, entries: Sequence[dict], results: Mappin
         facts.append("seeds <b>" + esc(", ".join(map(str, seeds))) + "</b>")
     cols = table_columns(family, entries)
     main_table = table_html(family, entries, cols, main=True)
-    legend = (
-        f'<p class="legend">mean ± std over seeds ({esc(STD_NOTE)}); Δ = mean |metric − retrain metric| per seed.'
-        '<span class="sw" style="background:#e3f6e8"></span>closest to retrain in its column'
-        '<span class="sw" style="background:#34a853"></span><b>lowest average gap</b> (retrain/original excluded)'
-        '<span class="sw" style="background:#e9edf2"></span><i>reference rows</i>. Time ratio = seconds / retrain seconds.</p>'
-    )
+    rank = ranking(family, entries)
+    notes = [n for n in group_notes(family, entries, cols) if not (all_tie(entries, rank) and n.startswith("No method"))]
+    notes_html = f'<ul class="notes">{"".join(f"<li>{esc(n)}</li>" for n in notes)}</ul>' if notes else ""
     all_keys: set[str] = set()
     for e in entries:
         all_keys.update(e.get("metric_keys", e["metrics"]))
@@ -139,7 +200,8 @@ def group_html(idx: int, key: GroupKey, entries: Sequence[dict], results: Mappin
     plots_html = f'<div class="plots">{figs}</div>' if figs else ""
     return (
         f'<section class="card" id="g{idx}"><h2>{esc(title)}</h2>'
-        f'<p class="sub">{" · ".join(facts)}</p>{main_table}{legend}{extra}{details}{plots_html}</section>'
+        f'<p class="sub">{" · ".join(facts)}</p>{verdict_html(family, entries)}{main_table}{notes_html}'
+        f"{legend_html(family, entries)}{extra}{details}{plots_html}</section>"
     )
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.io import atomic_path
-from .stats import REFERENCE_METHODS, best_average
-from .text import decimals
+from .numbers import decimals
+from .stats import REFERENCE_METHODS
+from .verdict import no_better, ranking, winners
 
 __all__ = ["REF_STYLE", "MARKERS", "barh", "colors_for", "mpl_text", "new_figure", "plot_gap", "plot_time",
            "save_figure", "scatter", "slug"]
@@ -137,7 +138,8 @@ def plot_time(entries: Sequence[dict], colors: Mapping[str, str], title: str, ta
     log = max(means) / min(means) > 20
     fig, ax = new_figure(7.6, 1.3 + 0.5 * len(pts))
     bar_colors = ["#6b7280" if e["method"] == "retrain" else colors[e["method"]] for e in pts]
-    barh(ax, [e["method"] for e in pts], means, None if log else stds, bar_colors)
+    approx = [e["time_ratio_cached"] and e["method"] not in REFERENCE_METHODS for e in pts]
+    barh(ax, [e["method"] + (" ≈" if a else "") for e, a in zip(pts, approx)], means, None if log else stds, bar_colors)
     if log:
         ax.set_xscale("log")
         ax.errorbar(means, range(len(pts)), xerr=[[min(s, m * 0.999) for s, m in zip(stds, means)], stds],
@@ -153,7 +155,9 @@ def plot_time(entries: Sequence[dict], colors: Mapping[str, str], title: str, ta
         ax.set_xlim(lo / 2.5, max(hi, 1.0) * 6)
     else:
         ax.set_xlim(0, max(hi, 1.0) * 1.25)
-    ax.set_xlabel("unlearning time / retrain time" + (" (log scale)" if log else "") + "   (dashed: retrain = 1×)")
+    ax.set_xlabel("unlearning time / retrain time" + (" (log scale)" if log else "") + "   (dashed: retrain = 1×)"
+                  + ("\n≈: retrain time read from the model cache (another process), not measured alongside" if any(approx)
+                     else ""))
     ax.set_title(mpl_text(f"Run time relative to retrain — {title}"), fontsize=11)
     save_figure(fig, target)
     return True
@@ -166,11 +170,13 @@ def plot_gap(entries: Sequence[dict], colors: Mapping[str, str], title: str, tar
     if not pts:
         return False
     pts.sort(key=lambda e: (e["method"] == "original", e["gap_to_retrain"]["average"]["mean"]))
-    best = best_average(entries)
+    rank = ranking(pts[0]["family"], entries)
+    best, losers = winners(entries, rank), no_better(entries, rank)
     means = [e["gap_to_retrain"]["average"]["mean"] for e in pts]
     stds = [e["gap_to_retrain"]["average"]["std"] for e in pts]
     fig, ax = new_figure(7.6, 1.3 + 0.5 * len(pts))
-    labels = [e["method"] + ("  (best)" if e["method"] in best else "") for e in pts]
+    labels = [e["method"] + ("  (best)" if e["method"] in best else "  (no better than original)"
+                             if e["method"] in losers else "") for e in pts]
     barh(ax, labels, means, stds, [colors[e["method"]] for e in pts],
          ["//" if e["method"] == "original" else "" for e in pts])
     hi = max(m + s for m, s in zip(means, stds)) or 1.0

@@ -18,6 +18,10 @@ STD_NOTE = "± = sample standard deviation over seeds (ddof=1; 0 for a single se
 
 GroupKey = tuple[str, str, str]
 
+#: ``retrain_timing`` of a row whose retrain seconds were measured by the process that timed the
+#: method (written by :mod:`obliviate.bench.rows`); any other value, or none, is a time from elsewhere.
+TIMING_MEASURED = "measured"
+
 
 def is_num(value: Any) -> bool:
     """A finite int or float (bools are not numbers here)."""
@@ -73,6 +77,11 @@ def _time_ratio(row: Mapping[str, Any]) -> float | None:
     return float(seconds) / float(ref)
 
 
+def _cached_ratio(row: Mapping[str, Any]) -> bool:
+    """Whether ``row`` has a time ratio whose retrain seconds were not measured alongside the method."""
+    return _time_ratio(row) is not None and row.get("retrain_timing") != TIMING_MEASURED
+
+
 def method_order(names: Iterable[str]) -> list[str]:
     """References first (retrain, original, ...), then the others in order of first appearance."""
     seen: list[str] = []
@@ -88,7 +97,10 @@ def summarize(results: dict) -> list[dict]:
     Each entry: ``family, dataset, forget_spec, method, n_seeds, seeds, metric_keys`` (every metric
     name seen, even when all its values are None) and the statistics
     ``metrics``/``gap_to_retrain`` (key -> ``{"mean", "std", "n"}``), ``seconds`` and ``time_ratio``
-    (``{"mean", "std", "n"}`` or None when no row has the value). The std is the sample std
+    (``{"mean", "std", "n"}`` or None when no row has the value), ``time_ratio_cached`` (some ratio
+    divides by a retrain time not measured by the same process: read from the model cache, or not
+    recorded) and ``per_seed`` (seed -> ``{"metrics", "gap_to_retrain"}`` of that seed's row, for
+    paired comparisons). The std is the sample std
     (ddof=1), so a single seed gives 0. ``None`` and non-finite values are left out of the statistics.
     Groups keep the order in which they first appear; within a group retrain and original come first.
     """
@@ -127,6 +139,12 @@ def summarize(results: dict) -> list[dict]:
                     "gap_to_retrain": {k: v for k, v in gaps.items() if v is not None},
                     "seconds": stats(r.get("seconds") for r in rows),
                     "time_ratio": stats(_time_ratio(r) for r in rows),
+                    "time_ratio_cached": any(_cached_ratio(r) for r in rows),
+                    "per_seed": {
+                        r["seed"]: {"metrics": dict(r.get("metrics") or {}),
+                                    "gap_to_retrain": dict(r.get("gap_to_retrain") or {})}
+                        for r in rows if isinstance(r.get("seed"), int)
+                    },
                 }
             )
     return out
@@ -160,14 +178,3 @@ def argmins(dist: Mapping[str, float]) -> set[str]:
         return set()
     best = min(dist.values())
     return {m for m, d in dist.items() if d <= best + 1e-9}
-
-
-def best_average(entries: Sequence[dict]) -> set[str]:
-    """The non-reference methods with the lowest mean average gap to retrain."""
-    return argmins(
-        {
-            e["method"]: e["gap_to_retrain"]["average"]["mean"]
-            for e in entries
-            if e["method"] not in REFERENCE_METHODS and "average" in e["gap_to_retrain"]
-        }
-    )

@@ -38,6 +38,12 @@ td.closest .val { color:var(--good-ink); font-weight:600; }
 td.best { background:var(--good); color:var(--good-ink); font-weight:700; }
 td .bar { display:block; height:4px; margin-top:4px; border-radius:2px; background:#cbd5e1; }
 td.best .bar { background:#34a853; }
+tr.nb td { color:#8a94a0; }
+tr.nb td:first-child .tag { display:block; font-size:10.5px; text-transform:uppercase; letter-spacing:.04em;
+     color:var(--bad-ink); }
+.verdict { margin:0 0 12px; padding:8px 12px; border-radius:8px; background:var(--good); color:var(--good-ink); }
+.verdict.warn { background:var(--bad); color:var(--bad-ink); }
+.notes { margin:8px 0 0; padding-left:18px; color:var(--bad-ink); font-size:12.5px; }
 .legend { color:var(--muted); font-size:12.5px; margin-top:8px; }
 .legend .sw { display:inline-block; width:11px; height:11px; vertical-align:-1px; border-radius:2px; margin:0 4px 0 12px; }
 .plots { display:grid; grid-template-columns:repeat(auto-fit, minmax(460px, 1fr)); gap:14px; margin-top:16px; }

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..metrics.registry import find_metric
 from .cards import esc
-from .columns import label, table_columns
-from .stats import REFERENCE_METHODS, argmins, best_average, group_title, grouped, summarize
+from .stats import group_title, grouped, summarize
 from .text import fmt_pm
+from .verdict import all_tie, ranking, winners
 
 __all__ = ["GroupSummary", "group_summaries", "summary_card", "summary_text"]
 
@@ -36,49 +35,33 @@ class GroupSummary:
 
 
 def group_summaries(summary: Sequence[dict]) -> list[GroupSummary]:
-    """One :class:`GroupSummary` per task group of ``summary`` (:func:`~obliviate.report.stats.summarize`)."""
+    """One :class:`GroupSummary` per task group of ``summary`` (:func:`~obliviate.report.stats.summarize`),
+    judged as the group's card judges it (:mod:`obliviate.report.verdict`): the best among the methods
+    better than not unlearning; none when every method ties with the original."""
     out = []
     for key, entries in grouped(summary):
         by_method = {e["method"]: e for e in entries}
-        best = best_average(entries)
-        if best:
-            criterion, sign = "average gap to retrain", 1.0
-            stat_of = (lambda e: e["gap_to_retrain"].get("average"))
-        else:
-            criterion, sign, stat_of, best = _headline(key[0], entries)
-        ranked = sorted(best)
-        first = by_method[ranked[0]] if ranked else None
-        original = by_method.get("original")
-        mine = stat_of(first) if first is not None and stat_of is not None else None
-        theirs = stat_of(original) if original is not None and stat_of is not None else None
-        beats = None if mine is None or theirs is None else sign * mine["mean"] < sign * theirs["mean"]
-        out.append(GroupSummary(group_title(key), criterion, tuple(ranked), fmt_pm(mine, 2), fmt_pm(theirs, 2),
-                                _cost(first), beats))
-    return out
-
-
-def _headline(family: str, entries: Sequence[dict]):
-    """(criterion, sign (-1: higher is better), entry -> statistic, best methods) on the first main-table
-    metric with a direction."""
-    for metric in table_columns(family, entries):
-        found = find_metric(metric, family)
-        if found is None or found.higher_is_better is None:
+        rank = ranking(key[0], entries)
+        if rank is None:
+            out.append(GroupSummary(group_title(key), "no method to compare", (), "-", "-", "-"))
             continue
-        sign = -1.0 if found.higher_is_better else 1.0
-        scores = {e["method"]: sign * e["metrics"][metric]["mean"] for e in entries
-                  if e["method"] not in REFERENCE_METHODS and metric in e["metrics"]}
-        if scores:
-            way = "higher" if found.higher_is_better else "lower"
-            return (f"{label(metric, family)} ({way} is better)", sign, (lambda e, m=metric: e["metrics"].get(m)),
-                    argmins(scores))
-    return "no method to compare", 1.0, None, set()
+        best = sorted(winners(entries, rank))
+        way = "lower" if rank.lower_is_better else "higher"
+        first = by_method[best[0]] if best else None
+        original = by_method.get("original")
+        mine = rank.value(first) if first is not None else None
+        theirs = rank.value(original) if original is not None else None
+        beats = None if original is None else (False if all_tie(entries, rank) else bool(best) or None)
+        out.append(GroupSummary(group_title(key), f"{rank.label} ({way} is better)", tuple(best), fmt_pm(mine, 2),
+                                fmt_pm(theirs, 2), _cost(first), beats))
+    return out
 
 
 def _cost(entry: dict | None) -> str:
     if entry is None:
         return "-"
-    if entry.get("time_ratio"):
-        return fmt_pm(entry["time_ratio"], None, "× retrain")
+    if entry.get("time_ratio"):  # ≈: retrain's time was read from the cache (verdict.TIME_NOTE)
+        return ("≈ " if entry.get("time_ratio_cached") else "") + fmt_pm(entry["time_ratio"], None, "× retrain")
     if entry.get("seconds"):
         return fmt_pm(entry["seconds"], None, " s")
     return "-"
@@ -88,8 +71,9 @@ _HEAD = ("Task group", "Best method", "Judged by", "Its value", "Original (no un
 
 
 def _cells(line: GroupSummary) -> tuple[str, ...]:
-    value = line.value + (" (no better than the original)" if line.beats_original is False else "")
-    return (line.group, ", ".join(line.best) or "-", line.criterion, value, line.original, line.cost)
+    best = ", ".join(line.best) or ("none: no method is better than not unlearning" if line.beats_original is False
+                                     else "-")
+    return (line.group, best, line.criterion, line.value, line.original, line.cost)
 
 
 def summary_card(summary: Sequence[dict]) -> str:
@@ -102,7 +86,8 @@ def summary_card(summary: Sequence[dict]) -> str:
     return (
         '<section class="card" id="summary"><h2>At a glance</h2>'
         '<p class="sub">Per task group: the method closest to retrain (lowest average gap; where there is no '
-        "retrain, the best on the group's headline metric), its value next to the unmodified original's, and its "
+        "retrain, the best on the family's headline metric) among those better than not unlearning, its value next "
+        "to the unmodified original's, and its "
         "cost (time ratio to retrain, else seconds); mean ± std over seeds.</p>"
         f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></section>'
     )

@@ -2,56 +2,49 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from .columns import label, table_columns
-from .stats import STD_NOTE, best_average, group_key, group_title, grouped, method_name, runs, summarize
+from .numbers import decimals, fmt_pm
+from .stats import REFERENCE_METHODS, STD_NOTE, group_key, group_title, grouped, method_name, runs, summarize
+from .verdict import NO_BETTER, TIME_NOTE, group_notes, no_better, ranking, winner_note, winners
 
 __all__ = ["decimals", "fmt_pm", "format_table_text"]
-
-
-def decimals(mean: float, minimum: int = 2) -> int:
-    """Enough decimals for about three significant digits on small numbers."""
-    if mean == 0 or abs(mean) >= 1:
-        return minimum
-    return min(6, max(minimum, -math.floor(math.log10(abs(mean))) + 2))
-
-
-def fmt_pm(stat: Mapping[str, float] | None, places: int | None = None, suffix: str = "") -> str:
-    """``mean ± std`` with ``places`` decimals (automatic when None); ``-`` for no statistic."""
-    if not stat:
-        return "-"
-    d = decimals(stat["mean"]) if places is None else places
-    return f"{stat['mean']:.{d}f} ± {stat['std']:.{d}f}{suffix}"
 
 
 def format_table_text(results: dict) -> str:
     """Fixed-width tables, one per (family, dataset, forget_spec), values ``mean ± std`` over seeds.
 
     Columns: Method | the family's standard metrics (all metrics when it has none) | Avg.Gap | Time
-    ratio. The lowest average gap among non-reference methods is marked ``*``.
+    ratio (the last two only when some row has them). The winner (:mod:`.verdict`: lowest average gap
+    among the methods better than the original, or the best headline metric in a group without
+    retrain) is marked ``*``, a method no better than not unlearning ``†``, a time ratio against a
+    retrain time from another process ``≈``; the group's notes follow the table.
     """
     summary = summarize(results)
     blocks: list[str] = []
     for key, entries in grouped(summary):
-        cols = table_columns(key[0], entries)
-        best = best_average(entries)
-        header = ["Method", *(label(c, key[0]) for c in cols), "Avg.Gap", "Time ratio"]
+        family = key[0]
+        cols = table_columns(family, entries)
+        rank = ranking(family, entries)
+        best, losers = winners(entries, rank), no_better(entries, rank)
+        show_gap = any("average" in e["gap_to_retrain"] for e in entries)
+        show_ratio = any(e["time_ratio"] for e in entries)
+        header = ["Method", *(label(c, family) for c in cols)]
+        header += (["Avg.Gap"] if show_gap else []) + (["Time ratio"] if show_ratio else [])
+        cached = False
         lines = []
         for e in entries:
-            avg = fmt_pm(e["gap_to_retrain"].get("average"), 2)
-            if e["method"] in best:
-                avg += " *"
-            n = f" (n={e['n_seeds']})"
-            lines.append(
-                [
-                    e["method"] + n,
-                    *(fmt_pm(e["metrics"].get(c), 2) for c in cols),
-                    avg,
-                    fmt_pm(e["time_ratio"], None, ""),
-                ]
-            )
+            mark = " *" if e["method"] in best else " †" if e["method"] in losers else ""
+            cells = [fmt_pm(e["metrics"].get(c), 2) + (mark if rank and rank.key == c else "") for c in cols]
+            if show_gap:
+                cells.append(fmt_pm(e["gap_to_retrain"].get("average"), 2)
+                             + (mark if rank and rank.key == "average" else ""))
+            if show_ratio:
+                approx = e["time_ratio_cached"] and e["method"] not in REFERENCE_METHODS and e["time_ratio"]
+                cached = cached or bool(approx)
+                cells.append(("≈" if approx else "") + fmt_pm(e["time_ratio"], None, ""))
+            lines.append([f"{e['method']} (n={e['n_seeds']})", *cells])
         widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
         def fmt(row: Sequence[str]) -> str:
@@ -62,7 +55,12 @@ def format_table_text(results: dict) -> str:
         rule = "-+-".join("-" * w for w in widths)
         block = [title, "=" * len(title), fmt(header), rule, *(fmt(r) for r in lines)]
         if best:
-            block.append("* lowest average gap to retrain (retrain/original excluded)")
+            block.append(f"* {winner_note(rank)}")
+        if losers:
+            block.append(f"† {NO_BETTER}: its {rank.label} is not better than the original's beyond the seeds' noise")
+        block += group_notes(family, entries, cols)
+        if cached:
+            block.append(TIME_NOTE)
         block.append(STD_NOTE)
         blocks.append("\n".join(block))
     failed = [r for r in runs(results) if r.get("status") == "failed"]
