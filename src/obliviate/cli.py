@@ -148,13 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from .utils.console import grouped_warnings
     from .utils.progress import set_quiet
     from .utils.threads import set_cli_override
 
     set_quiet(getattr(args, "quiet", False))
     try:
         set_cli_override(getattr(args, "threads", None))
-        return int(_COMMANDS[args.command](args) or 0)
+        with grouped_warnings():  # each kind of warning once, with a count; library deprecations to the log
+            return int(_COMMANDS[args.command](args) or 0)
     except ObliviateError as exc:
         print(f"obliviate: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ def _cell(value: Any) -> str:
 
 
 def metric_table(columns: Mapping[str, Mapping[str, Any] | None], family: str) -> str:
-    """``{"before": metrics, "after": metrics, ...}`` as aligned text: a row per metric (its label and name,
+    """``{"before": metrics, "after": metrics, ...}`` as aligned text: a row per metric ("label [name]",
     in the first column's order, then any other column's), a column per non-empty mapping; "-" where a
     column lacks a metric."""
     cols = {name: dict(values) for name, values in columns.items() if values}
@@ -28,7 +28,7 @@ def metric_table(columns: Mapping[str, Mapping[str, Any] | None], family: str) -
     rows = [header]
     for name in names:
         label = metric_label(name, family)
-        rows.append([name if label == name else f"{label} ({name})", *(_cell(v.get(name)) for v in cols.values())])
+        rows.append([name if label == name else f"{label} [{name}]", *(_cell(v.get(name)) for v in cols.values())])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in rows]
