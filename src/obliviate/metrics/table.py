@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .registry import metric_label
+from .registry import metric_label, standard_metrics
 
 
 def _cell(value: Any) -> str:
@@ -17,11 +17,11 @@ def _cell(value: Any) -> str:
 
 
 def metric_table(columns: Mapping[str, Mapping[str, Any] | None], family: str) -> str:
-    """``{"before": metrics, "after": metrics, ...}`` as aligned text: a row per metric ("label [name]",
-    in the first column's order, then any other column's), a column per non-empty mapping; "-" where a
-    column lacks a metric."""
+    """``{"before": metrics, "after": metrics, ...}`` as aligned text: a row per metric ("label [name]"; the
+    family's standard metrics first, then the others in the columns' order), a column per non-empty mapping,
+    "-" where a column lacks a metric."""
     cols = {name: dict(values) for name, values in columns.items() if values}
-    names: list[str] = []
+    names: list[str] = [name for name in standard_metrics(family) if any(name in v for v in cols.values())]
     for values in cols.values():
         names.extend(k for k in values if k not in names)
     header = ["metric", *cols]
