@@ -51,7 +51,8 @@ def _row(method: str, seconds: float) -> dict:
             "status": "ok", "seconds": seconds, "metrics": {"ua": seconds}}
 
 
-def test_suite_bar_starts_at_the_done_rows_and_counts_only_new_ones(tmp_path):
+def test_suite_bar_starts_at_the_done_rows_and_counts_only_new_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr("obliviate.utils.progress._quiet", False)  # conftest silences bars
     store = RowStore(tmp_path)
     for i in range(3):
         store.put({"method": f"m{i}"}, _row(f"m{i}", float(i)))
@@ -81,6 +82,7 @@ def test_bench_without_out_resumes_the_interrupted_run(tmp_path, monkeypatch, ca
     """Interrupted (Ctrl-C) at the third method, the plain command again runs only what is left, and its
     bar starts at the rows already done."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("obliviate.utils.progress._quiet", False)  # main() sets it; restored after the test
     argv = [*BENCH, "--cache-dir", str(tmp_path / "cache")]
     calls = []
 
