@@ -161,17 +161,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"obliviate: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"obliviate: interrupted; {_after_interrupt(args)}", file=sys.stderr)
+        print(f"obliviate: interrupted{_after_interrupt(args)}", file=sys.stderr)
         return 130
 
 
 def _after_interrupt(args: argparse.Namespace) -> str:
     """What survives a Ctrl-C of ``args.command``, and how to go on."""
     if args.command == "bench":
-        return "finished rows are kept; rerun the same command to resume"
+        return "; finished rows are kept; rerun the same command to resume"
     if getattr(args, "checkpoint_every", None):
-        return "rerun the same command to resume from its last checkpoint"
-    return "nothing was written"
+        return "; rerun the same command to resume from its last checkpoint"
+    if args.command in ("train", "unlearn", "worst-case"):
+        return "; nothing was saved (outputs appear only once complete)"
+    return ""
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -243,7 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with atomic_dir(args.out) as tmp:  # the model and its marker appear together
         save_classifier(model, tmp, extra={"trained_on": args.dataset, "seed": args.seed, "train": config.as_dict()})
         mark(tmp, "train")
-    _say(args, _accuracy_line(model, splits))
+    if not args.quiet:
+        _say(args, _accuracy_line(model, splits))
     _say(args, f"saved {args.out}")
     return 0
 
@@ -294,12 +297,14 @@ def _say_record(args: argparse.Namespace, record: dict[str, Any], family: str) -
     """What ``unlearn`` did: method and time, then (with --eval) before / after / retrain side by side."""
     from .metrics.table import metric_table
 
-    _say(args, f"{record['method']}: {record['seconds']:.1f} s")
+    where = f" on {record['device']}" if record.get("device") else ""
+    saved = f" ({record['saved']} weights)" if record.get("saved") else ""
+    _say(args, f"{record['method']}: {record['seconds']:.1f} s{where}")
     if "metrics" in record:
         _say(args, metric_table({"before": record.get("metrics_before"), "after": record["metrics"],
                                  "retrain": record.get("metrics_retrain"),
                                  "|after - retrain|": record.get("gap_to_retrain")}, family))
-    _say(args, f"saved {args.out}")
+    _say(args, f"saved {args.out}{saved}")
 
 
 #: names that are options of the unlearning call itself, not of a method: --param NAME=... would collide
