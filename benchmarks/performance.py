@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=None, help="comma list (default: every method of the family)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--cache-dir", default=None,
-                   help="model cache (default OUT/cache: a fresh one, so every retrain is timed in this run)")
+                   help="model cache (default OUT.cache beside OUT: a fresh one for a new OUT, so every retrain "
+                   "is timed in this run; an output may not hold an input of its run)")
     p.add_argument("--out", default=None,
                    help="output directory (default: a new runs/performance/<family>-<dataset>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true",
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         methods = ["retrain", *methods]
     seeds = list(range(args.seeds))
     out = output_dir(args.out, f"{family}-{'bios' if family == 'lm' else args.dataset}", args.overwrite)
-    args.cache_dir = args.cache_dir or str(out / "cache")
+    args.cache_dir = args.cache_dir or str(out.with_name(out.name + ".cache"))
     if family == "classifier":
         bench: Any = ClassifierBench(dataset=args.dataset, forget=[f"scaling:{args.sizes}"], methods=methods,
                                      seeds=seeds, max_train=args.max_train, cache_dir=args.cache_dir)
