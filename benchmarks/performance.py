@@ -10,8 +10,9 @@ random sets of that % of the training set; lm ``scaling:K``: K nested sets of bi
 of the family unless ``--methods``. Each point compares a method with the exact retrain on the same
 forget set, trained in the same run. Every bench row carries the unlearning step's ``peak_memory_mb``
 (resident-set high-water mark above the start on a CPU, the allocator's peak on CUDA; see
-``obliviate.utils.resources``). Prints and writes, under ``--out`` (default
-benchmarks/results/performance/<family>-<dataset>):
+``obliviate.utils.resources``). Prints and writes, under ``--out`` (default: a new directory
+runs/performance/<family>-<dataset>-<timestamp>, so the committed results are never touched by accident;
+``--overwrite`` without ``--out`` replaces the committed benchmarks/results/performance/<family>-<dataset>):
 
 - performance.json: per method and size, mean over seeds of seconds, time ratio (unlearning / retrain),
   growth (seconds / the method's seconds at the smallest size) and peak memory;
@@ -28,15 +29,19 @@ import shlex
 import statistics
 import sys
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from obliviate.classifier.bench import ClassifierBench
 from obliviate.bench.run import run_suite
+from obliviate.errors import ObliviateError
 from obliviate.methods import METHODS, load_all
 from obliviate.utils.io import atomic_write_json
 from obliviate.utils.progress import set_quiet
 
+#: the committed results (written only with --overwrite, or an explicit --out)
+COMMITTED = Path(__file__).resolve().parent / "results" / "performance"
 #: reference rows: retrain is the denominator, original costs nothing
 REFERENCES = ("retrain", "original")
 
@@ -102,6 +107,15 @@ def plot(summary: dict, key: str, ylabel: str, x_label: str, path: Path, *, log:
     plt.close(fig)
 
 
+def output_dir(out: str | None, name: str, overwrite: bool) -> Path:
+    """``--out``; else with ``--overwrite`` the committed results of ``name``; else a new directory."""
+    if out is not None:
+        return Path(out)
+    if overwrite:
+        return COMMITTED / name
+    return Path("runs") / "performance" / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", choices=("classifier", "lm"), default="classifier")
@@ -113,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=None, help="comma list (default: every method of the family)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--cache-dir", default=None,
-                   help="model cache (default OUT/cache: a fresh one, so every retrain is timed in this run)")
-    p.add_argument("--out", default=None)
+                   help="model cache (default OUT.cache beside OUT: a fresh one for a new OUT, so every retrain "
+                   "is timed in this run; an output may not hold an input of its run)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: a new runs/performance/<family>-<dataset>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what is there: without --out, the committed benchmarks/results/performance/"
+                   "<family>-<dataset>")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     set_quiet(args.quiet)
@@ -125,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if "retrain" not in methods:
         methods = ["retrain", *methods]
     seeds = list(range(args.seeds))
-    out = Path(args.out or f"benchmarks/results/performance/{family}-{'bios' if family == 'lm' else args.dataset}")
-    args.cache_dir = args.cache_dir or str(out / "cache")
+    out = output_dir(args.out, f"{family}-{'bios' if family == 'lm' else args.dataset}", args.overwrite)
+    args.cache_dir = args.cache_dir or str(out.with_name(out.name + ".cache"))
     if family == "classifier":
         bench: Any = ClassifierBench(dataset=args.dataset, forget=[f"scaling:{args.sizes}"], methods=methods,
                                      seeds=seeds, max_train=args.max_train, cache_dir=args.cache_dir)
@@ -140,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                         cache_dir=args.cache_dir)
         name, x_label = "bios", "forget size (people)"
     command = "python benchmarks/performance.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    doc = run_suite(f"performance-{family}", [bench], out, command)
+    try:
+        doc = run_suite(f"performance-{family}", [bench], out, command, overwrite=args.overwrite)
+    except ObliviateError as exc:
+        print(f"performance.py: error: {exc}", file=sys.stderr)
+        return 2
     summary = summarise(doc["runs"])
     failed = sorted({r["method"]["name"] for r in doc["runs"] if r["status"] != "ok"})
     print_table(summary, x_label)

@@ -101,7 +101,7 @@ def test_train_unlearn_eval_round_trip(tmp_path, capsys):
     assert record["original_weights_sha256"] != record["unlearned_weights_sha256"]
     assert record["metrics"]["forget_accuracy"] < record["metrics_before"]["forget_accuracy"]
     capsys.readouterr()
-    assert main(["eval", "--model", str(out), "--forget", "class:1", "--reference", str(model_dir)]) == 0
+    assert main(["eval", "--model", str(out), "--forget", "class:1", "--reference", str(model_dir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert "average" in result["gap_to_retrain"]
     assert main(["unlearn", "--model", str(tmp_path / "missing"), "--forget", "class:1", "--method", "finetune",

@@ -51,6 +51,9 @@ class Bench(Protocol):
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         """Run (or resume) the bench into ``out_dir``; the result rows in order."""
 
+    def row_count(self) -> int:
+        """How many rows :meth:`run` emits (the suite's progress bar counts them all from the start)."""
+
 
 class Family(ABC):
     """The adapter of one benchmark kind."""

@@ -52,6 +52,7 @@ from .config import Config, param
 from .data.images import ImageDataset
 from .errors import ConfigError, ModelLoadError
 from .utils.io import atomic_path
+from .utils.progress import note
 
 if TYPE_CHECKING:
     from .config import TrainingConfig
@@ -368,8 +369,12 @@ def prune(
         if rewound is not None:
             model.load_state_dict(rewound)
         attach_masks(model, masks)
+        rnd = f"round {i + 1}/{len(schedule)}: " if len(schedule) > 1 else ""
+        note(f"pruning {spec.spec}: {rnd}{sparsity(model):.1%} of the {spec.scope} weights masked"
+             + (f"; retraining sparse for {epochs} epochs on {len(train_data)} samples" if epochs else ""))
         if epochs:
             desc = f"{spec.kind} round {i + 1}/{len(schedule)}" if len(schedule) > 1 else f"{spec.kind} retrain"
             train_classifier(model, train_data, retrain_cfg, seed=seed + i, desc=desc)
     model.eval()
+    note(f"pruning {spec.spec}: done, {sparsity(model):.1%} of the {spec.scope} weights are zero")
     return model

@@ -63,7 +63,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False)
     default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
     parser.add_argument("--seeds", type=int, default=default(3), help="number of seeds (0..N-1; default 3)")
     parser.add_argument("--out", default=default(None),
-                        help="output directory (default runs/<timestamp>); rerun to resume")
+                        help="output directory (default runs/<suite>-<hash of the resolved configuration>, so rerunning "
+                        "the same command resumes it); rerun with the same --out to resume")
     parser.add_argument("--overwrite", action="store_true", default=default(False),
                         help="replace an existing --out that `obliviate bench` did not write (default: refuse; its "
                         "own outputs are reused); never the filesystem root, your home directory, the current "

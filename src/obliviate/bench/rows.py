@@ -39,9 +39,12 @@ class RowStore:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            row = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:  # cannot happen with atomic writes, but never trust a bad row
             return None
+        if _suite is not None:
+            _suite.loaded(path, row)
+        return row
 
     def put(self, key: dict[str, Any], row: dict[str, Any]) -> None:
         atomic_write_json(self.path(key), row)
@@ -152,24 +155,100 @@ def row_listener(listener: Callable[[dict[str, Any]], None]) -> Iterator[None]:
         _LISTENERS.remove(listener)
 
 
+def finished_rows(out_dir: Path) -> set[Path]:
+    """The row files under ``out_dir`` whose run finished (status ok): what a resume skips."""
+    found = set()
+    for path in (Path(out_dir) / "rows").glob("*.json"):
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("status") == "ok":
+                found.add(path.resolve())
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+    return found
+
+
+def _fingerprint(row: dict[str, Any]) -> str:
+    """What a row keeps when a bench copies or annotates it before emitting it (method, seed, time, metrics)."""
+    return json.dumps([row.get("method"), row.get("seed"), row.get("seconds"), row.get("metrics")], sort_keys=True,
+                      default=str)
+
+
+class SuiteProgress:
+    """One bar over every row of a suite (all its benches), starting at the rows a resume finds done.
+
+    A row finished before the run (its file in ``done``) was counted at the start: when a bench emits it
+    again, read back from its file, the bar does not move, so the rate and the ETA count new rows only.
+    The bar never passes ``total`` (a sequential chain resumed halfway reruns rows counted at the start)."""
+
+    def __init__(self, total: int, done: set[Path], desc: str) -> None:
+        from collections import Counter
+
+        from ..utils.progress import progress
+
+        self._done = done
+        self._credit = min(len(done), total)  # rows counted at the start that no emit has matched yet
+        self._loaded: Counter[str] = Counter()  # fingerprints of rows read back from a done file
+        self.bar = progress(total=total, initial=self._credit, desc=desc, unit="row", always=True, leave=True)
+
+    def loaded(self, path: Path, row: dict[str, Any]) -> None:
+        if row.get("status") == "ok" and path.resolve() in self._done:
+            self._loaded[_fingerprint(row)] += 1
+
+    def emitted(self, row: dict[str, Any], label: str) -> None:
+        self.bar.set_postfix_str(label, refresh=False)
+        key = _fingerprint(row)
+        if self._loaded[key] > 0 and self._credit > 0:
+            self._loaded[key] -= 1
+            self._credit -= 1  # counted at the start
+            self.bar.refresh()
+        elif self.bar.n < self.bar.total:
+            self.bar.update(1)
+
+
+_suite: SuiteProgress | None = None
+
+
+@contextmanager
+def suite_progress(total: int, done: set[Path], desc: str = "bench") -> Iterator[SuiteProgress]:
+    """While active, every :class:`RowSink` advances this one bar of ``total`` rows instead of its own;
+    ``done``: the row files finished before (:func:`finished_rows`), counted from the start."""
+    global _suite
+    if _suite is not None:
+        raise RuntimeError("suite_progress is already active")
+    _suite = SuiteProgress(total, done, desc)
+    try:
+        yield _suite
+    finally:
+        _suite.bar.close()
+        _suite = None
+
+
 class RowSink:
-    """A bench's rows in the order they are emitted, with its overall progress bar (one row a step)."""
+    """A bench's rows in the order they are emitted, with a progress bar (one row a step): the suite's
+    (:func:`suite_progress`) when one is active, else the bench's own."""
 
     def __init__(self, total: int, desc: str) -> None:
         from ..utils.progress import progress
 
         self.rows: list[dict[str, Any]] = []
-        self._bar = progress(total=total, desc=desc, unit="row", always=True, leave=True)
+        self._bar = None if _suite is not None else progress(total=total, desc=desc, unit="row", always=True,
+                                                              leave=True)
 
     def __call__(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         for listener in list(_LISTENERS):
             listener(row)
         label = f"{row['task'].get('forget_spec') or ''} {row['method']['name']} s{row['seed']}".strip()
+        if self._bar is None:
+            if _suite is None:
+                raise RuntimeError("a RowSink made inside suite_progress was used after it ended")
+            _suite.emitted(row, label)
+            return
         self._bar.set_postfix_str(label, refresh=False)
         self._bar.update(1)
 
     def close(self) -> list[dict[str, Any]]:
-        """Close the bar; the rows."""
-        self._bar.close()
+        """Close the bar (its own); the rows."""
+        if self._bar is not None:
+            self._bar.close()
         return self.rows

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -13,11 +14,27 @@ from ..families import Bench, load_all
 from ..utils.io import atomic_write_json, atomic_write_text, remove_path
 from ..utils.outputs import check_output, prepare_dir
 from ..utils.threads import clear_choices
+from ..utils.progress import is_quiet
+from .cache import config_hash
 from .results import build_results, write_results
+from .rows import finished_rows, suite_progress
 
 
-def default_out_dir() -> Path:
-    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+def suite_config(suite: str, benches: list[Bench]) -> dict[str, Any]:
+    """The resolved configuration of a suite, as config.json records it."""
+    return {"suite": suite, "benches": [bench.resolved() | {"cache_dir": bench.cache_dir} for bench in benches]}
+
+
+def default_out_dir(suite: str, benches: list[Bench]) -> Path:
+    """``runs/<suite>-<hash>``: a stable hash of what determines the suite's rows (each bench's resolved
+    configuration and inputs), so rerunning the same command finds, and resumes, its earlier rows."""
+    for bench in benches:  # a bad name or spec is reported as itself, not by resolved()
+        bench.validate()
+    identity = {"suite": suite, "benches": [{"resolved": bench.resolved(),
+                                             "inputs": [str(Path(p).resolve()) for p in bench.inputs()]}
+                                            for bench in benches]}
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", suite)
+    return Path("runs") / f"{name}-{config_hash(identity)[:12]}"
 
 
 @contextmanager
@@ -35,6 +52,12 @@ def _log_to(path: Path) -> Iterator[None]:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
         handler.close()
+
+
+def _say_resume(text: str) -> None:
+    logging.getLogger("obliviate.bench").info(text)
+    if not is_quiet():
+        print(text, file=sys.stderr)
 
 
 def bench_inputs(benches: list[Bench]) -> list[Path]:
@@ -61,7 +84,7 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
         bench.validate()
     output = check_output(out_dir, "bench", inputs=bench_inputs(benches), overwrite=overwrite)
     clear_choices()  # results.json's environment reports the thread counts of this suite's benches only
-    config = {"suite": suite, "benches": [bench.resolved() | {"cache_dir": bench.cache_dir} for bench in benches]}
+    config = suite_config(suite, benches)
     existed = output.path.exists()
     out_dir = prepare_dir(output)
     try:
@@ -71,8 +94,12 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
             for name, text in (files or {}).items():
                 atomic_write_text(out_dir / name, text)
             runs: list[dict[str, Any]] = []
-            for bench in benches:
-                runs.extend(bench.run(out_dir))
+            total, done = sum(bench.row_count() for bench in benches), finished_rows(out_dir)
+            if done:
+                _say_resume(f"resuming {out_dir}: {min(len(done), total)} of {total} rows already done")
+            with suite_progress(total, done, f"bench {suite}"):
+                for bench in benches:
+                    runs.extend(bench.run(out_dir))
             doc = build_results(suite, runs, config, command)
             write_results(out_dir, doc)
             from ..report import write_report

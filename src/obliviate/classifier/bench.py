@@ -183,6 +183,13 @@ class ClassifierBench:
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_classifier_bench(self, out_dir)
 
+    def row_count(self) -> int:
+        """The rows :meth:`run` emits: per seed and forget point, original and retrain plus one per method."""
+        specs = [BenchSpec.parse(spec) for spec in self.forget]
+        n_methods = sum(not get_method(m, family="classifier").is_exact for m in self.methods)
+        n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
+        return len(self.seeds) * n_points * (2 + n_methods)
+
     def _searches(self) -> bool:
         """Whether a forget spec needs the worst-case search (or --param worst_case.* was given)."""
         inner = [BenchSpec.parse(f).inner for f in self.forget]
@@ -218,9 +225,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
     # resolve every forget set that needs no model first: a bad spec fails before anything is trained
     for spec in specs:
         _check_spec(spec, splits, bench, conf["seeds"])
-    n_methods = sum(not get_method(m, family="classifier").is_exact for m in conf["methods"])
-    n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
-    emit = RowSink(len(conf["seeds"]) * n_points * (2 + n_methods), f"bench {conf['dataset']}")
+    emit = RowSink(bench.row_count(), f"bench {conf['dataset']}")
 
     for seed in conf["seeds"]:
         original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)

@@ -86,6 +86,10 @@ class ClipBench:
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_clip_bench(self, out_dir)
 
+    def row_count(self) -> int:
+        """The rows :meth:`run` emits: per seed and forget spec, the original plus one per method."""
+        return len(self.seeds) * len(dict.fromkeys(self.forget)) * (1 + len(self.methods))
+
     def validate(self) -> None:
         """Fail fast, before any training, on every bad name, spec or parameter."""
         from ..clip.domains import DOMAINS
@@ -181,7 +185,7 @@ def _run(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
     templates = [TEMPLATE.replace("{domain}", d) for d in data.domains]
     test = data.test
     specs = {spec: bench.combinations(spec) for spec in bench.forget}
-    emit = RowSink(len(bench.seeds) * len(specs) * (1 + len(bench.methods)), "bench clip")
+    emit = RowSink(bench.row_count(), "bench clip")
     model_name = "tiny-clip" if bench.model == "tiny" else Path(bench.model).name
 
     def describe(spec: str, combos: list[tuple[str, ...]], seed: int) -> dict[str, Any]:

@@ -159,6 +159,17 @@ class LMBench:
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_lm_bench(self, out_dir)
 
+    def row_count(self) -> int:
+        """The rows :meth:`run` emits: per seed and forget point, original and retrain plus one per method,
+        and in the documents scenario a ``dp2_base`` row before each method that starts from the DP base."""
+        methods = [resolve_method(m, family="lm")[0] for m in self.methods]
+        methods = [m for m in methods if not m.is_exact]
+        specs = [LMForgetSpec.parse(f) for f in self.forget]
+        n_dp = sum(m.base_model == "dp" for m in methods)
+        per_seed = sum(spec.rows_per_method * (2 + len(methods)) + (n_dp if spec.kind == "documents" else 0)
+                       for spec in specs)
+        return len(self.seeds) * per_seed
+
     def validate(self) -> None:
         """Fail fast, before any training, on every bad name or parameter."""
         CORPORA.get(self.corpus)  # an unknown corpus names the known ones
@@ -238,8 +249,7 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
         from ..lm.smollm2 import converted_dir
 
         pretrained = converted_dir(cache_dir)
-    per_seed = sum(spec.rows_per_method * (2 + len(methods)) for spec in specs)
-    emit = RowSink(len(bench.seeds) * per_seed, f"bench lm {bench.corpus}")
+    emit = RowSink(bench.row_count(), f"bench lm {bench.corpus}")
 
     for seed in bench.seeds:
         ctx = SeedRun(bench, seed, conf, cache_dir, store, pretrained)

@@ -119,6 +119,13 @@ class RestorBench:
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_restor_bench(self, out_dir)
 
+    def row_count(self) -> int:
+        """The rows :meth:`run` emits: per seed clean, corrupted and retrain, one per method, and a
+        ``dp2_base`` row before each method that starts from the DP base."""
+        methods = [resolve_method(m, family="lm")[0] for m in self.methods]
+        methods = [m for m in methods if not m.is_exact]
+        return len(self.seeds) * (3 + len(methods) + sum(m.base_model == "dp" for m in methods))
+
     def validate(self) -> None:
         if self.model in ("smollm2",):
             raise ConfigError("the restor bench trains its models from scratch: --model tiny or small")
@@ -165,8 +172,7 @@ def run_restor_bench(bench: RestorBench, out_dir: Path) -> list[dict[str, Any]]:
 def _run(bench: RestorBench, out_dir: Path) -> list[dict[str, Any]]:
     conf = bench.resolved()
     methods = [m for m in conf["methods"] if not resolve_method(m, family="lm")[0].is_exact]
-    n_refs = 3 + any(resolve_method(m, family="lm")[0].base_model == "dp" for m in methods)
-    emit = RowSink(len(bench.seeds) * (n_refs + len(methods)), "bench restor")
+    emit = RowSink(bench.row_count(), "bench restor")
     for seed in bench.seeds:
         for row in _RestorSeed(bench, seed, conf, out_dir).rows(methods):
             emit(row)

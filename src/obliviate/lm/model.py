@@ -143,6 +143,9 @@ def _check_model_dir(directory: Path) -> None:
         if (directory / "adapter_config.json").is_file():
             raise ModelLoadError(f"{directory} holds a LoRA adapter (adapter_config.json) but no base model "
                                  "config.json; pass a full or merged model directory")
+        if (directory / "model" / "config.json").is_file():  # an obliviate cache entry: the model sits in model/
+            raise ModelLoadError(f"{directory} holds no config.json; it looks like an obliviate cache entry, whose "
+                                 f"model directory is {directory / 'model'}: pass that")
         raise ModelLoadError(f"{directory} holds no config.json, so it is not a Hugging Face model directory")
     if not any((directory / name).is_file() for name in _WEIGHT_FILES):
         raise ModelLoadError(f"{directory} holds no model weights (expected one of {', '.join(_WEIGHT_FILES)})")

@@ -34,3 +34,9 @@ def progress(iterable: Iterable[T] | None = None, *, always: bool = False, **kwa
         disable = disable or not always
         kwargs.setdefault("mininterval", 30.0)
     return tqdm(iterable, disable=disable, **kwargs)
+
+
+def note(text: str) -> None:
+    """A one-line status message on stderr (``obliviate: text``), above any bar; silent when quiet."""
+    if not _quiet:
+        tqdm.write(f"obliviate: {text}", file=sys.stderr)
