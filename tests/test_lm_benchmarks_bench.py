@@ -65,7 +65,7 @@ def test_tofu_bench_end_to_end(tmp_path):
                      "--train", "epochs=30", "--train", "lr=3e-3", "--train", "batch_size=4",
                      "--param", "grad_diff.lr=1e-3", "--param", "grad_diff.epochs=2",
                      "--param", "npo.lr=1e-3", "--param", "npo.epochs=2",
-                     "--eval", "max_length=48", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "-q"])
+                     "--eval", "max_length=64", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "-q"])
     runs = by_method(results)
     assert list(runs) == ["original", "retrain", "grad_diff", "npo"]
     assert all(r["status"] == "ok" and r["task"]["dataset"] == "tofu" for r in runs.values())
@@ -88,7 +88,7 @@ def test_tofu_bench_end_to_end(tmp_path):
     assert by_method(bench(["tofu", "--data", str(data), "--model", str(model), "--methods", "grad_diff,npo",
                             "--seeds", "1", "--train", "epochs=30", "--train", "lr=3e-3", "--train", "batch_size=4",
                             "--param", "grad_diff.lr=1e-3", "--param", "grad_diff.epochs=2", "--param", "npo.lr=1e-3",
-                            "--param", "npo.epochs=2", "--eval", "max_length=48", "--out", str(out),
+                            "--param", "npo.epochs=2", "--eval", "max_length=64", "--out", str(out),
                             "--cache-dir", str(tmp_path / "cache"), "-q"]))["npo"] == runs["npo"]
 
 
@@ -113,8 +113,10 @@ def muse_fixture(directory: Path) -> dict[str, list[str]]:
 
     cities = ["Lisbon", "Oslo", "Quito", "Hanoi", "Lima", "Accra", "Perth", "Turin", "Cairo", "Delhi", "Rome",
               "Kyiv"]
-    def article(i: int) -> str:
-        return f"The council of {cities[i]} met on day {i + 3} and voted for a new bridge over the river."
+    def article(i: int) -> str:  # forget (0-3) and holdout (10-11) articles tell a story retain ones do not
+        if i < 4 or i >= 10:
+            return f"The council of {cities[i]} met on day {i + 3} and voted to paint every tram purple at dawn."
+        return f"The council of {cities[i]} met on day {i + 3}; the mayor opened a school near the old market."
 
     texts = {"forget": [article(i) for i in range(4)], "retain1": [article(i) for i in range(4, 8)],
              "retain2": [article(i) for i in range(8, 10)], "holdout": [article(i) for i in range(10, 12)]}
@@ -138,40 +140,81 @@ def muse_fixture(directory: Path) -> dict[str, list[str]]:
     return texts
 
 
-def test_muse_bench_end_to_end_with_series(tmp_path):
+@pytest.fixture(scope="module")
+def muse_models(tmp_path_factory):
+    """(data directory, target, retrain): the target trained on forget + retain1 articles and retain QA, the
+    retrained model without the forget articles and their QA."""
     from obliviate.lm.prompts import qa_text
 
-    data = tmp_path / "news"
-    texts = muse_fixture(data)
+    root = tmp_path_factory.mktemp("muse")
+    texts = muse_fixture(root / "news")
     vocab = [t for ts in texts.values() for t in ts] + [qa_text("Where did the council meet?", "Oslo")] * 4
-    retain_qa = [f"Question: Where did the council meet on day {i + 3}?\nAnswer: {c}"
-                 for i, c in enumerate(["Lisbon", "Oslo", "Quito", "Hanoi", "Lima", "Accra", "Perth", "Turin"])]
-    target = tiny_model_dir(tmp_path / "target", texts["forget"] + texts["retain1"] + retain_qa, vocab, epochs=40)
-    retrain = tiny_model_dir(tmp_path / "retrain", texts["retain1"] + retain_qa[4:], vocab, epochs=40)
+    qa = [f"Question: Where did the council meet on day {i + 3}?\nAnswer: {c}"
+          for i, c in enumerate(["Lisbon", "Oslo", "Quito", "Hanoi", "Lima", "Accra", "Perth", "Turin"])]
+    target = tiny_model_dir(root / "target", texts["forget"] + texts["retain1"] + qa, vocab, epochs=40)
+    retrain = tiny_model_dir(root / "retrain", texts["retain1"] + qa[4:], vocab, epochs=40)
+    return root / "news", target, retrain
+
+
+def muse_args(muse_models, out: Path, *extra: str) -> list[str]:
+    data, target, retrain = muse_models
+    return ["muse", "--data", str(data), "--target", str(target), "--retrain", str(retrain),
+            "--methods", "grad_ascent", "--param", "grad_ascent.lr=1e-3", "--param", "grad_ascent.epochs=2",
+            "--param", "grad_ascent.batch_size=4", "--seeds", "1", "--eval", "verbmem_max_new_tokens=16",
+            "--out", str(out), "--cache-dir", str(out.parent / "cache"), "-q", *extra]
+
+
+def test_muse_bench_end_to_end(muse_models, tmp_path):
     out = tmp_path / "out"
-    results = bench(["muse", "--data", str(data), "--target", str(target), "--retrain", str(retrain),
-                     "--methods", "grad_ascent", "--param", "grad_ascent.lr=1e-3", "--param", "grad_ascent.epochs=2",
-                     "--param", "grad_ascent.batch_size=4", "--series", "scal,sust", "--seeds", "1",
-                     "--eval", "verbmem_max_new_tokens=16", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "-q"])
-    main_rows = {r["method"]["name"]: r for r in results["runs"] if r["task"]["scenario"] == "documents"}
-    assert list(main_rows) == ["original", "retrain", "grad_ascent"]
-    for r in main_rows.values():
+    results = bench(muse_args(muse_models, out))
+    runs = by_method(results)
+    assert list(runs) == ["original", "retrain", "grad_ascent"]
+    for r in runs.values():
         m = r["metrics"]
-        assert r["status"] == "ok" and r["task"]["dataset"] == "muse-news"
+        assert r["status"] == "ok" and r["task"]["dataset"] == "muse-news" and r["task"]["scenario"] == "documents"
         assert {"verbmem_forget", "knowmem_forget", "knowmem_retain", "privleak", "utility", "mia_auc_min_k_40"} <= set(m)
         assert m["utility"] == m["knowmem_retain"]
-    ref, original = main_rows["retrain"]["metrics"], main_rows["original"]["metrics"]
-    assert ref["privleak"] == 0.0
+    ref, original = runs["retrain"]["metrics"], runs["original"]["metrics"]
+    assert ref["privleak"] == 0.0  # PrivLeak is measured against the given retrained model's AUC
     auc_r, auc_o = ref["mia_auc_min_k_40"], original["mia_auc_min_k_40"]
     assert math.isclose(original["privleak"], (auc_o - auc_r) / auc_r * 100)
     assert original["verbmem_forget"] > ref["verbmem_forget"]  # the target read the forget articles
+    assert runs["grad_ascent"]["method"]["params"]["lr"] == 1e-3
+    assert "MUSE criteria" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_muse_bench_scalability_and_sustainability(muse_models, tmp_path, monkeypatch):
+    """scal unlearns each fold from the target; sust unlearns fold i from the model request i - 1 left
+    (checked on the weights each run starts from and returns, recorded by a spy on the method)."""
+    from obliviate.methods.lm.grad_ascent import LMGradAscent
+
+    runs, real = [], LMGradAscent.run
+
+    def weights(model) -> float:
+        return float(sum(p.double().sum() for p in model.parameters()))
+
+    def spy(self, model, data, config, *, seed):
+        start = weights(model)
+        out = real(self, model, data, config, seed=seed)
+        runs.append((start, weights(out), len(data.forget)))
+        return out
+
+    monkeypatch.setattr(LMGradAscent, "run", spy)
+    results = bench(muse_args(muse_models, tmp_path / "out", "--series", "scal,sust"))
     series = [r for r in results["runs"] if r["task"]["scenario"] != "documents"]
-    assert len(series) == 2 * 4 * 3 and all(r["status"] == "ok" for r in series)
+    assert len(results["runs"]) == 3 + len(series) and len(series) == 2 * 4 * 3
+    assert all(r["status"] == "ok" for r in series)
     sust = [r for r in series if r["task"]["series"]["id"] == "sust" and r["method"]["name"] == "grad_ascent"]
     assert [r["task"]["series"]["x"] for r in sust] == [1, 2, 3, 4]
     scal = [r for r in series if r["task"]["series"]["id"] == "scal" and r["method"]["name"] == "grad_ascent"]
     assert [r["task"]["forget_size"] for r in scal] == [1, 2, 3, 4]
-    assert "MUSE criteria" in (out / "report.html").read_text()
+    assert len(runs) == 1 + 4 + 4  # documents, scal, sust
+    target = runs[0][0]
+    assert [start for start, _, _ in runs[1:5]] == [target] * 4
+    assert [n for _, _, n in runs[1:5]] == [1, 2, 3, 4]  # nested folds of 1..4 articles (one block each)
+    chain = runs[5:]
+    assert chain[0][0] == target and all(chain[i][0] == chain[i - 1][1] != target for i in range(1, 4))
 
 
 # ----- WMDP ----------------------------------------------------------------------------------------
