@@ -81,6 +81,7 @@ def test_tofu_bench_end_to_end(tmp_path):
     assert runs["original"]["metrics"]["prob_forget"] > 2 * ref["metrics"]["prob_forget"], runs
     assert runs["original"]["metrics"]["rouge_forget"] > ref["metrics"]["rouge_forget"]
     assert ref["method"]["params"]["optimizer"] == "adamw" and ref["method"]["params"]["weight_decay"] == 0.01
+    assert runs["npo"]["method"]["params"]["batch_size"] == 32 and runs["npo"]["method"]["params"]["lr"] == 1e-3
     html = (out / "report.html").read_text()
     assert "Forget quality" in html and "tofu" in html
     assert any(p.name.endswith("-tofu.png") for p in (out / "plots").iterdir())
@@ -192,7 +193,7 @@ def test_muse_bench_scalability_and_sustainability(muse_models, tmp_path, monkey
     runs, real = [], LMGradAscent.run
 
     def weights(model) -> float:
-        return float(sum(p.double().sum() for p in model.parameters()))
+        return float(sum(p.detach().double().sum() for p in model.parameters()))
 
     def spy(self, model, data, config, *, seed):
         start = weights(model)

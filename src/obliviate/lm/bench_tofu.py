@@ -11,10 +11,14 @@ statistics against the reference's), ``model_utility`` and the probability / ROU
 of the four evaluation sets.
 
 Decisions:
-- :data:`TOFU_FINETUNE` is the authors' config/finetune.yaml (locuslab/tofu at 8c49eee): 5 epochs, lr 1e-5,
-  batch 16 (finetune.py divides it over the GPUs: 16 in all), weight decay 0.01 with AdamW (their
-  paged_adamw_32bit). Their schedule is one epoch of linear warm-up then linear decay (HF Trainer); the shared
-  loop has none, so the schedule is cosine (decays to 0 as theirs does, without the warm-up).
+- :data:`TOFU_FINETUNE` is the authors' config/finetune.yaml (locuslab/tofu at 8c49eee): 5 epochs, lr 1e-5
+  (Llama-2-7b-chat; the README: 2e-5 for Phi-1.5), 16 sequences a step (finetune.py divides ``batch_size``
+  over the GPUs; the README's run, 2 GPUs x 2 x 4 accumulation, is 16 too), weight decay 0.01 with AdamW
+  (their paged_adamw_32bit). Their schedule is one epoch of linear warm-up then linear decay (HF Trainer); the
+  shared loop has neither, so the schedule is cosine (decays to 0 as theirs does, without the warm-up).
+- Method defaults, :data:`TOFU_METHOD_PARAMS`: config/forget.yaml with the README's run (forget.py does not
+  divide ``batch_size``: 4 x 4 accumulation x 2 GPUs = 32 a step), 5 epochs, lr 1e-5, AdamW, weight decay
+  0.01; RMU keeps its authors' settings (one epoch, batches of 4).
 - Methods run on all answer-only QA sequences. ``rmu`` steers the activations of every real token (question
   and answer), as the authors do on their corpora; ``whp`` and ``eco`` decode and re-tokenise the sequences,
   so they see the formatted question-answer text (WHP's generic labels then cover the question too).
@@ -42,6 +46,11 @@ from .bench_hub import (check_model_dir, check_params, data_fingerprint, load_mo
 #: locuslab/tofu config/finetune.yaml (see the module doc), as LMTrainConfig fields
 TOFU_FINETUNE: dict[str, Any] = {"epochs": 5, "lr": 1e-5, "batch_size": 16, "optimizer": "adamw",
                                  "weight_decay": 0.01, "schedule": "cosine"}
+#: config/forget.yaml and the README's unlearning run (see the module doc), as method config fields
+TOFU_METHOD_PARAMS: dict[str, dict[str, Any]] = {
+    "*": {"epochs": 5, "lr": 1e-5, "batch_size": 32, "optimizer": "adamw", "weight_decay": 0.01},
+    "rmu": {"epochs": 1, "lr": 5e-5, "batch_size": 4, "optimizer": "adamw", "weight_decay": 0.0},
+}
 #: the methods of the issue's TOFU evidence (retrain is the reference row)
 TOFU_METHODS = ["grad_ascent", "grad_diff", "npo", "simnpo", "rmu"]
 #: data_module.py's ``max_length=500`` of a formatted question-answer sequence
@@ -90,7 +99,7 @@ class TofuBench:
             "forget_split": self.forget_split, "original": self.original, "max_length": self.max_length,
             "dtype": self.dtype, "train": self.train_config().as_dict(),
             "eval": vars(self.eval_config()), "seeds": list(self.seeds),
-            "methods": {m: pretrained_params(m, self.params) for m in unlearning_methods(self.methods)},
+            "methods": {m: pretrained_params(m, self.params, TOFU_METHOD_PARAMS) for m in unlearning_methods(self.methods)},
         }
 
     def inputs(self) -> list[Path]:
