@@ -130,8 +130,8 @@ def muse_fixture(directory: Path) -> dict[str, list[str]]:
         "raw": {s: [{"text": t} for t in texts[s]] for s in CONFIGS["raw"][0]},
         "verbmem": {"forget": [{"prompt": t[:30], "gt": t[30:]} for t in texts["forget"]]},
         "knowmem": qa,
-        "privleak": {"forget": [{"text": t} for t in texts["forget"]], "retain": [{"text": t} for t in texts["retain1"]],
-                     "holdout": [{"text": t} for t in texts["holdout"]]},
+        "privleak": {name: [{"text": t} for t in texts[split]]
+                     for name, split in (("forget", "forget"), ("retain", "retain1"), ("holdout", "holdout"))},
         "scal": {f: [{"text": t} for t in texts["forget"][:k + 1]] for k, f in enumerate(FOLDS)},
         "sust": {f: [{"text": texts["forget"][k]}] for k, f in enumerate(FOLDS)},
     }
@@ -173,7 +173,8 @@ def test_muse_bench_end_to_end(muse_models, tmp_path):
     for r in runs.values():
         m = r["metrics"]
         assert r["status"] == "ok" and r["task"]["dataset"] == "muse-news" and r["task"]["scenario"] == "documents"
-        assert {"verbmem_forget", "knowmem_forget", "knowmem_retain", "privleak", "utility", "mia_auc_min_k_40"} <= set(m)
+        assert {"verbmem_forget", "knowmem_forget", "knowmem_retain", "privleak", "utility",
+                "mia_auc_min_k_40"} <= set(m)
         assert m["utility"] == m["knowmem_retain"]
     ref, original = runs["retrain"]["metrics"], runs["original"]["metrics"]
     assert ref["privleak"] == 0.0  # PrivLeak is measured against the given retrained model's AUC

@@ -49,7 +49,8 @@ def test_the_benches_defaults_are_the_recipes():
     assert {k: v for k, v in TOFU_FINETUNE.items() if k != "schedule"} == tofu["train"]
     assert all(TOFU_METHOD_PARAMS["*"] == params for params in tofu["methods"].values())
     muse = load("muse-news-llama2-7b")
-    assert all(MUSE_METHOD_PARAMS["*"] == {k: v for k, v in p.items() if k != "alpha"} for p in muse["methods"].values())
+    assert all(MUSE_METHOD_PARAMS["*"] == {k: v for k, v in p.items() if k != "alpha"}
+               for p in muse["methods"].values())
     assert MUSE_METHOD_PARAMS["task_vector"]["alpha"] == muse["methods"]["task_vector"]["alpha"]
     rmu = RMUConfig().as_dict()
     assert all(rmu[k] == v for k, v in load("wmdp-zephyr-7b-rmu")["methods"]["rmu"].items())

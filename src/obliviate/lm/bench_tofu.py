@@ -99,7 +99,8 @@ class TofuBench:
             "forget_split": self.forget_split, "original": self.original, "max_length": self.max_length,
             "dtype": self.dtype, "train": self.train_config().as_dict(),
             "eval": vars(self.eval_config()), "seeds": list(self.seeds),
-            "methods": {m: pretrained_params(m, self.params, TOFU_METHOD_PARAMS) for m in unlearning_methods(self.methods)},
+            "methods": {m: pretrained_params(m, self.params, TOFU_METHOD_PARAMS)
+                        for m in unlearning_methods(self.methods)},
         }
 
     def inputs(self) -> list[Path]:
@@ -146,30 +147,29 @@ class _TofuSeed:
         self.eval_config = bench.eval_config()
         pairs = {name: [(it.question, it.answer) for it in getattr(self.tofu, name)] for name in ("forget", "retain")}
         self.pairs = pairs
+        eval_sets = {k: [vars(i) for i in v] for k, v in self.tofu.eval_sets.items()}
         self.key = {"family": "lm", "dataset": "tofu", "forget": bench.forget_split,
-                    "data": data_fingerprint([pairs, {k: [vars(i) for i in v] for k, v in self.tofu.eval_sets.items()}]),
+                    "data": data_fingerprint([pairs, eval_sets]),
                     "model": model_fingerprint(bench.model), "train": conf["train"], "max_length": bench.max_length,
                     "seed": seed, "original": model_fingerprint(bench.original) if bench.original else None}
         self.save = lm_saver(self.tok)
+        #: the reference row's metrics (the gaps' reference), once it is known
+        self.ref_metrics: dict | None = None
 
-    def qa(self, split: str):
+    def qa(self, *splits: str):
+        """Answer-only QA sequences of ``splits`` (:func:`~obliviate.lm.benchmarks.tofu.qa_dataset`)."""
         from .benchmarks.tofu import qa_dataset
 
-        return qa_dataset(self.tok, self.pairs[split], max_length=self.bench.max_length)
+        return qa_dataset(self.tok, [p for s in splits for p in self.pairs[s]], max_length=self.bench.max_length)
 
     def fine_tuned(self, kind: str, splits: tuple[str, ...]):
         """The user's model fine-tuned on ``splits`` (cached) and the training seconds."""
-        from .data import TokenDataset
         from .train import train_lm
 
         def build():
-            from .benchmarks.tofu import qa_dataset
-
             seed_everything(self.seed)
             model = copy.deepcopy(self.base)
-            data: TokenDataset = qa_dataset(self.tok, [p for s in splits for p in self.pairs[s]],
-                                            max_length=self.bench.max_length)
-            train_lm(model, data, self.bench.train_config(), seed=self.seed, desc=f"{kind} s{self.seed}")
+            train_lm(model, self.qa(*splits), self.bench.train_config(), seed=self.seed, desc=f"{kind} s{self.seed}")
             return model
 
         model, meta = cached_model(self.cache_dir, kind, self.key, build, self.save, load_cached_lm)
@@ -185,19 +185,18 @@ class _TofuSeed:
                 "retain_size": len(self.pairs["retain"]), "forget_spec": f"documents:{self.bench.forget_split}",
                 "size_unit": "questions", "model": Path(self.bench.model).name}
 
-    def evaluate(self, model, reference_statistic) -> dict[str, Any]:
+    def evaluate(self, model, reference_statistic) -> tuple[dict[str, Any], list[float]]:
+        """(evaluation, the model's forget truth-ratio statistic): TOFU's metrics (forget quality against
+        ``reference_statistic``) and the gaps to the reference row."""
         from ..metrics.gap import gap_to_retrain
         from ..metrics.registry import gap_metrics
         from ..metrics.tofu import evaluate_tofu
 
         result = evaluate_tofu(model, self.tok, self.tofu.eval_sets, reference_forget_statistic=reference_statistic,
                                config=self.eval_config)
-        self._last_statistic = result.forget_statistic
-        ref = self._ref_metrics if self._ref_metrics is not None else result.metrics
-        return {"metrics": result.metrics, "gap_to_retrain": gap_to_retrain(result.metrics, ref,
-                                                                           gap_metrics("lm", benchmark="tofu"))}
-
-    _ref_metrics: dict | None = None
+        ref = self.ref_metrics if self.ref_metrics is not None else result.metrics
+        gaps = gap_to_retrain(result.metrics, ref, gap_metrics("lm", benchmark="tofu"))
+        return {"metrics": result.metrics, "gap_to_retrain": gaps}, [float(x) for x in result.forget_statistic]
 
     def row(self, name: str, params: dict, evaluation: dict, seconds: float, retrain_seconds: float) -> dict:
         return result_row("lm", self.task(), name, params, self.seed, evaluation, seconds, retrain_seconds)
@@ -207,15 +206,14 @@ class _TofuSeed:
 
     def reference(self) -> tuple[dict, list[float]]:
         """The reference row and its forget truth-ratio statistic (evaluated once, then read back)."""
+        from ..metrics.tofu import forget_quality
+
         row_key = {**self.key, "method": "retrain", "eval": self.conf["eval"]}
         row, path = self.store.get(row_key), self.statistic_path(row_key)
         if row is not None and path.is_file():
             return row, json.loads(path.read_text(encoding="utf-8"))
         model, seconds = self.fine_tuned("tofu-retain", ("retain",))
-        evaluation = self.evaluate(model, None)
-        statistic = [float(x) for x in self._last_statistic]
-        from ..metrics.tofu import forget_quality
-
+        evaluation, statistic = self.evaluate(model, None)
         evaluation["metrics"]["forget_quality"], evaluation["metrics"]["ks_statistic"] = forget_quality(
             statistic, statistic)
         atomic_write_json(path, statistic)
@@ -226,13 +224,13 @@ class _TofuSeed:
 
     def rows(self, methods: list[str]):
         ref_row, statistic = self.reference()
-        self._ref_metrics = ref_row["metrics"]
+        self.ref_metrics = ref_row["metrics"]
         retrain_seconds = ref_row["retrain_seconds"]
         original = self.original()
         orig_key = {**self.key, "method": "original", "eval": self.conf["eval"]}
         orig_row = self.store.get(orig_key)
         if orig_row is None:
-            orig_row = self.row("original", {}, self.evaluate(original, statistic), 0.0, retrain_seconds)
+            orig_row = self.row("original", {}, self.evaluate(original, statistic)[0], 0.0, retrain_seconds)
             self.store.put(orig_key, orig_row)
         yield orig_row
         yield ref_row
@@ -246,12 +244,12 @@ class _TofuSeed:
 
             def unlearn(method=method, config=config):
                 seed_everything(self.seed)
-                data = LMUnlearnData(self.qa("forget"), self.qa("retain"), self.tok)
+                data = LMUnlearnData(self.qa("forget"), self.qa("retain"), self.tok)  # answer-only labels
                 return method().run(copy.deepcopy(original), data, config, seed=self.seed)
 
             yield run_method_row(
                 self.store, {**self.key, "method": name, "params": params, "eval": self.conf["eval"]},
                 f"{name} on tofu {self.bench.forget_split} seed {self.seed}", unlearn,
-                lambda model: self.evaluate(model, statistic),
+                lambda model: self.evaluate(model, statistic)[0],
                 lambda evaluation, seconds, name=name, params=params: self.row(name, params, evaluation, seconds,
                                                                               retrain_seconds))
