@@ -80,6 +80,8 @@ def test_tofu_bench_end_to_end(tmp_path):
     # the original was fine-tuned on the forget answers, the reference on retain only
     assert runs["original"]["metrics"]["prob_forget"] > 2 * ref["metrics"]["prob_forget"], runs
     assert runs["original"]["metrics"]["rouge_forget"] > ref["metrics"]["rouge_forget"]
+    # forget quality compares with the reference's statistics (2 items each: fully separated gives p = 1/3)
+    assert runs["original"]["metrics"]["forget_quality"] < 1.0 and runs["original"]["metrics"]["ks_statistic"] > 0
     assert ref["method"]["params"]["optimizer"] == "adamw" and ref["method"]["params"]["weight_decay"] == 0.01
     assert runs["npo"]["method"]["params"]["batch_size"] == 32 and runs["npo"]["method"]["params"]["lr"] == 1e-3
     html = (out / "report.html").read_text()
