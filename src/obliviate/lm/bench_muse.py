@@ -16,8 +16,9 @@ unlearns ``sust/forget_1`` .. ``forget_4`` one after another (sustainability,
 :func:`obliviate.bench.series.sequential_chain`); their rows carry ``task.series`` for the report's curves.
 
 Decisions:
-- Training sequences: each text is cut into consecutive blocks of ``max_length - 1`` tokens after BOS
-  (muse_bench's ``DefaultDataset`` with ``--max_len 2048``), no EOS; the recipe (:data:`MUSE_METHOD_PARAMS`)
+- Training sequences: consecutive blocks of ``max_length - 1`` tokens, each after BOS, no EOS (muse_bench's
+  ``DefaultDataset`` with ``--max_len 2048``). muse_bench tokenises its whole ``forget.txt`` as one string;
+  here each published row is cut on its own, so no block spans two rows. The recipe (:data:`MUSE_METHOD_PARAMS`)
   is unlearn_news.sh's: 10 epochs at lr 1e-5, 32 sequences a step (4 per device x 8 GPUs), task vector
   alpha 5; WHP as MUSE evaluates it (``mode=logits``).
 - PrivLeak texts are scored as :func:`obliviate.metrics.lm_mia.score_sequences` scores them (BOS + text +
