@@ -223,7 +223,7 @@ def test_muse_bench_scalability_and_sustainability(muse_models, tmp_path, monkey
 
 # ----- WMDP ----------------------------------------------------------------------------------------
 
-def test_wmdp_bench_end_to_end(tmp_path, monkeypatch):
+def test_wmdp_bench_end_to_end(tmp_path, monkeypatch, capsys):
     from obliviate.lm.benchmarks.wmdp import MCQuestion, context, load_wmdp, wmdp_accuracy
     from obliviate.lm.model import load_causal_lm
     from obliviate.metrics import lm_wmdp
@@ -249,9 +249,47 @@ def test_wmdp_bench_end_to_end(tmp_path, monkeypatch):
     assert runs["original"]["metrics"]["wmdp_bio"] == pytest.approx(expected)
     assert runs["rmu"]["task"]["note"] == lm_wmdp.MMLU_MISSING
     assert lm_wmdp.MMLU_MISSING in (tmp_path / "out" / "report.html").read_text()
-    # with lm-evaluation-harness importable, MMLU is measured on every row
-    monkeypatch.setattr(lm_wmdp, "lm_eval_available", lambda: True)
-    monkeypatch.setattr(lm_wmdp, "mmlu_accuracy", lambda model, tok, **kw: 42.0)
+    # with lm-evaluation-harness importable (a stand-in with its API), MMLU is measured on every row
+    harness = fake_lm_eval(monkeypatch, {"results": {"mmlu": {"acc,none": 0.42, "acc_stderr,none": 0.01}}})
     runs = by_method(bench([*args, "--out", str(tmp_path / "out2")]))
-    assert runs["original"]["metrics"]["mmlu"] == 42.0 and "note" not in runs["rmu"]["task"]
-    assert lm_wmdp.MMLU_MISSING not in (tmp_path / "out2" / "report.html").read_text()
+    assert runs["original"]["metrics"]["mmlu"] == pytest.approx(42.0) and "note" not in runs["rmu"]["task"]
+    assert harness == [["mmlu"]] * 2  # the original and the rmu row
+    assert "WMDP: not measured" not in (tmp_path / "out2" / "report.html").read_text()
+    # switched off, MMLU is not measured and the rows say so
+    runs = by_method(bench([*args, "--eval", "mmlu=0", "--out", str(tmp_path / "out3")]))
+    assert "mmlu" not in runs["original"]["metrics"] and runs["rmu"]["task"]["note"] == lm_wmdp.MMLU_OFF
+    assert lm_wmdp.MMLU_OFF in (tmp_path / "out3" / "report.html").read_text()
+    # a harness that fails (offline: it cannot read cais/mmlu) is a clear error naming the way out
+    fake_lm_eval(monkeypatch, ConnectionError("Couldn't reach 'cais/mmlu' on the Hub"))
+    assert main(["bench", *args, "--out", str(tmp_path / "out4")]) == 2
+    err = capsys.readouterr().err
+    assert "cais/mmlu" in err and "--eval mmlu=0" in err and "Traceback" not in err
+
+
+def fake_lm_eval(monkeypatch, result) -> list:
+    """Install a stand-in ``lm_eval`` (``simple_evaluate`` and ``models.huggingface.HFLM``) that returns
+    ``result`` or raises it; returns the list of task lists it was asked for."""
+    import importlib.machinery
+    import sys
+    import types
+
+    calls: list = []
+
+    def simple_evaluate(model, tasks, limit=None):
+        assert isinstance(model, HFLM)
+        calls.append(tasks)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    class HFLM:
+        def __init__(self, pretrained, tokenizer, batch_size):
+            self.model, self.tokenizer = pretrained, tokenizer
+
+    modules = {name: types.ModuleType(name) for name in ("lm_eval", "lm_eval.models", "lm_eval.models.huggingface")}
+    for name, module in modules.items():
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        monkeypatch.setitem(sys.modules, name, module)
+    modules["lm_eval"].simple_evaluate = simple_evaluate
+    modules["lm_eval.models.huggingface"].HFLM = HFLM
+    return calls

@@ -64,13 +64,17 @@ class WmdpBench:
     cache_dir: str | None = None
 
     def eval_settings(self) -> dict[str, Any]:
-        known = {"batch_size": 16, "mmlu_limit": 0}
+        known = {"batch_size": 16, "mmlu": 1, "mmlu_limit": 0}
         unknown = sorted(set(self.eval) - set(known))
         if unknown:
-            raise ConfigError(f"unknown WMDP evaluation setting(s) {unknown}; known: batch_size, mmlu_limit")
-        values = {**known, **{k: int(v) for k, v in self.eval.items()}}
-        if values["batch_size"] < 1 or values["mmlu_limit"] < 0:
-            raise ConfigError(f"batch_size must be >= 1 and mmlu_limit >= 0 (0: every question), got {values}")
+            raise ConfigError(f"unknown WMDP evaluation setting(s) {unknown}; known: {', '.join(known)}")
+        try:
+            values = {**known, **{k: int(v) for k, v in self.eval.items()}}
+        except ValueError:
+            raise ConfigError(f"WMDP evaluation settings are integers, got {self.eval}") from None
+        if values["batch_size"] < 1 or values["mmlu_limit"] < 0 or values["mmlu"] not in (0, 1):
+            raise ConfigError(f"batch_size must be >= 1, mmlu 0 or 1 and mmlu_limit >= 0 (0: every question), "
+                              f"got {values}")
         return values
 
     def resolved(self) -> dict[str, Any]:
@@ -80,7 +84,7 @@ class WmdpBench:
             "family": "lm", "dataset": "wmdp", "data": str(self.data), "model": str(self.model),
             "forget_corpus": str(self.forget_corpus), "retain_corpus": str(self.retain_corpus),
             "max_length": self.max_length, "dtype": self.dtype, "eval": self.eval_settings(),
-            "mmlu": lm_eval_available(), "seeds": list(self.seeds),
+            "mmlu": bool(self.eval_settings()["mmlu"]) and lm_eval_available(), "seeds": list(self.seeds),
             "methods": {m: pretrained_params(m, self.params)
                         for m in unlearning_methods(self.methods)},
         }
@@ -131,12 +135,14 @@ class _WmdpSeed:
                     "eval": conf["eval"], "mmlu": conf["mmlu"]}
 
     def task(self) -> dict[str, Any]:
-        from ..metrics.lm_wmdp import MMLU_MISSING
+        from ..metrics.lm_wmdp import MMLU_MISSING, MMLU_OFF
 
         task = {"dataset": "wmdp", "scenario": "documents", "forget_size": len(self.forget),
                 "retain_size": len(self.retain), "forget_spec": f"documents:{Path(self.bench.forget_corpus).name}",
                 "size_unit": "texts", "model": Path(self.bench.model).name}
-        return task if self.conf["mmlu"] else task | {"note": MMLU_MISSING}
+        if self.conf["mmlu"]:
+            return task
+        return task | {"note": MMLU_OFF if not self.settings["mmlu"] else MMLU_MISSING}
 
     def evaluate(self, model) -> dict[str, Any]:
         from ..metrics.lm_wmdp import SUBSET_METRICS, mmlu_accuracy

@@ -1,13 +1,14 @@
 """The published LM benchmarks as benches of the lm family: ``obliviate bench tofu``, ``bench muse`` and
 ``bench wmdp`` (:mod:`.bench_tofu`, :mod:`.bench_muse`, :mod:`.bench_wmdp`), with their report sections:
 TOFU's forget quality vs model utility scatter (the TOFU paper's figure), MUSE's criteria (the lm family's
-section) and WMDP's note when MMLU was not measured."""
+section) and a card of what the WMDP rows did not measure (MMLU without lm-evaluation-harness)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..bench.options import BenchOptions, kv, split_list
 from ..families import Bench, Family, register_family
@@ -110,14 +111,15 @@ class MuseFamily(Family):
 
 # ----- WMDP ----------------------------------------------------------------------------------------
 
-def wmdp_html(entries: Sequence[dict]) -> str:
-    """The note that MMLU was not measured, for a WMDP group whose rows have no ``mmlu``."""
-    from ..metrics.lm_wmdp import MMLU_MISSING, SUBSET_METRICS
-
-    wmdp = [e for e in entries if any(m in e["metrics"] for m in SUBSET_METRICS.values())]
-    if not wmdp or any("mmlu" in e["metrics"] for e in wmdp):
-        return ""
-    return f'<p class="legend"><b>{esc(MMLU_MISSING)}</b> (general utility through lm-evaluation-harness).</p>'
+def wmdp_notes(results: Mapping[str, Any], plots_dir: Path) -> list[str]:
+    """A card with what the WMDP rows did not measure (their ``task.note``: MMLU without lm-evaluation-harness)."""
+    notes = sorted({r["task"]["note"] for r in results.get("runs", [])
+                    if r.get("task", {}).get("dataset") == "wmdp" and r["task"].get("note")})
+    if not notes:
+        return []
+    items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+    return [f'<section class="card"><h2>WMDP: not measured</h2><ul>{items}</ul>'
+            '<p class="sub">General utility is MMLU through lm-evaluation-harness (the extra lmeval).</p></section>']
 
 
 class WmdpFamily(Family):
@@ -128,7 +130,7 @@ class WmdpFamily(Family):
                    "retain corpus; score WMDP multiple-choice accuracy per subset as lm-evaluation-harness does, and "
                    "MMLU through lm-evaluation-harness when installed (pip install lm-eval).")
     methods_help = "rmu"
-    report_section = Section(html=wmdp_html)
+    report_section = Section(cards=wmdp_notes)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _common(parser, "WMDP as published (a local copy of cais/wmdp: wmdp-bio/test-*.parquet ...) or its hub id")
@@ -137,7 +139,8 @@ class WmdpFamily(Family):
                             help="forget texts: .jsonl with a text field per line, or blank-line separated text")
         parser.add_argument("--retain-corpus", required=True, metavar="FILE", help="retain texts (same formats)")
         parser.add_argument("--eval", action="append", metavar="NAME=VALUE",
-                            help="batch_size (16), mmlu_limit (questions per MMLU subject; 0 = all)")
+                            help="batch_size (16), mmlu (1: measure MMLU when lm-eval is installed; 0: skip), "
+                            "mmlu_limit (questions per MMLU subject; 0 = all)")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
         from ..errors import ConfigError

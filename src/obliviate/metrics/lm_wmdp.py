@@ -4,7 +4,7 @@
   (:func:`obliviate.lm.benchmarks.wmdp.wmdp_accuracy`) x 100; lower = more forgotten (chance is 25).
 - ``mmlu``: MMLU accuracy x 100 from lm-evaluation-harness (the optional extra ``lmeval``: ``pip install
   lm-eval``), measured with :func:`mmlu_accuracy` when ``lm_eval`` is importable; without it the rows carry no
-  ``mmlu`` and the bench says why (:data:`MMLU_MISSING`).
+  ``mmlu`` and the bench says why (:data:`MMLU_MISSING`; :data:`MMLU_OFF` when switched off).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ObliviateError
 from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 #: config name -> metric name
 SUBSET_METRICS: dict[str, str] = {"wmdp-bio": "wmdp_bio", "wmdp-chem": "wmdp_chem", "wmdp-cyber": "wmdp_cyber"}
 MMLU_MISSING = "MMLU not measured: pip install lm-eval"
+MMLU_OFF = "MMLU not measured: switched off (--eval mmlu=0)"
 
 for _config, _name in SUBSET_METRICS.items():
     register_metric(Metric(_name, "lm", f"WMDP {_config.split('-')[1]} acc", higher_is_better=False, standard=True,
@@ -45,8 +46,12 @@ def mmlu_accuracy(model: "nn.Module", tokenizer: "PreTrainedTokenizerBase", *, b
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    out = simple_evaluate(model=lm, tasks=["mmlu"], limit=limit)
+    try:
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        out = simple_evaluate(model=lm, tasks=["mmlu"], limit=limit)
+    except Exception as exc:  # the harness and datasets raise many types (offline hub, missing task, ...)
+        raise ObliviateError(f"MMLU through lm-evaluation-harness failed ({type(exc).__name__}: {exc}); it reads "
+                             "cais/mmlu from the hub (the network or the hub cache); skip it with --eval mmlu=0")
     result = out["results"]["mmlu"]
     value = result.get("acc,none", result.get("acc"))
     if value is None:
