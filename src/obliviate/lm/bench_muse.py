@@ -219,6 +219,7 @@ class _MuseSeed:
                     "tokenizer": model_fingerprint(bench.model) if bench.model else None}
         self.retrain_auc: float | None = None
         self.ref_metrics: dict | None = None
+        self.references: list[dict] = []  # the original and retrain rows, once run() has them
 
     def task(self, spec: str, scenario: str, forget_size: int) -> dict[str, Any]:
         return {"dataset": f"muse-{self.bench.corpus}", "scenario": scenario, "forget_size": forget_size,
@@ -274,7 +275,8 @@ class _MuseSeed:
         retrain_row = self.reference_row("retrain", lambda: load_model(self.bench.retrain, self.bench.dtype)[0], main)
         self.retrain_auc = retrain_row["metrics"]["mia_auc_min_k_40"]
         self.ref_metrics = retrain_row["metrics"]
-        emit(self.reference_row("original", lambda: self.target, main))
+        self.references = [self.reference_row("original", lambda: self.target, main), retrain_row]
+        emit(self.references[0])
         emit(retrain_row)
         for name in methods:
             emit(self.method_row(name, {"forget": "raw/forget"}, f"{name} on muse {self.bench.corpus} s{self.seed}",
@@ -299,9 +301,8 @@ class _MuseSeed:
     def run_series(self, kind: str, methods: list[str], emit) -> None:
         folds = self.data.series[kind]
         main = self.task("documents:raw/forget", "documents", len(self.data.forget))
-        references = [self.reference_row(n, lambda: None, main) for n in ("original", "retrain")]  # stored above
-        for i in range(len(folds)):
-            for ref in references:
+        for i in range(len(folds)):  # the references do not depend on what is forgotten: each point shows them
+            for ref in self.references:
                 emit(self.point(ref, kind, i, folds))
         for name in methods:
             if kind == "scal":
