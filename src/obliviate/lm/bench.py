@@ -36,7 +36,8 @@ from ..utils.seeding import seed_everything
 from ..utils.threads import ThreadChoice, built_params, thread_scope
 from ..bench.cache import cached_model, config_hash, default_cache_dir
 from .bench_dp import dp_metrics, train_dp_base, with_metrics
-from .defaults import CORPORA, DEFAULT_METHODS, KJV_BOOKS
+from .corpora import CORPORA
+from .defaults import DEFAULT_METHODS, KJV_BOOKS
 from .bench_series import LMForgetSpec, run_series
 from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 
@@ -114,24 +115,12 @@ class LMBench:
     cache_dir: str | None = None
 
     def corpus_args(self, seed: int) -> dict[str, Any]:
-        if self.corpus == "kjv":
-            return {"books": list(self.kjv_books), "forget_book": self.forget_book, "seed": seed,
-                    "holdout_fraction": self.holdout_fraction, "holdout": self.kjv_holdout}
-        return {"n_people": self.people, "seed": seed, "docs_per_person": self.docs_per_person,
-                "forget_fraction": self.forget_fraction, "holdout_fraction": self.holdout_fraction,
-                "n_general": self.n_general}
+        """The corpus maker's arguments for ``seed`` (:mod:`obliviate.lm.corpora`)."""
+        return CORPORA.get(self.corpus).args(self, seed)
 
     def make_corpus(self, seed: int):
-        """The seed's corpus (``bios`` generated, ``kjv`` read from the installed package)."""
-        if self.corpus == "kjv":
-            from ..lm.kjv import make_kjv
-
-            return make_kjv(**self.corpus_args(seed))
-        if self.corpus != "bios":
-            raise ConfigError(f"unknown lm corpus {self.corpus!r}; known: {', '.join(CORPORA)}")
-        from ..lm.bios import make_bios
-
-        return make_bios(**self.corpus_args(seed))
+        """The seed's corpus (``bios`` generated, ``kjv`` read from the installed package, ...)."""
+        return CORPORA.get(self.corpus).make(**self.corpus_args(seed))
 
     def train_config(self, overrides: dict[str, Any] | None = None):
         """The original's (and retrain's) recipe: the model size's recipe < ``train`` < ``overrides``."""
@@ -177,8 +166,7 @@ class LMBench:
 
     def validate(self) -> None:
         """Fail fast, before any training, on every bad name or parameter."""
-        if self.corpus not in CORPORA:
-            raise ConfigError(f"unknown lm corpus {self.corpus!r}; known: {', '.join(CORPORA)}")
+        CORPORA.get(self.corpus)  # an unknown corpus names the known ones
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         unknown = set(self.params) - set(self.methods)

@@ -1,6 +1,5 @@
 """The lm benches' defaults, importable without torch (the CLI's help shows them)."""
 
-CORPORA = ("bios", "kjv")
 #: kjv: the books kept besides the forget book by default (short ones, so the tiny bench takes minutes)
 KJV_BOOKS = ("jonah", "joel", "nahum", "habakkuk", "zephaniah", "haggai")
 

@@ -7,7 +7,8 @@ import argparse
 from ..bench.options import BenchOptions, kv, split_list
 from ..errors import ConfigError
 from ..families import Bench, Family, register_family
-from .defaults import CORPORA, DEFAULT_METHODS
+from .corpora import CORPORA
+from .defaults import DEFAULT_METHODS
 from .report import SECTION
 
 MODEL_HELP = ("tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct fine-tuned TOFU-style; "
@@ -39,8 +40,8 @@ class LMFamily(Family):
                             help="documents (default), scaling:K (K nested forget sizes, MUSE C5), sequential:K "
                             "(K requests one after another, MUSE C6); repeatable")
         parser.add_argument("--corpus", default="bios",
-                            help=f"{' or '.join(CORPORA)}: bios (embedded fictitious biographies) or kjv (King James Bible books; needs: sudo "
-                            "apt-get install bible-kjv)")
+                            help="the corpus (see `obliviate ls datasets`): "
+                            + "; ".join(f"{c.name}: {c.description}" for c in CORPORA.values()))
         parser.add_argument("--forget-book", default=None, help="--corpus kjv: the book to forget (default ruth)")
         parser.add_argument("--kjv-books", default=None,
                             help="--corpus kjv: comma-separated other books, split into retain and holdout chapters "
@@ -87,8 +88,7 @@ class LMFamily(Family):
         ]
 
     def datasets(self) -> list[tuple[str, str]]:
-        return [("bios", "embedded fictitious biographies (--corpus bios)"),
-                ("kjv", "King James Bible books from Debian's bible-kjv (--corpus kjv)")]
+        return [(name, f"{CORPORA.get(name).description} (--corpus {name})") for name in CORPORA.names()]
 
     def models(self) -> list[tuple[str, str]]:
         from .model import LM_SIZES

@@ -9,7 +9,7 @@ from ..training.predict import predict_probs
 from .accuracy import accuracy, classifier_metrics
 from .gap import gap_to_retrain
 from .mia import MIA_FEATURES, svc_mia_efficacy
-from .registry import Metric, register_metric
+from .registry import Metric, computed_metrics, register_metric
 
 #: metric key of each MIA feature; the confidence feature is the papers' headline ``mia_efficacy``.
 MIA_KEYS = {f: ("mia_efficacy" if f == "confidence" else f"mia_{f}") for f in MIA_FEATURES}
@@ -62,6 +62,7 @@ def evaluate_classifier(
         features=mia_features, max_per_side=mia_max_per_side, seed=task.seed,
     )
     metrics.update({MIA_KEYS[f]: v for f, v in mia.items()})
+    metrics.update(computed_metrics("classifier", model, task))
     out: dict[str, dict[str, float | None]] = {"metrics": metrics}
     if reference is not None:
         out["gap_to_retrain"] = gap_to_retrain(metrics, reference)

@@ -28,7 +28,7 @@ from ..lm.task import LMTask
 from .gap import gap_to_retrain
 from .lm_mia import DEFAULT_KS, HEADLINE_ATTACK, mia_aucs, privleak, score_sequences
 from .lm_muse import knowmem, perplexity, verbmem
-from .registry import Criterion, Metric, gap_metrics, register_metric
+from .registry import Criterion, Metric, computed_metrics, gap_metrics, register_metric
 
 # Registration order is the main table's column order and the average gap's summation order.
 register_metric(Metric(
@@ -115,6 +115,7 @@ def evaluate_lm(
                                        max_length=task.max_length)
     metrics["loss_forget"] = float(scores["forget"]["loss"].mean())
     metrics["loss_retain"] = float(scores["retain"]["loss"].mean())
+    metrics.update(computed_metrics("lm", model, task))
     average_over = gap_metrics("lm")
     gaps = gap_to_retrain(metrics, reference if reference is not None else metrics, average_over)
     if metrics["privleak"] is not None:

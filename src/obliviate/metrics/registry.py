@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import ObliviateError, UnknownNameError
 
 __all__ = [
-    "BUILTIN", "Criterion", "Metric", "criteria", "find_metric", "gap_metrics", "get_metric", "judge",
+    "BUILTIN", "Criterion", "Metric", "computed_metrics", "criteria", "find_metric", "gap_metrics", "get_metric", "judge",
     "load_all", "metric_label", "metrics_of", "register_metric", "standard_metrics",
 ]
 
@@ -70,6 +70,9 @@ class Metric:
     same_as: str = ""
     description: str = ""
     criterion: Criterion | None = None
+    #: for a metric a family's evaluation does not compute itself (e.g. one a user adds): ``(model,
+    #: task) -> value``, called by the family's evaluator after its own metrics (:func:`computed_metrics`)
+    compute: Callable[[Any, Any], float | None] | None = field(default=None, compare=False)
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -141,6 +144,13 @@ def get_metric(name: str, family: str) -> Metric:
         known = ", ".join(sorted(m.name for m in metrics_of(family)))
         raise UnknownNameError(f"unknown {family} metric {name!r}. Known: {known}.")
     return metric
+
+
+def computed_metrics(family: str, model: Any, task: Any, benchmark: str = "") -> dict[str, float | None]:
+    """The values of ``family``'s registered metrics that compute themselves (``Metric.compute``) on
+    ``model`` and ``task``, in registration order."""
+    return {m.name: m.compute(model, task) for m in metrics_of(family)
+            if m.compute is not None and m.benchmark == benchmark}
 
 
 def standard_metrics(family: str, benchmark: str = "") -> tuple[str, ...]:
