@@ -137,7 +137,7 @@ def test_redeclared_defaults_keep_the_base_type_and_constraints():
     assert c.lr == 0.25 and c.optimizer == "adam" and c.max_grad_norm == 1.0
     assert [f for f in Fast.names()] == [*TrainingConfig.names(), "max_grad_norm"]
     assert "lr must be > 0, got 0.0" in _error(Fast, {"lr": 0})
-    assert "optimizer must be one of ['sgd', 'adam']" in _error(Fast, {"optimizer": "lbfgs"})
+    assert "optimizer must be one of ['sgd', 'adam', 'adamw']" in _error(Fast, {"optimizer": "lbfgs"})
     assert "momentum must be in [0, 1)" in _error(Fast, {"momentum": 1})
     assert "epochs=0 makes the method a no-op" in _error(Fast, {"epochs": 0})
     assert "epochs must be >= 1, got -1" in _error(Fast, {"epochs": -1})
@@ -215,3 +215,16 @@ def test_every_method_config_validates_its_defaults_and_refuses_bad_bounds():
         for name in floats:
             with pytest.raises(ConfigError, match=f"{re.escape(name)} must be finite"):
                 cls.Config.from_params({name: math.nan})
+
+
+def test_adamw_decouples_weight_decay():
+    import torch
+
+    from obliviate.config import OptimConfig
+
+    param = torch.nn.Parameter(torch.ones(1))
+    opt, _ = OptimConfig("adamw", 0.1, 0.9, 0.5, "constant").build([param], 1)
+    assert isinstance(opt, torch.optim.AdamW)
+    param.grad = torch.zeros(1)
+    opt.step()  # a zero gradient: only the decoupled decay moves the weight, by lr * wd
+    assert torch.allclose(param.detach(), torch.tensor([1 - 0.1 * 0.5]))

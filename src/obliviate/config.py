@@ -314,7 +314,7 @@ class MethodConfig(Config):
 class OptimConfig(Config):
     """Optimiser and schedule. Defaults follow the unlearning papers' SGD recipe."""
 
-    optimizer: typing.Literal["sgd", "adam"] = param("sgd", "optimiser")
+    optimizer: typing.Literal["sgd", "adam", "adamw"] = param("sgd", "optimiser (adamw: decoupled weight decay)")
     lr: float = param(0.01, "learning rate", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
@@ -330,6 +330,8 @@ class OptimConfig(Config):
             opt: torch.optim.Optimizer = torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
             )
+        elif self.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         else:
             opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         if self.schedule == "cosine":
@@ -349,7 +351,7 @@ class TrainingConfig(MethodConfig):
     epochs: int = param(10, "passes over the method's main data stream", ge=0)
     lr: float = param(0.01, "learning rate", gt=0)
     batch_size: int = param(256, "mini-batch size", gt=0)
-    optimizer: typing.Literal["sgd", "adam"] = param("sgd", "optimiser")
+    optimizer: typing.Literal["sgd", "adam", "adamw"] = param("sgd", "optimiser (adamw: decoupled weight decay)")
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
     schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")

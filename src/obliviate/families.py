@@ -30,6 +30,9 @@ BUILTIN: dict[str, str] = {
     "lm": "obliviate.lm.family",
     "restor": "obliviate.lm.restor_family",
     "clip": "obliviate.clip.family",
+    "tofu": "obliviate.lm.benchmarks_family",
+    "muse": "obliviate.lm.benchmarks_family",
+    "wmdp": "obliviate.lm.benchmarks_family",
 }
 
 

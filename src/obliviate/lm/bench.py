@@ -72,6 +72,15 @@ PRETRAINED_METHOD_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+def recipe_params(name: str, table: dict[str, dict[str, Any]], user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full validated config of the non-exact lm method ``name``: paper defaults < ``table``'s
+    ``"*"`` and per-method entries (only the fields the method has) < the variant's < ``user``."""
+    method, fixed = resolve_method(name, family="lm")
+    fields = {n for n, *_ in method.Config.describe()}
+    recipe = {**table["*"], **table.get(method.name, {})}
+    defaults = {k: v for k, v in recipe.items() if k in fields}
+    return method.Config.from_params({**defaults, **fixed, **(user or {})}).as_dict()
+
 
 @dataclass
 class LMBench:
@@ -132,14 +141,10 @@ class LMBench:
 
     def method_params(self, name: str) -> dict[str, Any]:
         """The full config of ``name`` (validated): paper defaults < tiny recipe < variant < user params."""
-        method, fixed = resolve_method(name, family="lm")
-        if method.is_exact:
+        if resolve_method(name, family="lm")[0].is_exact:
             return self.train_config(self.params.get(name)).as_dict()
-        fields = {n for n, *_ in method.Config.describe()}
         table = PRETRAINED_METHOD_PARAMS if self.model in PRETRAINED else TINY_METHOD_PARAMS
-        recipe = {**table["*"], **table.get(method.name, {})}
-        defaults = {k: v for k, v in recipe.items() if k in fields}
-        return method.Config.from_params({**defaults, **fixed, **self.params.get(name, {})}).as_dict()
+        return recipe_params(name, table, self.params.get(name))
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the results (recorded next to them)."""

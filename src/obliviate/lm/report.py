@@ -42,7 +42,8 @@ def muse_verdicts(entries: Sequence[dict]) -> dict[str, dict[str, bool | None]]:
 def muse_html(entries: Sequence[dict]) -> str:
     """The pass/fail table of a group (empty when it has no non-reference method)."""
     verdicts = muse_verdicts(entries)
-    if not verdicts:
+    measured = {m for e in entries for m in e["metrics"]}
+    if not verdicts or not any(metric in measured for _, metric, _ in muse_criteria()):  # e.g. a TOFU group
         return ""
     rules = muse_criteria()
     mark = {True: '<td class="closest"><span class="val">pass</span></td>', False: "<td>fail</td>", None: "<td>-</td>"}

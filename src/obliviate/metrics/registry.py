@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Modules whose import registers the built-in metrics.
-BUILTIN: tuple[str, ...] = ("classifier", "lm_eval", "lm_restor", "domain")
+BUILTIN: tuple[str, ...] = ("classifier", "lm_eval", "lm_restor", "domain", "tofu", "lm_wmdp")
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,34 @@ from ..lm.benchmarks.tofu import TofuItem, encode_qa, qa_dataset
 from ..lm.data import sequence_logprobs
 from ..lm.model import eval_mode, model_device
 from .lm_muse import greedy_generate, rouge_scorer
+from .registry import Metric, register_metric
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+# The TOFU bench's rows (family lm, benchmark "tofu"); fractions in [0, 1]. Registration order is the table's
+# column order and the average gap's summation order (utility, then the forget set's three numbers).
+_SETS = {"forget": "forget set", "retain": "retain set", "real_authors": "real authors", "world_facts": "world facts"}
+register_metric(Metric(
+    "forget_quality", "lm", "Forget quality", unit="", standard=True, benchmark="tofu",
+    description="p-value of the KS test between the forget truth-ratio statistics of the model and of the "
+                "retain-only reference (TOFU's headline; 1 for the reference)"))
+register_metric(Metric(
+    "model_utility", "lm", "Model utility", unit="", standard=True, in_gap=True, benchmark="tofu",
+    description="harmonic mean of probability, ROUGE-L recall and truth ratio on retain, real authors, world facts"))
+for _name, _label in _SETS.items():
+    _forget = _name == "forget"
+    register_metric(Metric(
+        f"prob_{_name}", "lm", f"Probability ({_label})", unit="", higher_is_better=None if _forget else True,
+        in_gap=_forget, benchmark="tofu", description=f"TOFU's answer probability on the {_label}"))
+    register_metric(Metric(
+        f"rouge_{_name}", "lm", f"ROUGE-L recall ({_label})", unit="", higher_is_better=None if _forget else True,
+        in_gap=_forget, benchmark="tofu", description=f"ROUGE-L recall of greedy answers on the {_label}"))
+    register_metric(Metric(
+        f"truth_ratio_{_name}", "lm", f"Truth ratio ({_label})", unit="", higher_is_better=None if _forget else True,
+        in_gap=_forget, benchmark="tofu", description=f"TOFU's truth ratio on the {_label}"))
+register_metric(Metric("ks_statistic", "lm", "KS statistic", unit="", higher_is_better=False, benchmark="tofu",
+                       description="the KS statistic behind forget quality (0 = the reference's distribution)"))
 
 #: evaluation sets whose probability is normalised over the answer options
 OPTION_SETS = ("real_authors", "world_facts")
