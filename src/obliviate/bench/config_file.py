@@ -172,6 +172,10 @@ def resolve_run(args: argparse.Namespace) -> RunConfig:
         parser = _family_parser(name, here) if name else _run_parser(here, quick=True)
         values = _defaults(parser) | _parse(parser, {**shared, **section}, hide=RUN_KEYS if entry else ())
         values |= {k: v for k, v in given.items() if k in _options(parser)}
+        missing = [a for a in parser._actions if getattr(a, "needed", False) and values.get(a.dest) is None]
+        if missing:
+            raise ConfigError(f"obliviate bench {name} needs {', '.join(a.option_strings[-1] for a in missing)} "
+                              f"(on the command line, or as {', '.join(repr(a.dest) for a in missing)} in a --config file)")
         requests.append(BenchArgs(name, argparse.Namespace(**{k: v for k, v in values.items() if k not in RUN_KEYS},
                                                            family=name)))
     families = {r.family for r in requests}

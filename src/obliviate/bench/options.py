@@ -100,6 +100,11 @@ def add_bench_commands(bench: argparse.ArgumentParser, families: Iterable["Famil
 def add_family_arguments(parser: argparse.ArgumentParser, family: "Family", *, inherited: bool = False) -> None:
     """Every option of ``obliviate bench <family>``: the adapter's, --methods/--param/--train, the run options."""
     family.add_arguments(parser)
+    for action in parser._actions:  # a required option may come from a --config file: checked after merging it
+        if action.required and action.option_strings:
+            action.required = False
+            action.needed = True  # type: ignore[attr-defined]  (read by bench.config_file.resolve_run)
+            action.help = f"{action.help or ''} (required)".strip()
     add_family_options(parser, family.methods_help, family.train_help)
     add_run_options(parser, inherited=inherited)
 

@@ -190,15 +190,16 @@ class MuseBench:
         load_muse(self.data, tuple(self.series))
         self.resolved()
 
+    def row_count(self) -> int:
+        return len(self.seeds) * (2 + len(self.resolved()["methods"])) * (1 + 4 * len(self.series))
+
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         from ..utils.threads import thread_scope
 
         self.validate()
         conf = self.resolved()
         methods = list(conf["methods"])
-        per_point = 2 + len(methods)
-        points = 1 + 4 * len(self.series)
-        emit = RowSink(len(self.seeds) * per_point * points, f"bench muse {self.corpus}")
+        emit = RowSink(self.row_count(), f"bench muse {self.corpus}")
         with thread_scope(None, scope="muse bench"):
             for seed in self.seeds:
                 _MuseSeed(self, seed, conf, Path(out_dir)).run(methods, emit)

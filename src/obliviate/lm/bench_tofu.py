@@ -119,13 +119,16 @@ class TofuBench:
         load_tofu(self.data, self.forget_split)  # every split and column, with the file named on error
         self.resolved()
 
+    def row_count(self) -> int:
+        return len(self.seeds) * (2 + len(self.resolved()["methods"]))
+
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         from ..utils.threads import thread_scope
 
         self.validate()
         conf = self.resolved()
         methods = list(conf["methods"])
-        emit = RowSink(len(self.seeds) * (2 + len(methods)), "bench tofu")
+        emit = RowSink(self.row_count(), "bench tofu")
         with thread_scope(None, scope="tofu bench"):
             for seed in self.seeds:
                 for row in _TofuSeed(self, seed, conf, Path(out_dir)).rows(methods):

@@ -106,13 +106,16 @@ class WmdpBench:
         read_corpus(self.retain_corpus)
         self.resolved()
 
+    def row_count(self) -> int:
+        return len(self.seeds) * (1 + len(self.resolved()["methods"]))
+
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         from ..utils.threads import thread_scope
 
         self.validate()
         conf = self.resolved()
         methods = list(conf["methods"])
-        emit = RowSink(len(self.seeds) * (1 + len(methods)), "bench wmdp")
+        emit = RowSink(self.row_count(), "bench wmdp")
         with thread_scope(None, scope="wmdp bench"):
             for seed in self.seeds:
                 _WmdpSeed(self, seed, conf, Path(out_dir)).run(methods, emit)
