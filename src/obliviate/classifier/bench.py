@@ -46,6 +46,7 @@ from ..utils.threads import built_params, model_params, thread_scope
 from ..utils.warmup import warm_up
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .defaults import DEFAULT_METHODS
+from .recipe_files import RecipeFile, load_recipe
 from .recipes import recipe_for
 from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 from ..bench.series import sequential_chain
@@ -121,15 +122,36 @@ class ClassifierBench:
     #: prune-first (Jia et al. 2023): a pruning spec such as ``omp:0.95``; every method then starts from
     #: the pruned original (cached) and its masks stay enforced. The reference stays the dense retrain.
     prune: str | None = None
+    #: a recipe file (``--recipe``, :mod:`obliviate.classifier.recipe_files`): over the built-in dataset
+    #: recipe, under ``params`` / ``train``
+    recipe: str | None = None
+    #: a user's model, ``MODULE:FUNCTION`` (:mod:`obliviate.models.factory`); replaces ``model``
+    model_factory: str | None = None
+
+    def recipe_file(self) -> RecipeFile | None:
+        """The parsed ``recipe`` file (read once), or None."""
+        if self.recipe is None:
+            return None
+        cached = self.__dict__.get("_recipe_file")
+        if cached is None or cached.path != str(self.recipe):
+            cached = self.__dict__["_recipe_file"] = load_recipe(self.recipe)
+        return cached
+
+    def _train_params(self) -> dict[str, Any]:
+        """Original-training / retrain params: built-in recipe < recipe file < --train."""
+        file = self.recipe_file()
+        return {**recipe_for(self.dataset).train, **(file.train if file else {}), **self.train}
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the results (recorded next to them)."""
-        recipe = recipe_for(self.dataset)
-        train = RetrainConfig.from_params({**recipe.train, **self.train}).as_dict()
+        recipe, file = recipe_for(self.dataset), self.recipe_file()
+        train = RetrainConfig.from_params(self._train_params()).as_dict()
         return {
             "family": "classifier",
             "dataset": self.dataset,
-            "model": self.model or recipe.model,
+            "recipe": file.record() if file else None,
+            "model": self._factory() or self.model or (file.model if file else None) or recipe.model,
+            "model_factory": self.model_factory,
             "model_kwargs": dict(recipe.model_kwargs),
             "max_train": self.max_train if self.max_train is not None else recipe.max_train,
             "train": train,
@@ -141,16 +163,26 @@ class ClassifierBench:
             "prune": PruneSpec.parse(self.prune).spec if self.prune else None,
         }
 
+    def _factory(self) -> str | None:
+        """The registered architecture name of ``model_factory`` (imports the user's module once)."""
+        if self.model_factory is None:
+            return None
+        if self.model is not None:
+            raise ConfigError("give --model or --model-factory, not both")
+        from ..models.factory import use_model_factory
+
+        return use_model_factory(self.model_factory)
+
     def method_params(self, name: str) -> dict[str, Any]:
         """The full config of ``name`` (validated): paper defaults < recipe defaults < user params."""
         method = get_method(name, family="classifier")  # an lm method fails here, before training
         if method.is_exact:  # exact retrain follows the recipe that trained the original model
-            recipe = recipe_for(self.dataset)
-            return RetrainConfig.from_params({**recipe.train, **self.train, **self.params.get(name, {})}).as_dict()
-        recipe = recipe_for(self.dataset)
+            return RetrainConfig.from_params({**self._train_params(), **self.params.get(name, {})}).as_dict()
+        recipe, file = recipe_for(self.dataset), self.recipe_file()
         fields = {n for n, *_ in method.Config.describe()}
         defaults = {k: v for k, v in recipe.method_defaults.items() if k in fields}
         defaults.update(recipe.method_params.get(name, {}))
+        defaults.update(file.method_params(name) if file else {})
         return method.Config.from_params({**defaults, **self.params.get(name, {})}).as_dict()
 
     def validate(self) -> None:
@@ -205,6 +237,10 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
     conf = bench.resolved()
     splits, model_kwargs, base_key = _setup(bench, conf)
     params = built_params(lambda: build_classifier(conf["model"], **model_kwargs))
+    if conf.get("model_factory"):
+        from ..models.factory import check_methods
+
+        check_methods(build_classifier(conf["model"], **model_kwargs), conf["methods"], conf["model_factory"])
     with thread_scope(params, scope="classifier bench"):
         return _run_grid(bench, conf, splits, model_kwargs, base_key, out_dir)
 
@@ -242,8 +278,8 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
             for point in points:
                 ref_row, original_row = ctx.reference_rows(point.task)
                 refs.append(ref_row)
-                emit(_mark(original_row, point, pruning, search))
-                emit(_mark(ref_row, point, pruning, search))  # the reference is always part of the table
+                emit(_with_recipe(_mark(original_row, point, pruning, search), bench))
+                emit(_with_recipe(_mark(ref_row, point, pruning, search), bench))  # the reference is always in the table
             for name, params in conf["methods"].items():
                 if get_method(name, family="classifier").is_exact:
                     continue
@@ -252,7 +288,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
                 else:
                     method_rows = [ctx.method_row(p.task, name, params, ref) for p, ref in zip(points, refs)]
                 for point, row in zip(points, method_rows):
-                    emit(_mark(row, point, pruning, search))
+                    emit(_with_recipe(_mark(row, point, pruning, search), bench))
     return emit.close()
 
 
@@ -261,6 +297,8 @@ def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, d
     splits = load_image_dataset(conf["dataset"], data_dir=bench.data_dir, max_train=conf["max_train"])
     c, _, _ = splits.image_shape
     model_kwargs = {"in_channels": c, "num_classes": splits.num_classes, **conf["model_kwargs"]}
+    if conf.get("model_factory"):  # a user's model is told the image size (models/factory.py)
+        model_kwargs["image_size"] = splits.image_shape[1]
     base_key = {
         "family": "classifier", "dataset": conf["dataset"], "n_train": len(splits.train), "max_train": conf["max_train"],
         "model": conf["model"], "model_kwargs": model_kwargs, "train": conf["train"],
@@ -488,6 +526,15 @@ def _mark(row: dict, point: Point, pruning: dict | None, search: dict | None) ->
     if search is not None:  # search time relative to one retrain (the reference of this point)
         ratio = search["seconds"] / row["retrain_seconds"] if row.get("retrain_seconds") else None
         row["search"] = {**search, "time_ratio": ratio}
+    return row
+
+
+def _with_recipe(row: dict, bench: ClassifierBench) -> dict:
+    """Stamp the recipe file and the provenance of the row's method values (``row["method"]``)."""
+    file = bench.recipe_file()
+    if file is not None:
+        row["method"]["recipe"] = file.path
+        row["method"]["provenance"] = file.provenance_of(row["method"]["name"])
     return row
 
 
