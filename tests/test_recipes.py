@@ -280,3 +280,17 @@ def test_model_factory_runs_the_bench_and_checks_its_contract(tmp_path, factory_
     assert main([*base, "--model-factory", "no_such_module_xyz:f", "--out", str(tmp_path / "n")]) == 2
     assert "cannot import" in capsys.readouterr().err
     assert main([*base, "--model-factory", f"{factory_module}:build", "--model", "cnn", "--out", str(tmp_path / "b")]) == 2
+
+
+def test_augmentation_cpu_slices_match_the_accelerator_gather():
+    from obliviate.data.augment import RandomCropFlip
+
+    x = torch.randn(32, 3, 10, 12)
+    out = RandomCropFlip(fill=[-2.0, -1.0, 0.0], flip=False, seed=3)(x)
+    gen = torch.Generator().manual_seed(3)
+    dy, dx = torch.randint(0, 9, (32,), generator=gen), torch.randint(0, 9, (32,), generator=gen)
+    padded = torch.tensor([-2.0, -1.0, 0.0]).view(1, -1, 1, 1).expand(32, 3, 18, 20).clone()
+    padded[:, :, 4:14, 4:16] = x
+    assert torch.equal(out, RandomCropFlip._gather(padded, dy, dx, 10, 12))
+    i = 5  # and the window is where the draw says
+    assert torch.equal(out[i], padded[i, :, dy[i]:dy[i] + 10, dx[i]:dx[i] + 12])

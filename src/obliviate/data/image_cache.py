@@ -2,7 +2,7 @@
 more than reading one uint8 array, so the first load writes the decoded pixels to
 ``<cache>/decoded-images/<key>.npy`` and later loads read them back.
 
-The key hashes the file list (resolved paths, in order), each file's size and modification time
+The key hashes the file list (absolute paths, in order), each file's size and modification time
 (ns), the colour mode and the resize: editing, adding, removing or touching an image makes a new key.
 Next to the array, ``<key>.json`` holds its shape and the SHA-256 of its bytes; a read recomputes both
 and re-decodes on any mismatch (a torn or edited cache file), so a bad entry can cost time but never
@@ -39,9 +39,10 @@ def enabled() -> bool:
 def cache_key(paths: list[Path], mode: str, size: int | None) -> str:
     """SHA-256 over the format, mode, resize and every file's resolved path, size and mtime (ns)."""
     digest = hashlib.sha256(json.dumps({"format": FORMAT, "mode": mode, "size": size}).encode())
-    for path in paths:
-        stat = path.stat()
-        digest.update(f"\0{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    for path in paths:  # abspath, not resolve(): one stat per file, no symlink walk
+        name = os.path.abspath(path)
+        stat = os.stat(name)
+        digest.update(f"\0{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
