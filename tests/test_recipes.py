@@ -294,3 +294,27 @@ def test_augmentation_cpu_slices_match_the_accelerator_gather():
     assert torch.equal(out, RandomCropFlip._gather(padded, dy, dx, 10, 12))
     i = 5  # and the window is where the draw says
     assert torch.equal(out[i], padded[i, :, dy[i]:dy[i] + 10, dx[i]:dx[i] + 12])
+
+
+@pytest.mark.slow
+def test_accelerate_trains_originals_and_references_in_two_processes(tmp_path, capsys):
+    """--accelerate 2 on this CPU: DDP over gloo trains the original and the references into the cache
+    (keys with train_processes 2); the grid then loads them and runs the methods here."""
+    from obliviate.bench.cache import config_hash  # noqa: F401  (the entries are named by it)
+
+    cache = tmp_path / "c"
+    base = ["bench", "classifier", "--dataset", "digits", "--forget", "class:3", "--methods", "retrain,finetune",
+            "--seeds", "1", "--max-train", "200", "--train", "epochs=1", "--param", "finetune.epochs=1",
+            "--cache-dir", str(cache), "--quiet"]
+    assert main([*base, "--accelerate", "2", "--out", str(tmp_path / "o")]) == 0
+    metas = [json.loads((d / "config.json").read_text())["cache"] for d in cache.iterdir() if d.is_dir()
+             and d.name.split("-")[0] in ("original", "retrain")]
+    assert sorted(m["kind"] for m in metas) == ["original", "retrain"]
+    assert all(m["key"]["train_processes"] == 2 for m in metas)
+    rows = json.loads((tmp_path / "o" / "results.json").read_text())["runs"]
+    assert [r["method"]["name"] for r in rows] == ["original", "retrain", "finetune"]
+    assert all(r["status"] == "ok" for r in rows)
+    capsys.readouterr()
+    assert main([*base, "--accelerate", "2", "--forget", "worst_case:20", "--out", str(tmp_path / "w")]) == 2
+    assert main([*base, "--accelerate", "2", "--train", "batch_size=33", "--out", str(tmp_path / "b")]) == 2
+    assert "multiple of 2" in capsys.readouterr().err

@@ -127,6 +127,9 @@ class ClassifierBench:
     recipe: str | None = None
     #: a user's model, ``MODULE:FUNCTION`` (:mod:`obliviate.models.factory`); replaces ``model``
     model_factory: str | None = None
+    #: train the originals and retrain references in N processes through accelerate
+    #: (:mod:`obliviate.classifier.launch`); None or 1: in this process
+    accelerate: int | None = None
 
     def recipe_file(self) -> RecipeFile | None:
         """The parsed ``recipe`` file (read once), or None."""
@@ -152,6 +155,7 @@ class ClassifierBench:
             "recipe": file.record() if file else None,
             "model": self._factory() or self.model or (file.model if file else None) or recipe.model,
             "model_factory": self.model_factory,
+            "accelerate": self.accelerate if self.accelerate and self.accelerate > 1 else None,
             "model_kwargs": dict(recipe.model_kwargs),
             "max_train": self.max_train if self.max_train is not None else recipe.max_train,
             "train": train,
@@ -201,6 +205,10 @@ class ClassifierBench:
         if mia is not None and (isinstance(mia, bool) or not isinstance(mia, int) or mia < MIN_PER_SIDE):
             raise ConfigError(f"--mia-max-per-side must be a number of samples >= {MIN_PER_SIDE} (the attacker's "
                               f"least per side), got {mia!r}")
+        if self.accelerate is not None:
+            from .launch import check_launchable
+
+            check_launchable(self)
         self.resolved()  # parses every method config, the search config and the training recipe
 
     def inputs(self) -> list[Path]:
@@ -241,6 +249,10 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
         from ..models.factory import check_methods
 
         check_methods(build_classifier(conf["model"], **model_kwargs), conf["methods"], conf["model_factory"])
+    if conf.get("accelerate"):
+        from .launch import launch_references
+
+        launch_references(bench)  # the originals and references land in the cache; the grid below loads them
     with thread_scope(params, scope="classifier bench"):
         return _run_grid(bench, conf, splits, model_kwargs, base_key, out_dir)
 
@@ -303,19 +315,24 @@ def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, d
         "family": "classifier", "dataset": conf["dataset"], "n_train": len(splits.train), "max_train": conf["max_train"],
         "model": conf["model"], "model_kwargs": model_kwargs, "train": conf["train"],
     }
+    if conf.get("accelerate"):  # DDP (BatchNorm statistics per shard) trains other weights than one process
+        base_key["train_processes"] = conf["accelerate"]
     return splits, model_kwargs, base_key
 
 
 def _original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], base_key: dict[str, Any],
               cache_dir: Path, seed: int) -> Any:
     """The recipe's original model for ``seed`` from the cache (trained and cached when absent)."""
-    def train_original() -> Any:
-        seed_everything(seed)
-        model = build_classifier(conf["model"], **model_kwargs)
-        return train_classifier(model, splits.train, RetrainConfig.from_params(conf["train"]), seed=seed,
-                                desc=f"original s{seed}")
+    return cached_classifier(cache_dir, "original", {**base_key, "seed": seed},
+                             lambda: _train_original(conf, splits, model_kwargs, seed))[0]
 
-    return cached_classifier(cache_dir, "original", {**base_key, "seed": seed}, train_original)[0]
+
+def _train_original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], seed: int) -> Any:
+    """Train (uncached) the recipe's original model for ``seed``."""
+    seed_everything(seed)
+    model = build_classifier(conf["model"], **model_kwargs)
+    return train_classifier(model, splits.train, RetrainConfig.from_params(conf["train"]), seed=seed,
+                            desc=f"original s{seed}")
 
 
 def worst_case_file(
@@ -376,17 +393,20 @@ class _SeedRun:
         key = {**self.base_key, "seed": self.seed, "forget": task.request.spec, "forget_hash": _hash_indices(task)}
         return key | ({"prune": self.pruning["spec"]} if self.pruning else {})
 
+    def reference_key(self, task: Task) -> dict[str, Any]:
+        return {k: v for k, v in self.key(task).items() if k != "prune"}  # the reference stays the dense retrain
+
+    def train_reference(self, task: Task) -> Any:
+        """Train (uncached) the exact retrain without ``task``'s forget set."""
+        seed_everything(self.seed)
+        model = build_classifier(self.conf["model"], **self.model_kwargs)
+        return Retrain().run(model, task.unlearn_data(), self.train_cfg, seed=self.seed)
+
     def reference_rows(self, task: Task) -> tuple[dict, dict]:
         """The (cached) dense exact retrain without ``task``'s forget set: its row and the original's row."""
         key = self.key(task)
-        ref_key = {k: v for k, v in key.items() if k != "prune"}  # the reference stays the dense retrain
-
-        def train_reference() -> Any:
-            seed_everything(self.seed)
-            model = build_classifier(self.conf["model"], **self.model_kwargs)
-            return Retrain().run(model, task.unlearn_data(), self.train_cfg, seed=self.seed)
-
-        reference, ref_meta = cached_classifier(self.cache_dir, "retrain", ref_key, train_reference)
+        reference, ref_meta = cached_classifier(self.cache_dir, "retrain", self.reference_key(task),
+                                                lambda: self.train_reference(task))
         retrain_seconds = float(ref_meta["seconds"])
         ref_row = _reference_row(self.store, key, task, reference, retrain_seconds, self.conf, self.bench)
         original_row = _original_row(self.store, key, task, self.original, ref_row["metrics"], retrain_seconds, self.bench)

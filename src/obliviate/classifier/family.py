@@ -39,6 +39,9 @@ class ClassifierFamily(Family):
         parser.add_argument("--prune", default=None, metavar="SPEC",
                             help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or "
                             "imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
+        parser.add_argument("--accelerate", type=int, default=None, metavar="N",
+                            help="train the originals and retrain references in N processes (one per GPU) through "
+                            "accelerate, then run the methods here (obliviate.classifier.launch)")
         parser.add_argument("--mia-max-per-side", type=int, default=5000, help="cap on attacker training samples per side")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
@@ -53,6 +56,7 @@ class ClassifierFamily(Family):
             dataset=dataset,
             recipe=args.recipe,
             model_factory=args.model_factory,
+            accelerate=args.accelerate,
             forget=args.forget or ["random:0.1"],
             methods=options.methods or list(DEFAULT_METHODS),
             seeds=options.seeds,
