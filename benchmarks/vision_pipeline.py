@@ -57,7 +57,7 @@ def epoch_bare(x: torch.Tensor, y: torch.Tensor, batch: int, device: torch.devic
         order = torch.randperm(len(x))
         for i in range(0, len(x), batch):
             idx = order[i:i + batch]
-            xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+            x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
         _sync(device)
     return run
 

@@ -300,8 +300,6 @@ def test_augmentation_cpu_slices_match_the_accelerator_gather():
 def test_accelerate_trains_originals_and_references_in_two_processes(tmp_path, capsys):
     """--accelerate 2 on this CPU: DDP over gloo trains the original and the references into the cache
     (keys with train_processes 2); the grid then loads them and runs the methods here."""
-    from obliviate.bench.cache import config_hash  # noqa: F401  (the entries are named by it)
-
     cache = tmp_path / "c"
     base = ["bench", "classifier", "--dataset", "digits", "--forget", "class:3", "--methods", "retrain,finetune",
             "--seeds", "1", "--max-train", "200", "--train", "epochs=1", "--param", "finetune.epochs=1",

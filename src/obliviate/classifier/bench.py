@@ -205,10 +205,7 @@ class ClassifierBench:
         if mia is not None and (isinstance(mia, bool) or not isinstance(mia, int) or mia < MIN_PER_SIDE):
             raise ConfigError(f"--mia-max-per-side must be a number of samples >= {MIN_PER_SIDE} (the attacker's "
                               f"least per side), got {mia!r}")
-        if self.accelerate is not None:
-            from .launch import check_launchable
-
-            check_launchable(self)
+        self._check_accelerate()
         self.resolved()  # parses every method config, the search config and the training recipe
 
     def inputs(self) -> list[Path]:
@@ -222,6 +219,25 @@ class ClassifierBench:
 
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_classifier_bench(self, out_dir)
+
+    def _check_accelerate(self) -> None:
+        """What ``--accelerate N`` supports (:mod:`obliviate.classifier.launch`), checked before any work."""
+        n = self.accelerate
+        if n is None:
+            return
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"--accelerate takes a number of processes >= 1, got {n!r}")
+        if n == 1:
+            return
+        searched = [f for f in self.forget if (r := BenchSpec.parse(f).inner) is not None and r.kind in SEARCHED_KINDS]
+        if searched:
+            raise ConfigError(f"--accelerate does not run worst-case searches yet ({', '.join(searched)}); drop one of them")
+        if self.prune:
+            raise ConfigError("--accelerate does not train pruned originals yet; drop --prune or --accelerate")
+        batch = int(self.resolved()["train"]["batch_size"])
+        if batch % n:
+            raise ConfigError(f"--accelerate {n}: the training batch_size {batch} is the global batch and must be a "
+                              f"multiple of {n} (set --train batch_size=...)")
 
     def _searches(self) -> bool:
         """Whether a forget spec needs the worst-case search (or --param worst_case.* was given)."""
