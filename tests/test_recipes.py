@@ -316,3 +316,10 @@ def test_accelerate_trains_originals_and_references_in_two_processes(tmp_path, c
     assert main([*base, "--accelerate", "2", "--forget", "worst_case:20", "--out", str(tmp_path / "w")]) == 2
     assert main([*base, "--accelerate", "2", "--train", "batch_size=33", "--out", str(tmp_path / "b")]) == 2
     assert "multiple of 2" in capsys.readouterr().err
+
+
+def test_nested_tables_become_dotted_parameter_names():
+    from obliviate.classifier.recipe_files import _flatten
+
+    assert _flatten({"lr": 0.1, "dp": {"epsilon": 8.0, "noise": {"kind": "g"}}}) == {
+        "lr": 0.1, "dp.epsilon": 8.0, "dp.noise.kind": "g"}

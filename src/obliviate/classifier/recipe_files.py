@@ -60,11 +60,12 @@ class RecipeFile:
                 "provenance": dict(self.provenance)}
 
 
-def _flatten(table: dict[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables as dotted keys: {"dp": {"epsilon": 8}} -> {"dp.epsilon": 8}."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, where, f"{prefix}{key}."))
+            out.update(_flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -113,8 +114,8 @@ def load_recipe(path: str | Path) -> RecipeFile:
     recipe = RecipeFile(
         path=str(path), sha256=hashlib.sha256(raw).hexdigest(), name=head["name"], family=head["family"],
         dataset=head.get("dataset"), model=head.get("model"), sources=tuple(sources),
-        train=_flatten(_table(doc, "train", path), "train"),
-        methods={name: _flatten(table, f"methods.{name}") for name, table in methods.items()},
+        train=_flatten(_table(doc, "train", path)),
+        methods={name: _flatten(table) for name, table in methods.items()},
         provenance=dict(provenance),
     )
     validate_recipe(recipe)
