@@ -1,6 +1,6 @@
 """The CIFAR-10 recipe file end to end on a 32x32 fixture in CIFAR-10's binary format (this CPU has no GPU).
 
-    python benchmarks/recipe_fixture.py [--out benchmarks/results/recipe_fixture] [--max-train 300] [--epochs 2]
+    python benchmarks/recipe_fixture.py [--out benchmarks/results/recipe_fixture] [--max-train 300] [--epochs 12] [--batch 64]
 
 Writes scikit-learn's digits (8x8, upscaled 4x to 32x32, grey in three channels) as ``cifar-10-batches-bin``
 and runs ``obliviate bench classifier --recipe recipes/cifar10-resnet18.toml`` on it: ResNet-18 (CIFAR form),
@@ -42,17 +42,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recipe_fixture"))
     parser.add_argument("--max-train", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = fixture(Path(tmp))
         argv = ["bench", "classifier", "--recipe", str(ROOT / "recipes" / "cifar10-resnet18.toml"),
                 "--data-dir", str(data), "--max-train", str(args.max_train), "--forget", "random:0.1",
                 "--methods", ",".join(METHODS), "--seeds", "1", "--train", f"epochs={args.epochs}",
-                "--train", "batch_size=64", "--cache-dir", str(Path(tmp) / "cache"), "--out", args.out,
+                "--train", f"batch_size={args.batch}", "--cache-dir", str(Path(tmp) / "cache"), "--out", args.out,
                 "--overwrite", "--quiet"]
         for method in METHODS[1:]:
-            argv += ["--param", f"{method}.epochs=1", "--param", f"{method}.batch_size=64"]
+            argv += ["--param", f"{method}.epochs=1", "--param", f"{method}.batch_size={args.batch}"]
         return cli(argv)
 
 
