@@ -454,7 +454,8 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_worst_case(args: argparse.Namespace) -> int:
-    from .classifier.bench import ClassifierBench, worst_case_file
+    from .classifier.bench import ClassifierBench
+    from .classifier.worst_case_file import worst_case_file
 
     if (args.size is None) == (args.classes is None):
         raise ConfigError("give exactly one of --size N (a sample set) or --classes K (the K worst classes)")

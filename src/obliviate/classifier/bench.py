@@ -1,21 +1,8 @@
 """The classifier benchmark: original model and exact-retrain reference per seed (cached), every
 method on the same task, metrics and gaps to retrain, one row per (forget spec, method, seed).
 
-Forget specs (``--forget``, repeatable) are those of :class:`~obliviate.tasks.ForgetRequest`, plus:
-
-- ``worst_case:N[,lower=M][,mode=easiest]`` / ``worst_classes:K[,...]``: the bi-level search of Fan et al.
-  (2024) runs once per seed on the (dense) original model; the chosen set is cached like a model
-  (``worst-case-<hash>/indices.txt``, an ``indices:FILE`` file) and its search time is recorded in the
-  rows (``search``). ``--param worst_case.NAME=VALUE`` sets the search (:class:`WorstCaseConfig`).
-- ``scaling:P1,P2,...``: nested random forget sets of P1 < P2 < ... percent of the training set (one
-  seeded permutation, point i = its first Pi%), each unlearned from the original in one request.
-- ``sequential:K[:SPEC]``: the forget set of SPEC (default ``random:0.1``) cut into K seeded folds that
-  arrive as K requests; each method unlearns fold i from its own result of request i - 1 (retain: the
-  training set without folds 1..i), metrics and gaps after every request.
-
-Series points (scaling, sequential) follow the series row convention: ``task.series`` = {kind, id, x,
-x_label} and a ``forget_spec`` unique per point; point i is compared with the retrain reference trained
-without everything forgotten up to i. A sequential chain is all or nothing on resume (as in the lm bench).
+Forget specs and their tasks: :mod:`obliviate.classifier.specs`; the worst-case command:
+:mod:`obliviate.classifier.worst_case_file`.
 """
 
 from __future__ import annotations
@@ -31,7 +18,7 @@ import numpy as np
 
 from ..data import load_image_dataset
 from ..data.images import ImageSplits
-from ..errors import ConfigError, ForgetSpecError
+from ..errors import ConfigError
 from ..methods import get_method
 from ..methods.classifier.retrain import Retrain, RetrainConfig, train_classifier
 from ..metrics.classifier import evaluate_classifier
@@ -42,10 +29,10 @@ from ..tasks import ForgetRequest, Task, UnlearnData, read_indices_file
 from ..tasks.forget import SEARCHED_KINDS
 from ..utils.io import atomic_dir, atomic_write_json
 from ..utils.seeding import seed_everything
-from ..utils.threads import built_params, model_params, thread_scope
-from ..utils.warmup import warm_up
+from ..utils.threads import built_params, thread_scope
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .defaults import DEFAULT_METHODS
+from .specs import BenchSpec, Point, check_spec, points_of
 from .recipe_files import RecipeFile, load_recipe
 from .recipes import recipe_for
 from ..bench.rows import CACHED, MEASURED, RowSink, RowStore, result_row, retrain_timing, run_method_row
@@ -53,53 +40,6 @@ from ..bench.series import sequential_chain
 
 #: ``--param worst_case.NAME=VALUE`` configures the search, not a method
 SEARCH_PARAMS = "worst_case"
-
-
-@dataclass(frozen=True)
-class PointRequest:
-    """The request label of one point of a series (what :class:`Task` reads: ``spec`` and ``scenario``)."""
-
-    spec: str
-    scenario: str
-
-
-@dataclass(frozen=True)
-class BenchSpec:
-    """A bench forget spec: one request (``kind="single"``), a ``scaling`` or a ``sequential`` series."""
-
-    text: str
-    kind: str
-    inner: ForgetRequest | None = None
-    steps: int = 1
-    percents: tuple[float, ...] = ()
-
-    @classmethod
-    def parse(cls, spec: str) -> "BenchSpec":
-        text = spec.strip() if isinstance(spec, str) else spec
-        head, _, rest = text.partition(":") if isinstance(text, str) else ("", "", "")
-        if head == "scaling":
-            try:
-                percents = tuple(sorted(float(v) for v in rest.split(",") if v.strip()))
-            except ValueError:
-                raise ForgetSpecError(f"{text!r}: scaling:P1,P2,... takes percents of the training set, e.g. scaling:1,5,10,25") from None
-            if not percents or any(not 0 < p < 100 for p in percents) or len(set(percents)) != len(percents):
-                raise ForgetSpecError(f"{text!r}: scaling needs distinct percents strictly between 0 and 100, e.g. scaling:1,5,10,25")
-            return cls(text, "scaling", percents=percents)
-        if head == "sequential":
-            steps, _, inner = rest.partition(":")
-            if not steps.strip().isdigit() or int(steps) < 2:
-                raise ForgetSpecError(f"{text!r}: sequential:K[:SPEC] needs an integer K >= 2 requests, e.g. sequential:4:random:0.1")
-            return cls(text, "sequential", ForgetRequest.parse(inner.strip() or "random:0.1"), steps=int(steps))
-        return cls(text, "single", ForgetRequest.parse(text))
-
-
-@dataclass
-class Point:
-    """One task of a spec: its series coordinates, and for a sequential request the new indices alone."""
-
-    task: Task
-    series: dict[str, Any] | None = None
-    fold: np.ndarray | None = None
 
 
 @dataclass
@@ -266,7 +206,7 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
     """Run (or resume) the grid; returns the rows in grid order. Rows are stored under out_dir/rows."""
     bench.validate()
     conf = bench.resolved()
-    splits, model_kwargs, base_key = _setup(bench, conf)
+    splits, model_kwargs, base_key = setup(bench, conf)
     params = built_params(lambda: build_classifier(conf["model"], **model_kwargs))
     if conf.get("model_factory"):
         from ..models.factory import check_methods
@@ -288,11 +228,11 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
     specs = [BenchSpec.parse(spec) for spec in conf["forget"]]
     # resolve every forget set that needs no model first: a bad spec fails before anything is trained
     for spec in specs:
-        _check_spec(spec, splits, bench, conf["seeds"])
+        check_spec(spec, splits, bench, conf["seeds"])
     emit = RowSink(bench.row_count(), f"bench {conf['dataset']}")
 
     for seed in conf["seeds"]:
-        original = _original(conf, splits, model_kwargs, base_key, cache_dir, seed)
+        original = original_model(conf, splits, model_kwargs, base_key, cache_dir, seed)
         dense, pruning = original, None
         if conf["prune"]:
             def prune_original() -> Any:
@@ -306,7 +246,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
         ctx = _SeedRun(bench, conf, splits, seed, original, dense, pruning, store, cache_dir, base_key, model_kwargs,
                        train_cfg)
         for spec in specs:
-            points, search = _points(ctx, spec)
+            points, search = points_of(ctx, spec)
             refs = []
             for point in points:
                 ref_row, original_row = ctx.reference_rows(point.task)
@@ -325,7 +265,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
     return emit.close()
 
 
-def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, dict[str, Any], dict[str, Any]]:
+def setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, dict[str, Any], dict[str, Any]]:
     """The dataset splits, the model's constructor arguments and the cache key every model of ``bench`` shares."""
     splits = load_image_dataset(conf["dataset"], data_dir=bench.data_dir, max_train=conf["max_train"])
     c, _, _ = splits.image_shape
@@ -341,7 +281,7 @@ def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, d
     return splits, model_kwargs, base_key
 
 
-def _original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], base_key: dict[str, Any],
+def original_model(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], base_key: dict[str, Any],
               cache_dir: Path, seed: int) -> Any:
     """The recipe's original model for ``seed`` from the cache (trained and cached when absent)."""
     return cached_classifier(cache_dir, "original", {**base_key, "seed": seed},
@@ -354,43 +294,6 @@ def _train_original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dic
     model = build_classifier(conf["model"], **model_kwargs)
     return train_classifier(model, splits.train, RetrainConfig.from_params(conf["train"]), seed=seed,
                             desc=f"original s{seed}")
-
-
-def worst_case_file(
-    bench: ClassifierBench, size: str, out: str | Path, *, lower: str = "finetune", mode: str = "hardest",
-    classes: int | None = None, seed: int = 0, model_dir: str | None = None, overwrite: bool = False,
-):
-    """``obliviate worst-case``: search the set on ``model_dir`` (or the bench recipe's cached original
-    for ``seed``) and write it to ``out`` as an ``indices:FILE`` file; returns the search result.
-    ``out`` must be new, an earlier worst-case file, or ``overwrite`` is set (:mod:`obliviate.utils.outputs`)."""
-    from ..models.io import check_classifier_fits, load_classifier
-    from .worst_case import resolve_size, search_worst_case
-    from ..utils.outputs import check_output
-
-    cache = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
-    check_output(out, "worst-case", inputs=[model_dir, bench.data_dir, cache], overwrite=overwrite, is_file=True)
-    out = Path(out)
-    conf = bench.resolved()
-    splits, model_kwargs, base_key = _setup(bench, conf)
-    config = bench.search_config(ForgetRequest("worst_case", options=(("lower", lower), ("mode", mode))))
-    n = len(splits.train)
-    count = 0 if classes is not None else resolve_size(size, n)
-    if classes is not None and not 0 < classes < splits.num_classes:
-        raise ConfigError(f"--classes must be in 1..{splits.num_classes - 1} for {conf['dataset']}, got {classes}")
-    original = load_classifier(model_dir) if model_dir is not None else None
-    if original is not None:
-        check_classifier_fits(original, splits.num_classes, splits.train.x.shape[1], model_dir, conf["dataset"])
-    params = (model_params(original) if original is not None
-              else built_params(lambda: build_classifier(conf["model"], **model_kwargs)))
-    with thread_scope(params, scope="worst-case"):
-        warm_up()  # not part of the search's seconds
-        if original is None:
-            original = _original(conf, splits, model_kwargs, base_key, cache, seed)
-        result = search_worst_case(original, splits.train, splits.num_classes, count, config, seed=seed,
-                                   classes=classes)
-    result.write(str(out), {"dataset": conf["dataset"], "max_train": conf["max_train"],
-                            "model": model_dir or f"recipe original seed {seed}"})
-    return result
 
 
 @dataclass
@@ -473,63 +376,6 @@ class _SeedRun:
             found = found.indices
             meta = {**meta, "result": None}
         return found, meta
-
-
-def _check_spec(spec: BenchSpec, splits: ImageSplits, bench: ClassifierBench, seeds: list[int]) -> None:
-    """Resolve what can be resolved without a model, so a bad spec fails before any training."""
-    from .worst_case import resolve_size
-
-    n = len(splits.train)
-    request = spec.inner
-    if request is not None and request.kind in SEARCHED_KINDS:
-        bench.search_config(request)
-        if request.kind == "worst_classes":
-            if not 0 < request.count < splits.num_classes:
-                raise ForgetSpecError(f"{request.spec}: choose 1..{splits.num_classes - 1} of {splits.num_classes} classes")
-        else:
-            size = resolve_size(request.count if request.count is not None else request.fraction, n)
-            if spec.kind == "sequential" and size < spec.steps:
-                raise ForgetSpecError(f"{spec.text}: {size} samples cannot arrive as {spec.steps} requests")
-    elif request is not None:
-        for seed in seeds:
-            idx = Task.build(splits, request, seed).forget_idx
-            if spec.kind == "sequential" and len(idx) < spec.steps:
-                raise ForgetSpecError(f"{spec.text}: {len(idx)} samples cannot arrive as {spec.steps} requests")
-    for p in spec.percents:
-        if not 0 < round(p / 100 * n) < n:
-            raise ForgetSpecError(f"{spec.text}: {p:g}% of {n} training samples selects no sample or all of them")
-
-
-def _points(ctx: _SeedRun, spec: BenchSpec) -> tuple[list[Point], dict[str, Any] | None]:
-    """The tasks of ``spec`` for this seed (and the search record when a worst-case search chose the set)."""
-    splits, seed, n = ctx.splits, ctx.seed, len(ctx.splits.train)
-    if spec.kind == "scaling":
-        order = np.random.default_rng(seed).permutation(n)
-        points = []
-        for p in spec.percents:
-            task = Task.from_indices(splits, order[: int(round(p / 100 * n))], seed, PointRequest(f"{spec.text} @{p:g}%", "scaling"))
-            points.append(Point(task, {"kind": "scaling", "id": spec.text, "x": p, "x_label": "forget size (% of train)"}))
-        return points, None
-    request, search = spec.inner, None
-    if request is None:  # BenchSpec.parse gives every non-scaling spec an inner request
-        raise ValueError(f"forget spec {spec.text!r} has no request")
-    if request.kind in SEARCHED_KINDS:
-        idx, meta = ctx.worst_case(request)
-        search = {"spec": request.spec, "seconds": float(meta["seconds"]), "size": int(len(idx)),
-                  "lower": meta["key"]["config"]["lower"], "timing": retrain_timing(meta)}
-        base = Task.from_indices(splits, idx, seed, request)
-    else:
-        base = Task.build(splits, request, seed)
-    if spec.kind == "single":
-        return [Point(base)], search
-    folds = np.array_split(np.random.default_rng(seed).permutation(base.forget_idx), spec.steps)
-    points = []
-    for i in range(spec.steps):
-        done = np.concatenate(folds[: i + 1])
-        task = Task.from_indices(splits, done, seed, PointRequest(f"{spec.text} @{i + 1}/{spec.steps}", "sequential"))
-        series = {"kind": "sequential", "id": spec.text, "x": i + 1, "x_label": "request"}
-        points.append(Point(task, series, np.sort(folds[i])))
-    return points, search
 
 
 def _sequential_rows(ctx: _SeedRun, spec: BenchSpec, points: list[Point], refs: list[dict], name: str,
