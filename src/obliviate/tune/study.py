@@ -190,7 +190,7 @@ def recipe_text(spec: TuneSpec, out: Path, command: str, params: dict[str, Any],
 
     what = OBJECTIVES[spec.objective][1]
     tuned = (f"tuned: study {out / STUDY_FILE}, {n_trials} trials, objective {value:.4g} ({what}), validation "
-             f"seeds {list(spec.validation_seeds)}, forget [{", ".join(spec.forget)}], space {spec.space_text()}")
+             f"seeds {list(spec.validation_seeds)}, forget [{', '.join(spec.forget)}], space {spec.space_text()}")
     chosen = {**spec.fixed, **params}
     provenance = {f"methods.{spec.method}.{name}": tuned if name in params else "given: --param on the tune command"
                   for name in chosen}

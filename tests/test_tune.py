@@ -1,0 +1,150 @@
+"""obliviate tune: the study, its resume, the recipe and its provenance, the refusals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from obliviate.cli import main
+from obliviate.errors import ConfigError
+from obliviate.tune.command import validation_seeds
+from obliviate.tune.objective import retrain_free, spearman
+from obliviate.tune.space import Dimension, default_space, parse_space
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
+
+pytest.importorskip("optuna")
+
+FAST = ["tune", "classifier", "--method", "finetune", "--max-train", "300", "--train", "epochs=2",
+        "--validation-seeds", "100", "--quiet"]
+
+
+def _tune(out: Path, *extra: str) -> int:
+    return main([*FAST, "--out", str(out), *extra])
+
+
+def test_recipe_has_the_chosen_params_and_their_provenance(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    assert _tune(out, "--trials", "3", "--space", "lr=1e-3:1e-1:log", "--space", "epochs=1:3") == 0
+    trials = json.loads((out / "trials.json").read_text())
+    done = [t for t in trials["trials"] if t["state"] == "COMPLETE"]
+    assert len(done) == 3 and trials["counts"]["COMPLETE"] == 3
+    best = min(done, key=lambda t: t["value"])
+    for t in done:  # the value is the retrain objective, the mean over the seeds of the average gap
+        assert t["value"] == pytest.approx(t["objectives"]["retrain"])
+        assert t["per_seed"]["retrain"] == [pytest.approx(t["value"])]
+        assert 1e-3 <= t["params"]["lr"] <= 1e-1 and t["params"]["epochs"] in (1, 2, 3)
+    recipe = tomllib.loads((out / "recipe.toml").read_text())
+    assert recipe["recipe"]["family"] == "classifier" and recipe["recipe"]["dataset"] == "digits"
+    assert recipe["recipe"]["model"] == "cnn"
+    assert recipe["recipe"]["sources"][0].startswith("obliviate tune: obliviate tune classifier --method finetune")
+    assert recipe["methods"]["finetune"] == best["params"]
+    for name in ("lr", "epochs"):
+        text = recipe["provenance"][f"methods.finetune.{name}"]
+        assert text.startswith(f"tuned: study {out / 'study.db'}, 3 trials, objective {best['value']:.4g} "
+                               "(mean average gap to retrain)")
+        assert "validation seeds [100]" in text and "space lr=loguniform(0.001, 0.1), epochs=int(1, 3)" in text
+
+
+def test_an_interrupted_study_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from obliviate.classifier.bench import ClassifierBench
+
+    out, calls = tmp_path / "study", []
+    real_run = ClassifierBench.run
+
+    def killed_at_the_third(self, out_dir):  # the third trial is interrupted (Ctrl-C)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run(self, out_dir)
+
+    monkeypatch.setattr(ClassifierBench, "run", killed_at_the_third)
+    assert _tune(out, "--trials", "4") == 130
+    monkeypatch.setattr(ClassifierBench, "run", real_run)
+    first = json.loads((out / "trials.json").read_text()) if (out / "trials.json").exists() else None
+    assert first is None  # the interrupted run wrote no outputs; the study holds its trials
+    assert _tune(out, "--trials", "2") == 0  # the two finished trials suffice: nothing runs
+    two = json.loads((out / "trials.json").read_text())
+    assert two["counts"] == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 1, "RUNNING": 0}
+    assert _tune(out, "--trials", "4") == 0
+    four = json.loads((out / "trials.json").read_text())
+    assert four["counts"]["COMPLETE"] == 4
+    assert [t["params"] for t in four["trials"][:2]] == [t["params"] for t in two["trials"][:2]]
+    assert "4 trials" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
+
+
+def test_another_search_in_the_same_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "study"
+    assert _tune(out, "--trials", "1") == 0
+    assert _tune(out, "--trials", "1", "--space", "lr=1e-3:1e-2:log") == 2
+    assert "another search (differs in space)" in capsys.readouterr().err
+
+
+def test_retrain_free_objective_reports_its_agreement(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "study"
+    assert main([*FAST[:-1], "--out", str(out), "--trials", "3", "--objective", "retrain-free"]) == 0
+    printed = capsys.readouterr().out
+    assert "agreement: its choice ranks" in printed and "of 3 complete trials by the average gap to retrain" in printed
+    trials = json.loads((out / "trials.json").read_text())
+    assert all(t["value"] == pytest.approx(t["objectives"]["retrain-free"]) for t in trials["trials"])
+    assert trials["agreement"]["by"]["retrain"]["rank"] in (1, 2, 3)
+    assert "retrain-free score" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
+
+
+def test_report_seeds_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main([*FAST[:-3], "--validation-seeds", "0,100", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "--validation-seeds [0] are below 100" in err and "--allow-report-seeds" in err
+    assert not (tmp_path / "s").exists()
+    assert validation_seeds("0,100", allow_report_seeds=True) == [0, 100]
+
+
+def test_unknown_space_param_names_the_known_ones(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert _tune(tmp_path / "s", "--space", "alpha=0.1:0.9") == 2
+    err = capsys.readouterr().err
+    assert "finetune has no numeric parameter 'alpha'" in err and "epochs" in err and "lr" in err
+    with pytest.raises(ConfigError, match="integer parameter"):
+        parse_space(["epochs=1.5:3"], {"epochs": 2, "lr": 0.01}, "finetune")
+    with pytest.raises(ConfigError, match="LOW > 0"):
+        parse_space(["lr=0:1:log"], {"epochs": 2, "lr": 0.01}, "finetune")
+
+
+def test_missing_optuna_names_the_pip_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError
+    assert _tune(tmp_path / "s") == 2
+    err = capsys.readouterr().err
+    assert "needs Optuna" in err and "pip install 'obliviate[tune]'" in err
+
+
+def test_default_space_follows_the_effective_defaults() -> None:
+    assert default_space({"lr": 0.01, "epochs": 5, "batch_size": 32}, "finetune") == [
+        Dimension("lr", 0.001, 0.1, log=True), Dimension("epochs", 1, 10, integer=True)]
+    with pytest.raises(ConfigError, match="no default search space"):
+        default_space({"alpha": 0.5}, "x")
+
+
+def _row(method: str, scenario: str, fa: float, ta: float, ra: float) -> dict:
+    return {"method": {"name": method}, "status": "ok", "task": {"scenario": scenario, "forget_spec": scenario},
+            "metrics": {"forget_accuracy": fa, "test_accuracy": ta, "retain_accuracy": ra}}
+
+
+def test_retrain_free_score() -> None:
+    random = [_row("original", "random", 100.0, 95.0, 100.0), _row("ft", "random", 90.0, 94.0, 98.0)]
+    assert retrain_free(random, "ft") == pytest.approx((4.0 + 2.0) / 2)  # |FA - TA| and RA lost
+    better = [random[0], _row("ft", "random", 95.0, 94.0, 101.0)]
+    assert retrain_free(better, "ft") == pytest.approx(0.5)  # no utility term when RA rises
+    cls = [_row("original", "class", 100.0, 95.0, 100.0), _row("ft", "class", 10.0, 86.0, 99.0)]
+    assert retrain_free(cls, "ft") == pytest.approx((10.0 + 1.0) / 2)  # class-wise: FA toward 0
+
+
+def test_spearman() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 2, 3], [5, 5, 5]) is None
