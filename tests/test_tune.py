@@ -147,4 +147,6 @@ def test_retrain_free_score() -> None:
 def test_spearman() -> None:
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3, 4], [1, 3, 2, 4, 5]) == pytest.approx(0.97467943448)  # as scipy.stats.spearmanr
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 2, 3], [5, 5, 5]) is None
+    assert spearman([1, 1, 2, 2], [1, 1, 2, 2]) is None  # two groups of ties: no rank information

@@ -72,8 +72,9 @@ def scores(rows: Rows, method: str) -> dict[str, float]:
 
 
 def spearman(xs: list[float], ys: list[float]) -> float | None:
-    """Spearman's rank correlation (average ranks for ties); None under 3 pairs or a constant side."""
-    if len(xs) < 3:
+    """Spearman's rank correlation (average ranks for ties); None when a side has under 3 distinct values
+    (the ranks of two groups of ties correlate +-1 whatever they measure)."""
+    if len(set(xs)) < 3 or len(set(ys)) < 3:
         return None
     rx, ry = _ranks(xs), _ranks(ys)
     mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
