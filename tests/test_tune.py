@@ -150,3 +150,31 @@ def test_spearman() -> None:
     assert spearman([1, 2, 2, 3, 4], [1, 3, 2, 4, 5]) == pytest.approx(0.97467943448)  # as scipy.stats.spearmanr
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 2, 3], [5, 5, 5]) is None
     assert spearman([1, 1, 2, 2], [1, 1, 2, 2]) is None  # two groups of ties: no rank information
+
+
+def test_trials_report_each_seed_and_are_pruned(tmp_path: Path) -> None:
+    import optuna
+
+    from obliviate.tune.study import TuneSpec, objective
+
+    spec = TuneSpec(family="classifier", method="ft", dataset="digits", model="cnn", objective="retrain",
+                    validation_seeds=[100, 101, 102], forget=["random"], space=[Dimension("lr", 0.001, 0.1, log=True)])
+    seen: list[tuple[int, float]] = []
+
+    def run_seed(seed: int, params: dict) -> list[dict]:  # the gap grows with lr
+        seen.append((seed, params["lr"]))
+        gap = 100 * params["lr"]
+        original = _row("original", "random", 100.0, 95.0, 100.0)
+        ft = _row("ft", "random", 90.0, 94.0, 98.0) | {"gap_to_retrain": {"average": gap + seed - 100}}
+        return [original, ft]
+
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study.enqueue_trial({"lr": 0.01})
+    study.enqueue_trial({"lr": 0.05})
+    study.optimize(objective(spec, run_seed), n_trials=2)
+    first, second = study.trials
+    assert first.value == pytest.approx(1 + 1)  # mean of 1, 2, 3
+    assert first.intermediate_values == pytest.approx({0: 1.0, 1: 1.5, 2: 2.0})
+    assert first.user_attrs["per_seed"]["retrain"] == pytest.approx([1.0, 2.0, 3.0])
+    assert second.state == optuna.trial.TrialState.PRUNED and second.intermediate_values == pytest.approx({0: 5.0})
+    assert [s for s, _ in seen] == [100, 101, 102, 100]

@@ -150,7 +150,7 @@ def summary_text(summary: dict[str, Any], spec: TuneSpec, out: Path) -> str:
     agree = summary.get("agreement")
     if spec.objective != "retrain" and agree:
         ref = agree["by"]["retrain"]
-        rho = "n/a (under 3 trials)" if ref["spearman"] is None else f"{ref['spearman']:.2f}"
+        rho = "n/a (under 3 distinct values)" if ref["spearman"] is None else f"{ref['spearman']:.2f}"
         lines.append(f"agreement: its choice ranks {ref['rank']} of {agree['trials']} complete trials by the average "
                      f"gap to retrain ({ref['value']:.3f}; best {ref['best']:.3f}); Spearman rho over the trials {rho}")
     lines.append(f"trials: {out / 'trials.json'}\nstudy:  {out / STUDY_FILE} (rerun the same command to resume or "
