@@ -178,3 +178,20 @@ def test_trials_report_each_seed_and_are_pruned(tmp_path: Path) -> None:
     assert first.user_attrs["per_seed"]["retrain"] == pytest.approx([1.0, 2.0, 3.0])
     assert second.state == optuna.trial.TrialState.PRUNED and second.intermediate_values == pytest.approx({0: 5.0})
     assert [s for s, _ in seen] == [100, 101, 102, 100]
+
+
+def test_out_follows_the_output_rules(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from obliviate.utils.outputs import mark
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert _tune(foreign, "--trials", "1") == 2
+    assert "a non-empty directory obliviate did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    mark(bench, "bench")
+    (bench / "results.json").write_text("{}")
+    assert _tune(bench, "--trials", "1") == 2
+    assert "was written by `obliviate bench`" in capsys.readouterr().err
