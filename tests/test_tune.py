@@ -195,3 +195,25 @@ def test_out_follows_the_output_rules(tmp_path: Path, capsys: pytest.CaptureFixt
     (bench / "results.json").write_text("{}")
     assert _tune(bench, "--trials", "1") == 2
     assert "was written by `obliviate bench`" in capsys.readouterr().err
+
+
+def test_a_fixed_param_is_in_the_recipe_and_may_not_be_tuned(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "study"
+    assert _tune(out, "--trials", "1", "--space", "lr=1e-3:1e-1:log", "--param", "weight_decay=0.001") == 0
+    recipe = tomllib.loads((out / "recipe.toml").read_text())
+    assert recipe["methods"]["finetune"]["weight_decay"] == 0.001 and "epochs" not in recipe["methods"]["finetune"]
+    assert recipe["provenance"]["methods.finetune.weight_decay"] == "given: --param on the tune command"
+    assert _tune(tmp_path / "other", "--param", "lr=0.01") == 2  # lr is in the default space
+    assert "lr both tuned (--space or the default space) and fixed (--param)" in capsys.readouterr().err
+
+
+def test_retrain_gap_is_the_mean_over_the_forget_specs() -> None:
+    from obliviate.tune.objective import retrain_gap
+
+    rows = [_row("ft", "random", 90, 94, 98) | {"gap_to_retrain": {"average": 2.0}},
+            _row("ft", "class", 5, 86, 99) | {"gap_to_retrain": {"average": 6.0}},
+            _row("retrain", "class", 0, 86, 99) | {"gap_to_retrain": {"average": 0.0}}]
+    assert retrain_gap(rows, "ft") == pytest.approx(4.0)
+    failed = [rows[0] | {"status": "failed", "error": "boom"}]
+    with pytest.raises(Exception, match="ft failed: boom"):
+        retrain_gap(failed, "ft")
