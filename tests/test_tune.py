@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     tomllib = pytest.importorskip("tomli")
 
-pytest.importorskip("optuna")
+#: the tests that run a study; the others (refusals, scores, the missing-optuna message) run without it
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                  reason="optuna not installed (pip install 'obliviate[tune]')")
 
 FAST = ["tune", "classifier", "--method", "finetune", "--max-train", "300", "--train", "epochs=2",
         "--validation-seeds", "100", "--quiet"]
@@ -29,6 +32,7 @@ def _tune(out: Path, *extra: str) -> int:
     return main([*FAST, "--out", str(out), *extra])
 
 
+@needs_optuna
 def test_recipe_has_the_chosen_params_and_their_provenance(tmp_path: Path) -> None:
     out = tmp_path / "study"
     assert _tune(out, "--trials", "3", "--space", "lr=1e-3:1e-1:log", "--space", "epochs=1:3") == 0
@@ -52,6 +56,7 @@ def test_recipe_has_the_chosen_params_and_their_provenance(tmp_path: Path) -> No
         assert "validation seeds [100]" in text and "space lr=loguniform(0.001, 0.1), epochs=int(1, 3)" in text
 
 
+@needs_optuna
 def test_an_interrupted_study_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from obliviate.classifier.bench import ClassifierBench
 
@@ -79,6 +84,7 @@ def test_an_interrupted_study_resumes(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "4 trials" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
 
 
+@needs_optuna
 def test_another_search_in_the_same_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
     assert _tune(out, "--trials", "1") == 0
@@ -86,6 +92,7 @@ def test_another_search_in_the_same_out_is_refused(tmp_path: Path, capsys: pytes
     assert "another search (differs in space)" in capsys.readouterr().err
 
 
+@needs_optuna
 def test_retrain_free_objective_reports_its_agreement(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
     assert main([*FAST[:-1], "--out", str(out), "--trials", "3", "--objective", "retrain-free"]) == 0
@@ -97,6 +104,7 @@ def test_retrain_free_objective_reports_its_agreement(tmp_path: Path, capsys: py
     assert "retrain-free score" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
 
 
+@needs_optuna
 def test_report_seeds_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([*FAST[:-3], "--validation-seeds", "0,100", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
@@ -105,6 +113,7 @@ def test_report_seeds_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert validation_seeds("0,100", allow_report_seeds=True) == [0, 100]
 
 
+@needs_optuna
 def test_unknown_space_param_names_the_known_ones(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert _tune(tmp_path / "s", "--space", "alpha=0.1:0.9") == 2
     err = capsys.readouterr().err
@@ -152,6 +161,7 @@ def test_spearman() -> None:
     assert spearman([1, 1, 2, 2], [1, 1, 2, 2]) is None  # two groups of ties: no rank information
 
 
+@needs_optuna
 def test_trials_report_each_seed_and_are_pruned(tmp_path: Path) -> None:
     import optuna
 
@@ -180,6 +190,7 @@ def test_trials_report_each_seed_and_are_pruned(tmp_path: Path) -> None:
     assert [s for s, _ in seen] == [100, 101, 102, 100]
 
 
+@needs_optuna
 def test_out_follows_the_output_rules(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from obliviate.utils.outputs import mark
 
@@ -197,6 +208,7 @@ def test_out_follows_the_output_rules(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "was written by `obliviate bench`" in capsys.readouterr().err
 
 
+@needs_optuna
 def test_a_fixed_param_is_in_the_recipe_and_may_not_be_tuned(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
     assert _tune(out, "--trials", "1", "--space", "lr=1e-3:1e-1:log", "--param", "weight_decay=0.001") == 0
