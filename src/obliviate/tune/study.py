@@ -70,7 +70,7 @@ def open_study(spec: TuneSpec, out: Path) -> Any:
     optuna = require_optuna()
     storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}")
     name = f"{spec.family}-{spec.method}"
-    existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    existing = set(optuna.study.get_all_study_names(storage))
     if existing and name not in existing:
         raise ConfigError(f"{out / STUDY_FILE} holds the studies {sorted(existing)}, not {name}: choose another --out")
     probe = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True)
