@@ -68,7 +68,8 @@ RunSeed = Callable[[int, dict[str, Any]], list[dict[str, Any]]]
 def open_study(spec: TuneSpec, out: Path) -> Any:
     """Create ``out/study.db``'s study, or load it when it exists and was made by the same ``spec``."""
     optuna = require_optuna()
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}",  # processes wait for the lock
+                                         engine_kwargs={"connect_args": {"timeout": 60}})
     name = f"{spec.family}-{spec.method}"
     existing = set(optuna.study.get_all_study_names(storage))
     if existing and name not in existing:
@@ -104,7 +105,7 @@ def objective(spec: TuneSpec, run_seed: RunSeed) -> Callable[[Any], float]:
                 return math.nan
             for name, value in found.items():
                 per_seed[name].append(value)
-            trial.set_user_attr("per_seed", {k: v for k, v in per_seed.items()})
+            trial.set_user_attr("per_seed", per_seed)
             trial.report(sum(per_seed[spec.objective]) / len(per_seed[spec.objective]), step)
             if step + 1 < len(spec.validation_seeds) and trial.should_prune():
                 raise optuna.TrialPruned()
