@@ -11,7 +11,8 @@ import pytest
 from obliviate.lm.train import LMTrainConfig
 from obliviate.methods.base import resolve_method
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("[tmw]*-*.toml"))
+RECIPES = [p for p in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+           if tomllib.loads(p.read_text(encoding="utf-8"))["recipe"]["family"] == "lm"]
 
 
 def load(name: str) -> dict:

@@ -50,6 +50,7 @@ def unlearn_from_dirs(
     *, model_dir: str, dataset: str, forget: str, method: str, params: dict[str, Any], seed: int, out: str,
     evaluate: bool = False, data_dir: str | None = None, max_train: int | None = None, prune: str | None = None,
     checkpoint_every: int | None = None, reference: str | None = None, overwrite: bool = False,
+    recipe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CLI helper: load, (optionally prune first,) unlearn, save the model with its ``record.json``
     (:mod:`obliviate.record`; the model and record appear together, atomically). The process's torch
@@ -62,6 +63,7 @@ def unlearn_from_dirs(
     ``evaluate`` stores metrics before and after; ``reference`` (a retrained model's directory) also
     those of the retrain reference and the gaps to it. ``out`` (and ``<out>.checkpoints``) must be new, an
     earlier ``unlearn`` output, or ``overwrite`` is set (:mod:`obliviate.utils.outputs`): checked first.
+    ``recipe``: the recipe file the params came from (path, sha256, provenance), kept in the record.
 
     Every check runs before any work: the outputs, the method's family and its parameters."""
     from .data import load_image_dataset
@@ -102,6 +104,7 @@ def unlearn_from_dirs(
         "seconds": result.seconds,
         "timings": {"unlearn": result.seconds},
         "pruning": pruning,
+        **({"recipe": recipe} if recipe is not None else {}),
     }
     if evaluate or retrained is not None:
         from .metrics.classifier import evaluate_classifier

@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
     t.add_argument("--dataset", default="digits")
-    t.add_argument("--model", default="cnn", help="architecture (cnn, resnet18)")
+    t.add_argument("--model", default=None, help="architecture (cnn, resnet18, vgg16_bn; default: the recipe's, else cnn)")
+    t.add_argument("--model-factory", default=None, metavar="MODULE:FUNCTION",
+                   help="build your own model: FUNCTION(in_channels, num_classes, image_size) -> Classifier (docs/recipes.md)")
+    t.add_argument("--recipe", default=None, metavar="FILE", help="recipe file (TOML; docs/recipes.md): its [train] and model")
     t.add_argument("--train", action="append", metavar="NAME=VALUE", help="override the recipe, repeatable")
     t.add_argument("--data-dir", default=None)
     t.add_argument("--max-train", type=int, default=None)
@@ -81,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--max-length", type=int, default=512, help="lm: tokens per document (longer ones are truncated)")
     u.add_argument("--method", required=True, help="method name (see `obliviate ls methods`; lm also npo_gdr, npo_klr)")
     u.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, repeatable")
+    u.add_argument("--recipe", default=None, metavar="FILE",
+                   help="classifier: recipe file (TOML; docs/recipes.md): the method's settings (retrain: [train]) "
+                   "under --param; its provenance goes into record.json")
     u.add_argument("--data-dir", default=None)
     u.add_argument("--max-train", type=int, default=None)
     u.add_argument("--seed", type=int, default=0, help="seed for the forget selection and the method")
@@ -248,12 +254,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .utils.seeding import seed_everything
     from .utils.threads import configure_for_model
 
-    check_output(args.out, "train", inputs=[args.data_dir], overwrite=args.overwrite)
-    config = RetrainConfig.from_params({**recipe_for(args.dataset).train, **_kv(args.train, "--train")})
+    from .classifier.recipe_files import load_recipe
+    from .models.factory import use_model_factory
+
+    check_output(args.out, "train", inputs=[args.data_dir, args.recipe], overwrite=args.overwrite)
+    file = load_recipe(args.recipe) if args.recipe else None
+    recipe = recipe_for(args.dataset)
+    config = RetrainConfig.from_params({**recipe.train, **(file.train if file else {}), **_kv(args.train, "--train")})
+    arch = use_model_factory(args.model_factory) if args.model_factory else None
+    if arch and args.model:
+        raise ConfigError("give --model or --model-factory, not both")
     splits = _load_splits(args)
     seed_everything(args.seed)
-    c, _, _ = splits.image_shape
-    model = build_classifier(args.model, in_channels=c, num_classes=splits.num_classes)
+    c, h, _ = splits.image_shape
+    arch = arch or args.model or (file.model if file else None) or recipe.model
+    model = build_classifier(arch, in_channels=c, num_classes=splits.num_classes,
+                             **({"image_size": h} if args.model_factory else {}))
     configure_for_model(model, scope="train")
     train_classifier(model, splits.train, config, seed=args.seed, desc="train")
     with atomic_dir(args.out) as tmp:  # the model and its marker appear together
@@ -297,9 +313,18 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     if distributed.num_processes() > 1:
         raise ConfigError("classifier unlearning runs in one process (the models are small); launch it without "
                           "accelerate launch / torchrun, or use --family lm for a distributed run")
+    params, recipe_record = _unlearn_params(args), None
+    if args.recipe:
+        from .classifier.recipe_files import load_recipe
+
+        file = load_recipe(args.recipe)
+        base = {**file.train, **file.method_params(args.method)} if args.method == "retrain" else file.method_params(args.method)
+        params = {**base, **params}
+        recipe_record = {"path": file.path, "sha256": file.sha256, "name": file.name,
+                         "provenance": file.provenance_of(args.method)}
     record = unlearn_from_dirs(
         model_dir=args.model, dataset=args.dataset, forget=args.forget, method=args.method,
-        params=_unlearn_params(args), seed=args.seed, out=args.out, evaluate=args.eval,
+        params=params, seed=args.seed, out=args.out, evaluate=args.eval, recipe=recipe_record,
         data_dir=args.data_dir, max_train=args.max_train, prune=args.prune, checkpoint_every=args.checkpoint_every,
         reference=args.reference, overwrite=args.overwrite,
     )
@@ -337,7 +362,7 @@ def _unlearn_lm(args: argparse.Namespace) -> int:
     from .lm.unlearn import unlearn_lm_from_dirs
 
     _only_for("classifier", {"--dataset": args.dataset != "digits", "--data-dir": args.data_dir,
-                             "--max-train": args.max_train, "--prune": args.prune},
+                             "--max-train": args.max_train, "--prune": args.prune, "--recipe": args.recipe},
               "an lm's forget and retain sets are the --forget and --retain text files")
     if not args.retain:
         raise ConfigError("--family lm needs --retain FILE (documents to keep; the methods' retain terms train on them)")

@@ -318,7 +318,8 @@ class OptimConfig(Config):
     lr: float = param(0.01, "learning rate", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
-    schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
+    schedule: typing.Literal["constant", "cosine", "multistep"] = param(
+        "constant", "learning-rate schedule (multistep: x0.1 at 50% and 75% of the steps, the paper code's 91/136 of 182 epochs)")
 
     def build(self, params, total_steps: int) -> tuple[Any, Any]:
         """(optimizer, scheduler) over the trainable ``params``."""
@@ -338,6 +339,9 @@ class OptimConfig(Config):
             sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 opt, T_max=max(total_steps, 1)
             )
+        elif self.schedule == "multistep":  # Model Sparsity / SalUn main_train.py: MultiStepLR([91, 136], 0.1) of 182
+            milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
         else:
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
         return opt, sched
@@ -354,7 +358,7 @@ class TrainingConfig(MethodConfig):
     optimizer: typing.Literal["sgd", "adam", "adamw"] = param("sgd", "optimiser (adamw: decoupled weight decay)")
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
-    schedule: typing.Literal["constant", "cosine"] = param("constant", "learning-rate schedule")
+    schedule: typing.Literal["constant", "cosine", "multistep"] = param("constant", "learning-rate schedule")
 
     def optim(self) -> OptimConfig:
         return OptimConfig(self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule)

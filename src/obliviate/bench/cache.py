@@ -32,6 +32,7 @@ from ..models.classifier import Classifier
 from ..models.io import load_classifier, read_config, save_classifier
 from .cache_entry import BadEntry, verify_entry, write_manifest
 from ..utils.warmup import warm_up
+from ..utils.cache_root import default_cache_dir  # noqa: F401 (re-exported: the bench's cache root)
 
 CACHE_FORMAT = 1
 QUARANTINE = "quarantine"
@@ -43,13 +44,6 @@ PROCESS = uuid.uuid4().hex
 M = TypeVar("M")
 log = logging.getLogger("obliviate.cache")
 log.addHandler(logging.NullHandler())  # the stderr line is ours; logging's last-resort handler would repeat it
-
-
-def default_cache_dir() -> Path:
-    root = os.environ.get("OBLIVIATE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "obliviate"
-    )
-    return Path(root)
 
 
 def config_hash(key: dict[str, Any]) -> str:

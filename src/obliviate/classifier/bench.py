@@ -46,6 +46,7 @@ from ..utils.threads import built_params, model_params, thread_scope
 from ..utils.warmup import warm_up
 from ..bench.cache import cached_classifier, cached_model, default_cache_dir
 from .defaults import DEFAULT_METHODS
+from .recipe_files import RecipeFile, load_recipe
 from .recipes import recipe_for
 from ..bench.rows import CACHED, MEASURED, RowSink, RowStore, result_row, retrain_timing, run_method_row
 from ..bench.series import sequential_chain
@@ -121,15 +122,40 @@ class ClassifierBench:
     #: prune-first (Jia et al. 2023): a pruning spec such as ``omp:0.95``; every method then starts from
     #: the pruned original (cached) and its masks stay enforced. The reference stays the dense retrain.
     prune: str | None = None
+    #: a recipe file (``--recipe``, :mod:`obliviate.classifier.recipe_files`): over the built-in dataset
+    #: recipe, under ``params`` / ``train``
+    recipe: str | None = None
+    #: a user's model, ``MODULE:FUNCTION`` (:mod:`obliviate.models.factory`); replaces ``model``
+    model_factory: str | None = None
+    #: train the originals and retrain references in N processes through accelerate
+    #: (:mod:`obliviate.classifier.launch`); None or 1: in this process
+    accelerate: int | None = None
+
+    def recipe_file(self) -> RecipeFile | None:
+        """The parsed ``recipe`` file (read once), or None."""
+        if self.recipe is None:
+            return None
+        cached = self.__dict__.get("_recipe_file")
+        if cached is None or cached.path != str(self.recipe):
+            cached = self.__dict__["_recipe_file"] = load_recipe(self.recipe)
+        return cached
+
+    def _train_params(self) -> dict[str, Any]:
+        """Original-training / retrain params: built-in recipe < recipe file < --train."""
+        file = self.recipe_file()
+        return {**recipe_for(self.dataset).train, **(file.train if file else {}), **self.train}
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the results (recorded next to them)."""
-        recipe = recipe_for(self.dataset)
-        train = RetrainConfig.from_params({**recipe.train, **self.train}).as_dict()
+        recipe, file = recipe_for(self.dataset), self.recipe_file()
+        train = RetrainConfig.from_params(self._train_params()).as_dict()
         return {
             "family": "classifier",
             "dataset": self.dataset,
-            "model": self.model or recipe.model,
+            "recipe": file.record() if file else None,
+            "model": self._factory() or self.model or (file.model if file else None) or recipe.model,
+            "model_factory": self.model_factory,
+            "accelerate": self.accelerate if self.accelerate and self.accelerate > 1 else None,
             "model_kwargs": dict(recipe.model_kwargs),
             "max_train": self.max_train if self.max_train is not None else recipe.max_train,
             "train": train,
@@ -141,16 +167,26 @@ class ClassifierBench:
             "prune": PruneSpec.parse(self.prune).spec if self.prune else None,
         }
 
+    def _factory(self) -> str | None:
+        """The registered architecture name of ``model_factory`` (imports the user's module once)."""
+        if self.model_factory is None:
+            return None
+        if self.model is not None:
+            raise ConfigError("give --model or --model-factory, not both")
+        from ..models.factory import use_model_factory
+
+        return use_model_factory(self.model_factory)
+
     def method_params(self, name: str) -> dict[str, Any]:
         """The full config of ``name`` (validated): paper defaults < recipe defaults < user params."""
         method = get_method(name, family="classifier")  # an lm method fails here, before training
         if method.is_exact:  # exact retrain follows the recipe that trained the original model
-            recipe = recipe_for(self.dataset)
-            return RetrainConfig.from_params({**recipe.train, **self.train, **self.params.get(name, {})}).as_dict()
-        recipe = recipe_for(self.dataset)
+            return RetrainConfig.from_params({**self._train_params(), **self.params.get(name, {})}).as_dict()
+        recipe, file = recipe_for(self.dataset), self.recipe_file()
         fields = {n for n, *_ in method.Config.describe()}
         defaults = {k: v for k, v in recipe.method_defaults.items() if k in fields}
         defaults.update(recipe.method_params.get(name, {}))
+        defaults.update(file.method_params(name) if file else {})
         return method.Config.from_params({**defaults, **self.params.get(name, {})}).as_dict()
 
     def validate(self) -> None:
@@ -169,6 +205,7 @@ class ClassifierBench:
         if mia is not None and (isinstance(mia, bool) or not isinstance(mia, int) or mia < MIN_PER_SIDE):
             raise ConfigError(f"--mia-max-per-side must be a number of samples >= {MIN_PER_SIDE} (the attacker's "
                               f"least per side), got {mia!r}")
+        self._check_accelerate()
         self.resolved()  # parses every method config, the search config and the training recipe
 
     def inputs(self) -> list[Path]:
@@ -189,6 +226,25 @@ class ClassifierBench:
         n_methods = sum(not get_method(m, family="classifier").is_exact for m in self.methods)
         n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
         return len(self.seeds) * n_points * (2 + n_methods)
+
+    def _check_accelerate(self) -> None:
+        """What ``--accelerate N`` supports (:mod:`obliviate.classifier.launch`), checked before any work."""
+        n = self.accelerate
+        if n is None:
+            return
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"--accelerate takes a number of processes >= 1, got {n!r}")
+        if n == 1:
+            return
+        searched = [f for f in self.forget if (r := BenchSpec.parse(f).inner) is not None and r.kind in SEARCHED_KINDS]
+        if searched:
+            raise ConfigError(f"--accelerate does not run worst-case searches yet ({', '.join(searched)}); drop one of them")
+        if self.prune:
+            raise ConfigError("--accelerate does not train pruned originals yet; drop --prune or --accelerate")
+        batch = int(self.resolved()["train"]["batch_size"])
+        if batch % n:
+            raise ConfigError(f"--accelerate {n}: the training batch_size {batch} is the global batch and must be a "
+                              f"multiple of {n} (set --train batch_size=...)")
 
     def _searches(self) -> bool:
         """Whether a forget spec needs the worst-case search (or --param worst_case.* was given)."""
@@ -212,6 +268,14 @@ def run_classifier_bench(bench: ClassifierBench, out_dir: Path) -> list[dict[str
     conf = bench.resolved()
     splits, model_kwargs, base_key = _setup(bench, conf)
     params = built_params(lambda: build_classifier(conf["model"], **model_kwargs))
+    if conf.get("model_factory"):
+        from ..models.factory import check_methods
+
+        check_methods(build_classifier(conf["model"], **model_kwargs), conf["methods"], conf["model_factory"])
+    if conf.get("accelerate"):
+        from .launch import launch_references
+
+        launch_references(bench)  # the originals and references land in the cache; the grid below loads them
     with thread_scope(params, scope="classifier bench"):
         return _run_grid(bench, conf, splits, model_kwargs, base_key, out_dir)
 
@@ -247,8 +311,8 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
             for point in points:
                 ref_row, original_row = ctx.reference_rows(point.task)
                 refs.append(ref_row)
-                emit(_mark(original_row, point, pruning, search))
-                emit(_mark(ref_row, point, pruning, search))  # the reference is always part of the table
+                emit(_with_recipe(_mark(original_row, point, pruning, search), bench))
+                emit(_with_recipe(_mark(ref_row, point, pruning, search), bench))  # the reference is always in the table
             for name, params in conf["methods"].items():
                 if get_method(name, family="classifier").is_exact:
                     continue
@@ -257,7 +321,7 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
                 else:
                     method_rows = [ctx.method_row(p.task, name, params, ref) for p, ref in zip(points, refs)]
                 for point, row in zip(points, method_rows):
-                    emit(_mark(row, point, pruning, search))
+                    emit(_with_recipe(_mark(row, point, pruning, search), bench))
     return emit.close()
 
 
@@ -266,23 +330,30 @@ def _setup(bench: ClassifierBench, conf: dict[str, Any]) -> tuple[ImageSplits, d
     splits = load_image_dataset(conf["dataset"], data_dir=bench.data_dir, max_train=conf["max_train"])
     c, _, _ = splits.image_shape
     model_kwargs = {"in_channels": c, "num_classes": splits.num_classes, **conf["model_kwargs"]}
+    if conf.get("model_factory"):  # a user's model is told the image size (models/factory.py)
+        model_kwargs["image_size"] = splits.image_shape[1]
     base_key = {
         "family": "classifier", "dataset": conf["dataset"], "n_train": len(splits.train), "max_train": conf["max_train"],
         "model": conf["model"], "model_kwargs": model_kwargs, "train": conf["train"],
     }
+    if conf.get("accelerate"):  # DDP (BatchNorm statistics per shard) trains other weights than one process
+        base_key["train_processes"] = conf["accelerate"]
     return splits, model_kwargs, base_key
 
 
 def _original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], base_key: dict[str, Any],
               cache_dir: Path, seed: int) -> Any:
     """The recipe's original model for ``seed`` from the cache (trained and cached when absent)."""
-    def train_original() -> Any:
-        seed_everything(seed)
-        model = build_classifier(conf["model"], **model_kwargs)
-        return train_classifier(model, splits.train, RetrainConfig.from_params(conf["train"]), seed=seed,
-                                desc=f"original s{seed}")
+    return cached_classifier(cache_dir, "original", {**base_key, "seed": seed},
+                             lambda: _train_original(conf, splits, model_kwargs, seed))[0]
 
-    return cached_classifier(cache_dir, "original", {**base_key, "seed": seed}, train_original)[0]
+
+def _train_original(conf: dict[str, Any], splits: ImageSplits, model_kwargs: dict[str, Any], seed: int) -> Any:
+    """Train (uncached) the recipe's original model for ``seed``."""
+    seed_everything(seed)
+    model = build_classifier(conf["model"], **model_kwargs)
+    return train_classifier(model, splits.train, RetrainConfig.from_params(conf["train"]), seed=seed,
+                            desc=f"original s{seed}")
 
 
 def worst_case_file(
@@ -343,17 +414,20 @@ class _SeedRun:
         key = {**self.base_key, "seed": self.seed, "forget": task.request.spec, "forget_hash": _hash_indices(task)}
         return key | ({"prune": self.pruning["spec"]} if self.pruning else {})
 
+    def reference_key(self, task: Task) -> dict[str, Any]:
+        return {k: v for k, v in self.key(task).items() if k != "prune"}  # the reference stays the dense retrain
+
+    def train_reference(self, task: Task) -> Any:
+        """Train (uncached) the exact retrain without ``task``'s forget set."""
+        seed_everything(self.seed)
+        model = build_classifier(self.conf["model"], **self.model_kwargs)
+        return Retrain().run(model, task.unlearn_data(), self.train_cfg, seed=self.seed)
+
     def reference_rows(self, task: Task) -> tuple[dict, dict]:
         """The (cached) dense exact retrain without ``task``'s forget set: its row and the original's row."""
         key = self.key(task)
-        ref_key = {k: v for k, v in key.items() if k != "prune"}  # the reference stays the dense retrain
-
-        def train_reference() -> Any:
-            seed_everything(self.seed)
-            model = build_classifier(self.conf["model"], **self.model_kwargs)
-            return Retrain().run(model, task.unlearn_data(), self.train_cfg, seed=self.seed)
-
-        reference, ref_meta = cached_classifier(self.cache_dir, "retrain", ref_key, train_reference)
+        reference, ref_meta = cached_classifier(self.cache_dir, "retrain", self.reference_key(task),
+                                                lambda: self.train_reference(task))
         retrain_seconds = float(ref_meta["seconds"])
         ref_row = _reference_row(self.store, key, task, reference, retrain_seconds, self.conf, self.bench)
         timing = {"retrain_timing": retrain_timing(ref_meta)}  # this process's view, for its methods and search
@@ -503,6 +577,15 @@ def _mark(row: dict, point: Point, pruning: dict | None, search: dict | None) ->
         ratio = search["seconds"] / row["retrain_seconds"] if row.get("retrain_seconds") else None
         same = search["timing"] == MEASURED and row.get("retrain_timing") == MEASURED  # both timed by this process
         row["search"] = {**search, "time_ratio": ratio, "timing": MEASURED if same else CACHED}
+    return row
+
+
+def _with_recipe(row: dict, bench: ClassifierBench) -> dict:
+    """Stamp the recipe file and the provenance of the row's method values (``row["method"]``)."""
+    file = bench.recipe_file()
+    if file is not None:
+        row["method"]["recipe"] = file.path
+        row["method"]["provenance"] = file.provenance_of(row["method"]["name"])
     return row
 
 

@@ -22,24 +22,42 @@ class ClassifierFamily(Family):
     train_help = "override the original-training / retrain recipe (epochs, lr, batch_size, ...), repeatable"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--dataset", default="digits", help="dataset name (see `obliviate ls datasets`; default digits)")
+        parser.add_argument("--dataset", default=None,
+                            help="dataset name (see `obliviate ls datasets`; default: the --recipe file's, else digits)")
+        parser.add_argument("--recipe", default=None, metavar="FILE",
+                            help="recipe file (TOML, e.g. recipes/cifar10-resnet18.toml; docs/recipes.md): original "
+                            "training and method settings over the built-in recipe, under --train / --param")
         parser.add_argument("--forget", action="append", metavar="SPEC",
                             help="forget spec, repeatable: random:0.1, random:500, class:3[,5], indices:FILE, "
                             "worst_case:N[,lower=M][,mode=easiest], worst_classes:K, scaling:1,5,10,25 (%% of train), "
                             "sequential:K[:SPEC] (default random:0.1)")
         parser.add_argument("--model", default=None, help="architecture (cnn, resnet18; default: the dataset's recipe)")
+        parser.add_argument("--model-factory", default=None, metavar="MODULE:FUNCTION",
+                            help="your own model: FUNCTION(in_channels, num_classes, image_size) -> torch.nn.Module "
+                            "(contract: obliviate.models.factory; docs/recipes.md)")
         parser.add_argument("--data-dir", default=None, help="folder with the dataset's files (fashion-mnist IDX files)")
         parser.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
         parser.add_argument("--prune", default=None, metavar="SPEC",
                             help="prune first, then unlearn (Jia et al. 2023): omp:SPARSITY or "
                             "imp:SPARSITY[,retrain=E,rewind=K,scope=conv|body|all], e.g. omp:0.95")
+        parser.add_argument("--accelerate", type=int, default=None, metavar="N",
+                            help="train the originals and retrain references in N processes (one per GPU) through "
+                            "accelerate, then run the methods here (obliviate.classifier.launch)")
         parser.add_argument("--mia-max-per-side", type=int, default=5000, help="cap on attacker training samples per side")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
         from .bench import ClassifierBench
 
+        dataset = args.dataset
+        if dataset is None:
+            from .recipe_files import load_recipe
+
+            dataset = (load_recipe(args.recipe).dataset if args.recipe else None) or "digits"
         return [ClassifierBench(
-            dataset=args.dataset,
+            dataset=dataset,
+            recipe=args.recipe,
+            model_factory=args.model_factory,
+            accelerate=args.accelerate,
             forget=args.forget or ["random:0.1"],
             methods=options.methods or list(DEFAULT_METHODS),
             seeds=options.seeds,

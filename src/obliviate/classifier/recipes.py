@@ -51,6 +51,12 @@ RECIPES: dict[str, Recipe] = {
             "scrub": {"lr": 0.01},
         },
     ),
+    # The papers' 32x32 colour benchmarks: ResNet-18 in its CIFAR form, with the crop + flip augmentation of
+    # their training code for CIFAR (none for SVHN). The full paper recipes (182 epochs, SGD 0.1, batch 256,
+    # multistep; each method's settings) are recipe files: recipes/*.toml, --recipe FILE (docs/recipes.md).
+    "cifar10": Recipe(model="resnet18", train={"augment": True}),
+    "cifar100": Recipe(model="resnet18", train={"augment": True}),
+    "svhn": Recipe(model="resnet18"),
 }
 
 

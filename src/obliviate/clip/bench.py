@@ -55,6 +55,39 @@ class ClipBench:
     #: overrides of the tiny CLIP's pretraining recipe (PretrainConfig fields)
     pretrain: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None
+    #: a domain folder DIR/<domain>/<class>/<image> (:mod:`obliviate.clip.folder_data`) instead of the
+    #: rendered ``dataset``; needs a user's CLIP ``model``; its domains are the folder's
+    data: str | None = None
+
+    def domain_list(self) -> list[str]:
+        """The domains: the folder's subfolders with ``data``, else ``domains``."""
+        if self.data is None:
+            return list(self.domains)
+        from .folder_data import domain_names
+
+        return list(domain_names(self.data))
+
+    def folder_image_size(self) -> int:
+        """The user's CLIP's input size (its config.json), the size folder images are decoded at."""
+        import json
+
+        try:
+            config = json.loads((Path(self.model) / "config.json").read_text(encoding="utf-8"))
+            return int(config["vision_config"]["image_size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            from ..errors import ModelLoadError
+
+            raise ModelLoadError(f"cannot read the image size from {Path(self.model) / 'config.json'}: {exc}") from None
+
+    def load_data(self):
+        """The multi-domain data: the domain folder (few-shot split) or the rendered dataset."""
+        if self.data is None:
+            from ..clip.domains import make_multidomain
+
+            return make_multidomain(**self.data_args())
+        from .folder_data import load_domain_data
+
+        return load_domain_data(self.data, shots=self.shots, image_size=self.folder_image_size())
 
     def pretrain_config(self):
         from ..clip.pretrain import PretrainConfig
@@ -66,6 +99,9 @@ class ClipBench:
         return method.Config.from_params(self.params.get(name, {})).as_dict()
 
     def data_args(self) -> dict[str, Any]:
+        if self.data is not None:  # what determines a domain folder's data (part of every cache / row key)
+            return {"data": str(Path(self.data).resolve()), "domains": self.domain_list(),
+                    "image_size": self.folder_image_size(), "split_shots": self.shots}
         limits = {"max_train": self.max_train, "max_test": self.max_test}
         if self.dataset == "fashion-mnist":  # 60k x |domains| RGB images would not fit a small machine
             limits = {"max_train": self.max_train or 6000, "max_test": self.max_test or 2000}
@@ -80,8 +116,10 @@ class ClipBench:
         }
 
     def inputs(self) -> list[Path]:
-        """The model directory, when ``model`` is one (the built-in sizes and smollm2 come from the cache)."""
-        return [Path(self.model)] if "/" in self.model or Path(self.model).is_dir() else []
+        """The model directory, when ``model`` is one (the built-in sizes and smollm2 come from the cache), and
+        the domain folder."""
+        found = [Path(self.model)] if "/" in self.model or Path(self.model).is_dir() else []
+        return found + ([Path(self.data)] if self.data else [])
 
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         return run_clip_bench(self, out_dir)
@@ -96,11 +134,17 @@ class ClipBench:
         from ..clip.task import parse_domain_spec
         from ..data import IMAGE_DATASETS
 
-        IMAGE_DATASETS.get(self.dataset)
-        for name in self.domains:
-            DOMAINS.get(name)
-        if len(self.domains) < 2 or len(set(self.domains)) != len(self.domains):
-            raise ConfigError(f"the clip bench needs at least 2 distinct domains, got {self.domains}")
+        if self.data is not None:
+            if self.model == "tiny":
+                raise ConfigError("--data (a domain folder) needs --model CLIP_DIR, a Hugging Face CLIPModel directory "
+                                  "(e.g. openai/clip-vit-base-patch16 downloaded); the tiny CLIP is for rendered data")
+        else:
+            IMAGE_DATASETS.get(self.dataset)
+            for name in self.domains:
+                DOMAINS.get(name)
+        domains = self.domain_list()
+        if len(domains) < 2 or len(set(domains)) != len(domains):
+            raise ConfigError(f"the clip bench needs at least 2 distinct domains, got {domains}")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.shots < 1:
@@ -108,7 +152,7 @@ class ClipBench:
         if self.max_combinations is not None and self.max_combinations < 1:
             raise ConfigError(f"max_combinations must be >= 1, got {self.max_combinations}")
         for spec in self.forget:
-            parse_domain_spec(spec, self.domains)
+            parse_domain_spec(spec, domains)
         unknown = set(self.params) - set(self.methods)
         if unknown:
             raise ConfigError(f"--param given for {sorted(unknown)}, which are not among --methods {self.methods}")
@@ -122,7 +166,7 @@ class ClipBench:
         """The spec's forget-domain combinations (a fixed subset of ``max_combinations`` when set)."""
         from ..clip.task import parse_domain_spec
 
-        combos = parse_domain_spec(spec, self.domains)
+        combos = parse_domain_spec(spec, self.domain_list())
         if self.max_combinations is not None and len(combos) > self.max_combinations:
             keep = np.sort(np.random.default_rng(0).choice(len(combos), self.max_combinations, replace=False))
             combos = [combos[i] for i in keep]
@@ -171,7 +215,7 @@ def _average(results: list[tuple[tuple[str, ...], dict[str, float]]], domains: l
 
 
 def _run(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
-    from ..clip.domains import make_multidomain
+    from ..clip.folder_data import readable
     from ..clip.model import ClipClassifier, TEMPLATE
     from ..clip.task import DomainTask
     from ..metrics.domain import domain_accuracies, evaluate_domain_model, mem_for_h
@@ -179,10 +223,10 @@ def _run(bench: ClipBench, out_dir: Path) -> list[dict[str, Any]]:
     from ..utils.seeding import seed_everything
 
     conf = bench.resolved()
-    data = make_multidomain(**bench.data_args())
+    data = bench.load_data()
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     store = RowStore(out_dir)
-    templates = [TEMPLATE.replace("{domain}", d) for d in data.domains]
+    templates = [TEMPLATE.replace("{domain}", readable(d) if bench.data else d) for d in data.domains]
     test = data.test
     specs = {spec: bench.combinations(spec) for spec in bench.forget}
     emit = RowSink(bench.row_count(), "bench clip")

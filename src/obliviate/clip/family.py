@@ -33,18 +33,32 @@ class ClipFamily(Family):
         parser.add_argument("--model", default="tiny",
                             help="tiny (embedded, pretrained here; --train overrides its pretraining) or a Hugging Face "
                             "CLIPModel directory")
+        parser.add_argument("--data", default=None, metavar="DOMAIN_DIR",
+                            help="a domain folder DOMAIN_DIR/<domain>/<class>/<image> (Office-Home, PACS, DomainNet "
+                            "layout) instead of rendered --dataset; needs --model CLIP_DIR; --shots images per "
+                            "(domain, class) train the methods, the rest is test data")
         parser.add_argument("--shots", type=int, default=16, help="training images per (domain, class) the methods see")
         parser.add_argument("--max-combinations", type=int, default=None,
                             help="at most this many forget-domain combinations per domain:any=K spec (a fixed subset)")
         parser.add_argument("--max-train", type=int, default=None, help="keep a stratified subset of this many training samples")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
+        from ..errors import ConfigError
         from .bench import ClipBench
 
+        forget = args.forget
+        if args.data is not None:
+            if args.domains:
+                raise ConfigError("--domains picks rendered domains; a domain folder's domains are its subfolders")
+            if not forget:  # ADU's |D_forget| = 1, 2, 3, as far as the folder's domains allow
+                from .folder_data import domain_names
+
+                forget = [f"domain:any={k}" for k in range(1, min(3, len(domain_names(args.data)) - 1) + 1)]
         return [ClipBench(
+            data=args.data,
             dataset=args.dataset,
             **({"domains": split_list(args.domains)} if args.domains else {}),
-            forget=args.forget or list(DEFAULT_FORGET),
+            forget=forget or list(DEFAULT_FORGET),
             methods=options.methods or list(DEFAULT_METHODS),
             seeds=options.seeds,
             model=args.model,

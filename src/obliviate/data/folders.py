@@ -11,7 +11,7 @@ Class and domain names are the sorted folder names (so class ids match ``ImageFo
 with the extensions in :data:`EXTENSIONS` are read; hidden files and folders are skipped. Images
 must share one size unless ``size`` resizes every one to ``size`` x ``size`` (bilinear). Every
 image is converted to ``mode`` (RGB by default; "L" for grey). Normalisation: the train split's own
-per-channel mean and sample std.
+per-channel mean and sample std. Decoded pixels are cached (:mod:`obliviate.data.image_cache`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingDataError
+from .image_cache import cached_decode
 from .images import IMAGE_DATASETS, ImageSplits
 from .pixels import MODES, channel_stats, check_size, dataset_root, decode_image, make_splits
 
@@ -69,6 +70,11 @@ def read_images(paths: list[Path], mode: str = "RGB", size: int | None = None) -
     return images
 
 
+def read_images_cached(paths: list[Path], mode: str = "RGB", size: int | None = None) -> np.ndarray:
+    """:func:`read_images` through the decoded-image cache (:mod:`obliviate.data.image_cache`)."""
+    return cached_decode(paths, mode, size, lambda: read_images(paths, mode, size))
+
+
 def _labelled(classes: dict[str, list[Path]], names: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
     index = {n: i for i, n in enumerate(names)}
     paths = [p for name in classes for p in classes[name]]
@@ -103,8 +109,8 @@ def load_image_folder(root: str | Path, *, name: str = "image-folder", mode: str
         tr, te = np.sort(tr), np.sort(te)
         train_paths, ytr = [paths[i] for i in tr], labels[tr]
         test_paths, yte = [paths[i] for i in te], labels[te]
-    xtr = read_images(train_paths, mode, size)
-    xte = read_images(test_paths, mode, size)
+    xtr = read_images_cached(train_paths, mode, size)
+    xte = read_images_cached(test_paths, mode, size)
     if size is None and xte.shape[1:] != xtr.shape[1:]:
         raise MissingDataError(f"{root}: train images are {xtr.shape[1:3]} but test images {xte.shape[1:3]}")
     return make_splits(name, (xtr, ytr), (xte, yte), names, channel_stats(xtr))
@@ -142,7 +148,7 @@ def read_domain_folder(root: str | Path, *, mode: str = "RGB", size: int | None 
             paths += files
             labels += [index[cls]] * len(files)
             domains += [d] * len(files)
-    images = read_images(paths, mode, size)
+    images = read_images_cached(paths, mode, size)
     return DomainImages(images, np.array(labels, dtype=np.int64), np.array(domains, dtype=np.int64),
                         class_names, domain_names, tuple(paths))
 

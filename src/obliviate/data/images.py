@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ class ImageDataset:
 
     x: torch.Tensor
     y: torch.Tensor | None
+    #: the statistics ``x`` was normalised with (augmentation pads with their black); kept by subsets
+    normalization: Normalization | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
@@ -43,13 +45,13 @@ class ImageDataset:
 
     def subset(self, indices: np.ndarray | torch.Tensor) -> "ImageDataset":
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        return ImageDataset(self.x[idx], None if self.y is None else self.y[idx])
+        return ImageDataset(self.x[idx], None if self.y is None else self.y[idx], self.normalization)
 
     def without_labels(self) -> "ImageDataset":
-        return ImageDataset(self.x, None)
+        return ImageDataset(self.x, None, self.normalization)
 
     def with_labels(self, y: torch.Tensor) -> "ImageDataset":
-        return ImageDataset(self.x, y)
+        return ImageDataset(self.x, y, self.normalization)
 
     def as_torch(self) -> TensorDataset:
         """A ``TensorDataset`` of (x, y), or of (x,) when unlabelled, for the training loop."""
@@ -82,6 +84,13 @@ class ImageSplits:
     num_classes: int
     class_names: tuple[str, ...]
     normalization: Normalization | None = None
+
+    def __post_init__(self) -> None:  # the splits' statistics travel with their datasets (and their subsets)
+        if self.normalization is not None:
+            for name in ("train", "test"):
+                part = getattr(self, name)
+                if part.normalization is None:
+                    object.__setattr__(self, name, replace(part, normalization=self.normalization))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -22,11 +22,13 @@ from ..errors import ConfigError, ObliviateError
 from ..utils.progress import progress
 from .checkpoint import active_session, set_rng_state
 from .distributed import get_accelerator
+from .loader_options import loader_options
 
 Batch = dict[str, list[torch.Tensor]]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 Hook = Callable[[nn.Module], None]
 Prepare = Callable[[nn.Module, torch.optim.Optimizer, DataLoader], tuple[nn.Module, torch.optim.Optimizer, DataLoader]]
+BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 
 class TrainingDiverged(ObliviateError):
     """The loss became NaN or infinite."""
@@ -77,11 +79,15 @@ def _with_weight_masks(model: nn.Module, grad_hook: Hook | None, step_hook: Hook
 
 
 def make_loader(dataset: Dataset, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
+    """A seeded loader; worker processes and pinned memory as :func:`~.loader_options.loader_options` says
+    (off on the CPU; the same batches in the same order either way)."""
     gen = torch.Generator()
     gen.manual_seed(seed)
+    options = loader_options()
     # a dataset with its own ``collate`` (the LM's TokenDataset: unpadded sequences) pads each batch itself
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, drop_last=False,
-                      collate_fn=getattr(dataset, "collate", None))
+                      collate_fn=getattr(dataset, "collate", None), num_workers=options.workers,
+                      pin_memory=options.pin_memory, persistent_workers=options.workers > 0)
 
 
 def _cycle(loader: DataLoader) -> Iterator:
@@ -102,6 +108,7 @@ def fit(
     step_hook: Hook | None = None,
     epoch_hook: Callable[[nn.Module, int], None] | None = None,
     prepare: Prepare | None = None,
+    transform: BatchTransform | None = None,
     desc: str = "train",
 ) -> FitStats:
     """Train ``model`` in place for ``epochs`` passes over the first stream.
@@ -111,6 +118,8 @@ def fit(
     before each epoch (e.g. to update a regularisation weight). ``prepare(model, optimizer, loader)``
     replaces the three (the loader of the first stream) before accelerate prepares them, e.g. with
     opacus's DP-SGD wrappers (:mod:`obliviate.lm.dp`); the scheduler keeps driving the same optimiser.
+    ``transform`` maps the first stream's inputs (its first tensor, on the device) before the loss, e.g.
+    :class:`~obliviate.data.augment.RandomCropFlip`; its ``state_dict`` is checkpointed.
     Inside a :func:`~obliviate.training.checkpoint.checkpointing` session the call saves periodic
     checkpoints and resumes from the newest one (see that module).
     """
@@ -125,7 +134,8 @@ def fit(
     if accelerator.num_processes > 1 and batch_size % accelerator.num_processes:
         raise ConfigError(f"{desc}: batch_size {batch_size} is the global batch and must be a multiple of the "
                           f"{accelerator.num_processes} processes")
-    stateful = {"loss_fn": loss_fn, "grad_hook": grad_hook, "step_hook": step_hook, "epoch_hook": epoch_hook}
+    stateful = {"loss_fn": loss_fn, "grad_hook": grad_hook, "step_hook": step_hook, "epoch_hook": epoch_hook,
+                "transform": transform}
     grad_hook, step_hook = _with_weight_masks(model, grad_hook, step_hook)
     names = list(streams)
     loaders = [make_loader(streams[n], batch_size, seed + i) for i, n in enumerate(names)]
@@ -184,6 +194,8 @@ def fit(
                     continue
                 at_resume_point()
                 step += 1
+                if transform is not None:
+                    batch[names[0]][0] = transform(batch[names[0]][0])
                 loss = loss_fn(model, batch)
                 if not _all_finite(accelerator, loss):
                     raise TrainingDiverged(

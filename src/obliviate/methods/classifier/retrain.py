@@ -22,14 +22,24 @@ class RetrainConfig(TrainingConfig):
     epochs: int = param(30, "training epochs from scratch")
     lr: float = param(0.05, "peak learning rate")
     batch_size: int = param(128, "mini-batch size")
-    schedule: Literal["constant", "cosine"] = param("cosine", "learning-rate schedule")
+    schedule: Literal["constant", "cosine", "multistep"] = param("cosine", "learning-rate schedule")
+    augment: bool = param(False, "random crop (padding 4) + horizontal flip of the training batches (data/augment.py; "
+                          "the CIFAR recipes of Jia et al. 2023 / Fan et al. 2024)")
 
 
 def train_classifier(
     model: nn.Module, dataset, config: TrainingConfig, *, seed: int, desc: str,
     epoch_hook: Callable[[nn.Module, int], None] | None = None,
 ) -> nn.Module:
-    """Supervised training with cross-entropy: used for the original model, retrain, FT and pruning."""
+    """Supervised training with cross-entropy: used for the original model, retrain, FT and pruning.
+    With ``config.augment`` (a :class:`RetrainConfig` field) the batches get a seeded random crop + flip,
+    padded with the dataset's normalised black."""
+    transform = None
+    if getattr(config, "augment", False):
+        from ...data.augment import RandomCropFlip
+
+        norm = getattr(dataset, "normalization", None)
+        transform = RandomCropFlip(fill=norm.black() if norm is not None else 0.0, seed=seed)
     fit(
         model,
         cross_entropy("train"),
@@ -39,6 +49,7 @@ def train_classifier(
         optim=config.optim(),
         seed=seed,
         epoch_hook=epoch_hook,
+        transform=transform,
         desc=desc,
     )
     return model
