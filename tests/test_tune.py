@@ -54,6 +54,13 @@ def test_recipe_has_the_chosen_params_and_their_provenance(tmp_path: Path) -> No
         assert text.startswith(f"tuned: study {out / 'study.db'}, 3 trials, objective {best['value']:.4g} "
                                "(mean average gap to retrain)")
         assert "validation seeds [100]" in text and "space lr=loguniform(0.001, 0.1), epochs=int(1, 3)" in text
+    assert recipe["train"] == {"epochs": 2}  # the --train the search ran with
+    assert recipe["provenance"]["train.epochs"] == "given: --train on the tune command"
+    from obliviate.classifier.recipe_files import load_recipe, validate_recipe
+
+    loaded = load_recipe(out / "recipe.toml")  # what `obliviate bench classifier --recipe` reads
+    validate_recipe(loaded)
+    assert loaded.method_params("finetune") == best["params"] and loaded.train == {"epochs": 2}
 
 
 @needs_optuna

@@ -4,6 +4,7 @@ specs, ...) plus the search's. Only the classifier family can be tuned so far (l
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         family=family.name, method=method, dataset=str(resolved.get("dataset")), model=str(resolved.get("model")),
         objective=args.objective, validation_seeds=seeds, forget=list(resolved.get("forget", [])), space=space,
         fixed={k: defaults[k] for k in fixed}, sampler_seed=args.sampler_seed,
-        bench={k: v for k, v in resolved.items() if k not in ("methods", "seeds")},
+        train={k: resolved["train"][k] for k in train}, base_recipe=getattr(args, "recipe", None),
+        bench=json.loads(json.dumps({k: v for k, v in resolved.items() if k not in ("methods", "seeds")}, default=str)),
     )
     out = prepare_dir(check_output(args.out, "tune", inputs=probe.inputs(), overwrite=args.overwrite))
     if args.quiet:

@@ -48,6 +48,10 @@ class TuneSpec:
     space: list[Dimension]
     #: the method's parameters that are not tuned (given with --param), and the bench's resolved setting
     fixed: dict[str, Any] = field(default_factory=dict)
+    #: the original-training settings given on the command line (--train; the recipe's [train])
+    train: dict[str, Any] = field(default_factory=dict)
+    #: the recipe file the search ran over (--recipe), if any
+    base_recipe: str | None = None
     bench: dict[str, Any] = field(default_factory=dict)
     sampler_seed: int = 0
 
@@ -55,6 +59,7 @@ class TuneSpec:
         return {"family": self.family, "method": self.method, "dataset": self.dataset, "model": self.model,
                 "objective": self.objective, "validation_seeds": list(self.validation_seeds),
                 "forget": list(self.forget), "space": [d.as_dict() for d in self.space], "fixed": dict(self.fixed),
+                "train": dict(self.train), "base_recipe": self.base_recipe,
                 "bench": self.bench, "sampler_seed": self.sampler_seed}
 
     def space_text(self) -> str:
@@ -185,24 +190,26 @@ def write_outputs(study: Any, spec: TuneSpec, out: Path, command: str) -> dict[s
 
 
 def recipe_text(spec: TuneSpec, out: Path, command: str, params: dict[str, Any], value: float, n_trials: int) -> str:
-    """The recipe file (docs/recipes.md): [recipe], [methods.<method>] with the chosen and the fixed
-    parameters, and [provenance] saying where each came from."""
+    """The recipe file (docs/recipes.md): [recipe], [train] with the --train settings the search ran with,
+    [methods.<method>] with the chosen and the fixed parameters, and [provenance] saying where each came from."""
     from ..bench.config_file import _toml_key, _toml_value
 
     what = OBJECTIVES[spec.objective][1]
     tuned = (f"tuned: study {out / STUDY_FILE}, {n_trials} trials, objective {value:.4g} ({what}), validation "
              f"seeds {list(spec.validation_seeds)}, forget [{', '.join(spec.forget)}], space {spec.space_text()}")
     chosen = {**spec.fixed, **params}
-    provenance = {f"methods.{spec.method}.{name}": tuned if name in params else "given: --param on the tune command"
-                  for name in chosen}
-    lines = ["[recipe]",
-             f"name = {_toml_value(f'{spec.method}-{spec.dataset}-tuned')}",
-             f"family = {_toml_value(spec.family)}",
-             f"dataset = {_toml_value(spec.dataset)}",
-             f"model = {_toml_value(spec.model)}",
-             f"sources = {_toml_value(['obliviate tune: ' + command])}",
-             "", f"[methods.{_toml_key(spec.method)}]",
-             *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in chosen.items()),
-             "", "[provenance]",
-             *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in provenance.items())]
+    provenance = {f"train.{name}": "given: --train on the tune command" for name in spec.train}
+    provenance.update({f"methods.{spec.method}.{name}": tuned if name in params else "given: --param on the tune command"
+                       for name in chosen})
+    sources = ["obliviate tune: " + command] + ([f"base recipe: {spec.base_recipe}"] if spec.base_recipe else [])
+
+    def table(name: str, values: dict[str, Any]) -> list[str]:
+        return ["", f"[{name}]", *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items())]
+
+    head = {"name": f"{spec.method}-{spec.dataset}-tuned", "family": spec.family, "dataset": spec.dataset,
+            "model": spec.model, "sources": sources}
+    lines = table("recipe", head)[1:]
+    if spec.train:
+        lines += table("train", spec.train)
+    lines += table(f"methods.{_toml_key(spec.method)}", chosen) + table("provenance", provenance)
     return "\n".join(lines) + "\n"
