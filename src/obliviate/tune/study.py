@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,7 @@ RunSeed = Callable[[int, dict[str, Any]], list[dict[str, Any]]]
 def open_study(spec: TuneSpec, out: Path) -> Any:
     """Create ``out/study.db``'s study, or load it when it exists and was made by the same ``spec``."""
     optuna = require_optuna()
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}",  # processes wait for the lock
-                                         engine_kwargs={"connect_args": {"timeout": 60}})
+    storage = _storage(out)
     name = f"{spec.family}-{spec.method}"
     existing = set(optuna.study.get_all_study_names(storage))
     if existing and name not in existing:
@@ -92,6 +92,23 @@ def open_study(spec: TuneSpec, out: Path) -> Any:
     sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed + len(probe.trials))
     return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
                              pruner=optuna.pruners.MedianPruner())
+
+
+def _storage(out: Path, attempts: int = 5) -> Any:
+    """The SQLite storage of ``out/study.db``; processes that create it at once retry (one creates the tables
+    while another's ``CREATE TABLE`` fails), and wait up to a minute for its lock."""
+    optuna = require_optuna()
+    from sqlalchemy.exc import OperationalError  # optuna's own dependency
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}",
+                                              engine_kwargs={"connect_args": {"timeout": 60}})
+        except OperationalError:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def objective(spec: TuneSpec, run_seed: RunSeed) -> Callable[[Any], float]:
