@@ -175,7 +175,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                          "bench.series", "bench.plan", "families", "report.*"]),
     ("families", ["classifier", "lm.bench", "lm.bench_*", "lm.*family", "lm.unlearn", "lm.report", "clip.bench",
                   "clip.*family", "clip.report", "clip.plan", "lm.plan", "lm.restor_plan"]),
-    ("drivers", ["bench", "bench.run", "bench.cache_cli", "report", "report.page"]),
+    ("drivers", ["bench", "bench.run", "tune", "bench.cache_cli", "report", "report.page"]),
     ("interface", ["api", "cli", "plugins", "__main__", ""]),
 ]
 

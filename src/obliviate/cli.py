@@ -1,4 +1,4 @@
-"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env, cache."""
+"""The ``obliviate`` command line: bench, train, unlearn, eval, report, ls, env, cache, tune."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .version import __version__
 from .errors import ConfigError, ObliviateError
 
 from .bench.options import kv as _kv
+from .tune.command import add_tune_parser, cmd_tune
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     _add_bench_parser(sub)
+    add_tune_parser(sub)
 
     t = sub.add_parser("train", help="train an original classifier on a dataset and save it (safetensors)")
     t.add_argument("--dataset", default="digits")
@@ -183,6 +185,8 @@ def _after_interrupt(args: argparse.Namespace) -> str:
     """What survives a Ctrl-C of ``args.command``, and how to go on."""
     if args.command == "bench":
         return "; finished rows are kept; rerun the same command to resume"
+    if args.command == "tune":
+        return "; finished trials are kept in the study; rerun the same command to resume"
     if getattr(args, "checkpoint_every", None):
         return "; rerun the same command to resume from its last checkpoint"
     if args.command in ("train", "unlearn", "worst-case"):
@@ -494,7 +498,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 _COMMANDS: dict[str, Any] = {
     "bench": cmd_bench, "train": cmd_train, "unlearn": cmd_unlearn, "eval": cmd_eval,
     "report": cmd_report, "ls": cmd_ls, "env": cmd_env, "worst-case": cmd_worst_case,
-    "cache": cmd_cache,
+    "cache": cmd_cache, "tune": cmd_tune,
 }
 
 

@@ -1,4 +1,4 @@
-"""Where a command may write: one rule for every output (bench, unlearn, train, worst-case, report, and
+"""Where a command may write: one rule for every output (bench, unlearn, train, worst-case, report, tune and
 the side directory ``OUT.checkpoints``).
 
 An output target is accepted when it
@@ -30,7 +30,7 @@ from .io import TEMP_TAG, atomic_write_json, clean_stale_temps, remove_path
 
 MARKER = ".obliviate-output.json"
 #: the kinds of output (the command that writes each)
-KINDS = ("bench", "unlearn", "train", "worst-case", "report", "checkpoints")
+KINDS = ("bench", "unlearn", "train", "worst-case", "report", "checkpoints", "tune")
 #: the first line of a worst-case indices file (obliviate.classifier.worst_case.WorstCaseResult.write)
 WORST_CASE_HEADER = "# obliviate worst-case forget set"
 
