@@ -114,7 +114,7 @@ def test_axis_limits_stop_a_percentage_axis_at_100(means, stds, percent, expect)
 def test_spread_moves_methods_off_a_reference_and_apart() -> None:
     # original (fixed) at the top-right corner, finetune and grad_ascent exactly on it, a far method alone
     pts = [(0.9, 0.1), (0.9, 0.1), (0.9, 0.1), (0.3, 0.6)]
-    offsets, clusters = spread(pts, [True, False, False, False])
+    offsets, clusters = spread(pts, [1, 0, 0, 0])
     assert clusters == [[0, 1, 2]]
     assert offsets[0] == (0.0, 0.0) and offsets[3] == (0.0, 0.0)
     moved = [(pts[i][0] + offsets[i][0], pts[i][1] + offsets[i][1]) for i in (1, 2)]
@@ -122,7 +122,14 @@ def test_spread_moves_methods_off_a_reference_and_apart() -> None:
         assert 0.0 < p[0] < 1.0 and 0.0 < p[1] < 1.0  # towards the middle, inside the axes
         assert ((p[0] - 0.9) ** 2 + (p[1] - 0.1) ** 2) ** 0.5 == pytest.approx(0.035)
     assert moved[0] != moved[1]
-    assert spread(pts, [True, False, False, False]) == (offsets, clusters)  # deterministic
+    assert spread(pts, [1, 0, 0, 0]) == (offsets, clusters)  # deterministic
+
+
+def test_spread_keeps_retrain_and_moves_a_reference_under_it() -> None:
+    offsets, clusters = spread([(0.95, 0.05), (0.95, 0.05)], [1, 2])  # original under retrain's star
+    assert clusters == [[0, 1]] and offsets[1] == (0.0, 0.0) and offsets[0] != (0.0, 0.0)
+    offsets, _ = spread([(0.5, 0.2), (0.5, 0.2)], [0, 0])  # two methods alone: both move, apart
+    assert offsets[0] != (0.0, 0.0) and offsets[1] != (0.0, 0.0) and offsets[0] != offsets[1]
 
 
 def test_scatter_names_the_shifted_points(tmp_path: Path) -> None:

@@ -86,14 +86,15 @@ def axis_limits(means: Sequence[float], stds: Sequence[float], *, percent: bool 
     return out_lo, out_hi
 
 
-def spread(points: Sequence[tuple[float, float]], fixed: Sequence[bool], *, threshold: float = 0.025,
+def spread(points: Sequence[tuple[float, float]], priority: Sequence[int], *, threshold: float = 0.025,
            radius: float = 0.035) -> tuple[list[tuple[float, float]], list[list[int]]]:
     """Deterministic offsets that pull coinciding points apart, in axes-fraction units (0..1).
 
-    Points closer than ``threshold`` form a cluster. A cluster's ``fixed`` points (references) stay; its
-    other points go on an arc of ``radius`` around the fixed points' centre (the cluster's centre when
-    none is fixed), 40° apart, facing the middle of the axes so they stay inside. Returns (offset per
-    point, the clusters of two or more points)."""
+    Points closer than ``threshold`` form a cluster. The cluster's points of the highest ``priority``
+    above 0 stay (retrain before the other references); its other points go on an arc of ``radius``
+    around the staying points' centre (the cluster's centre when all have priority 0), 40° apart, facing
+    the middle of the axes so they stay inside. Returns (offset per point, the clusters of two or more
+    points)."""
     n = len(points)
     parent = list(range(n))
 
@@ -112,10 +113,11 @@ def spread(points: Sequence[tuple[float, float]], fixed: Sequence[bool], *, thre
     offsets = [(0.0, 0.0)] * n
     groups = [c for c in clusters.values() if len(c) > 1]
     for members in groups:
-        anchors = [i for i in members if fixed[i]] or members
+        top = max(priority[i] for i in members)
+        anchors = [i for i in members if priority[i] == top] if top > 0 else members
         ax_ = sum(points[i][0] for i in anchors) / len(anchors)
         ay_ = sum(points[i][1] for i in anchors) / len(anchors)
-        movable = [i for i in members if not fixed[i]]
+        movable = [i for i in members if top == 0 or priority[i] < top]
         base = math.atan2(0.5 - ay_, 0.5 - ax_) if (ax_, ay_) != (0.5, 0.5) else math.pi / 2
         step = math.radians(40.0) if len(movable) <= 8 else 2 * math.pi / len(movable)
         for k, i in enumerate(movable):
@@ -152,7 +154,8 @@ def scatter(entries: Sequence[dict], colors: Mapping[str, str], target: Path, *,
     ylim = axis_limits([m for m, _ in ys], [s for _, s in ys], percent=is_percent(y))
     norm = [((mx - xlim[0]) / (xlim[1] - xlim[0]), (my - ylim[0]) / (ylim[1] - ylim[0]))
             for (mx, _), (my, _) in zip(xs, ys)]
-    offsets, overlaps = spread(norm, [e["method"] in REFERENCE_METHODS for e in pts])
+    priority = [2 if e["method"] == "retrain" else 1 if e["method"] in REFERENCE_METHODS else 0 for e in pts]
+    offsets, overlaps = spread(norm, priority)
     for i, e in enumerate(pts):
         (mx, sx), (my, sy) = xs[i], ys[i]
         px = mx + offsets[i][0] * (xlim[1] - xlim[0])
@@ -175,10 +178,9 @@ def scatter(entries: Sequence[dict], colors: Mapping[str, str], target: Path, *,
             ax.axhline(my, color="black", lw=0.8, ls=":", zorder=1)
     notes = []
     for members in overlaps:
-        refs = [pts[i]["method"] for i in members if pts[i]["method"] in REFERENCE_METHODS]
-        moved = [pts[i]["method"] for i in members if pts[i]["method"] not in REFERENCE_METHODS]
-        if moved:
-            notes.append(", ".join(moved) + (f" at {', '.join(refs)}" if refs else " together"))
+        stay = [pts[i]["method"] for i in members if offsets[i] == (0.0, 0.0)]
+        moved = [pts[i]["method"] for i in members if offsets[i] != (0.0, 0.0)]
+        notes.append(", ".join(moved) + (f" at {', '.join(stay)}" if stay else " together"))
     if notes:
         xlabel += "\nshifted apart to stay visible (values in the table): " + "; ".join(notes)
     ax.set_xlim(*xlim)
