@@ -59,11 +59,11 @@ register_metric(Metric("loss_forget", "lm", unit="", higher_is_better=None,
                        description="mean next-token loss of the forget documents"))
 register_metric(Metric("loss_retain", "lm", unit="", higher_is_better=False,
                        description="mean next-token loss of the retain documents"))
-# set on rows of DP2's DP-trained base (obliviate.lm.bench_dp.dp_metrics)
-register_metric(Metric("dp_epsilon", "lm", unit="", higher_is_better=False,
+# set on rows of DP2's DP-trained base (obliviate.lm.bench_dp.dp_metrics): settings of the base, not metrics
+register_metric(Metric("dp_epsilon", "lm", "DP ε", unit="", higher_is_better=False, setting=True,
                        description="the DP accountant's epsilon at the target delta"))
-register_metric(Metric("dp_noise_multiplier", "lm", unit="", higher_is_better=None,
-                       description="DP-SGD's noise multiplier"))
+register_metric(Metric("dp_noise_multiplier", "lm", "DP noise multiplier", unit="", higher_is_better=None,
+                       setting=True, description="DP-SGD's noise multiplier"))
 
 
 @dataclass(frozen=True)

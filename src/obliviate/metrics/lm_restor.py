@@ -34,19 +34,21 @@ from ..lm.prompts import cut_answer, knowmem_prompt
 from .lm_muse import greedy_generate
 from .registry import Metric, register_metric
 
-# RESTOR's rows (family lm, dataset restor); registration order is the average gap's summation order.
+# RESTOR's rows (family lm, dataset restor); registration order is the average gap's summation order and
+# the main table's column order (the standard ones).
 for _metric in (
-    Metric("restor_true", "lm", higher_is_better=True, in_gap=True, benchmark="restor",
-           description="% of affected questions answered with the true fact"),
-    Metric("restor_false", "lm", higher_is_better=False, in_gap=True, benchmark="restor",
-           description="% of affected questions answered with the false fact"),
-    Metric("restor_neither", "lm", higher_is_better=None, benchmark="restor",
+    Metric("restor_true", "lm", "True (affected)", higher_is_better=True, in_gap=True, standard=True,
+           benchmark="restor", description="% of affected questions answered with the true fact"),
+    Metric("restor_false", "lm", "False (affected)", higher_is_better=False, in_gap=True, standard=True,
+           benchmark="restor", description="% of affected questions answered with the false fact"),
+    Metric("restor_neither", "lm", "Neither (affected)", higher_is_better=None, benchmark="restor",
            description="% of affected questions answered with neither fact"),
-    Metric("unaffected_true", "lm", higher_is_better=True, in_gap=True, benchmark="restor",
-           description="% of unaffected questions answered with the true fact"),
-    Metric("recovery", "lm", unit="", higher_is_better=True, benchmark="restor",
+    Metric("unaffected_true", "lm", "True (unaffected)", higher_is_better=True, in_gap=True, standard=True,
+           benchmark="restor", description="% of unaffected questions answered with the true fact"),
+    Metric("recovery", "lm", "Recovery", unit="", higher_is_better=True, standard=True, benchmark="restor",
            description="recovery ratio of restor_true: 1 = clean, 0 = corrupted"),
-    Metric("false_removed", "lm", unit="", higher_is_better=True, benchmark="restor",
+    Metric("false_removed", "lm", "False removed", unit="", higher_is_better=True, standard=True,
+           benchmark="restor",
            description="share of the corruption's false assertions gone (recovery ratio of restor_false)"),
 ):
     register_metric(_metric)

@@ -60,7 +60,8 @@ class Metric:
     ``standard`` metrics are the family's main table columns and curves, in registration order;
     ``same_as`` names a metric this one repeats under another name (drawn once, averaged once);
     ``headline``: the one metric that ranks the family's methods when a group has no retrain reference
-    (no gap to rank by), e.g. ADU's H."""
+    (no gap to rank by), e.g. ADU's H; ``setting``: a setting of how the model was made that the row
+    records with its metrics (e.g. DP's epsilon), shown by the report as a note, never as a metric column."""
 
     name: str
     family: str
@@ -74,6 +75,7 @@ class Metric:
     description: str = ""
     criterion: Criterion | None = None
     headline: bool = False
+    setting: bool = False
     #: for a metric a family's evaluation does not compute itself (e.g. one a user adds): ``(model,
     #: task) -> value``, called by the family's evaluator after its own metrics (:func:`computed_metrics`)
     compute: Callable[[Any, Any], float | None] | None = field(default=None, compare=False)
@@ -88,6 +90,8 @@ class Metric:
             object.__setattr__(self, "_pattern", re.compile(regex))
         if self._pattern is not None and (self.standard or self.in_gap):
             raise ObliviateError(f"pattern metric {self.name!r} cannot be standard or enter the gap")
+        if self.setting and (self.standard or self.in_gap or self.headline or self.criterion is not None):
+            raise ObliviateError(f"setting {self.name!r} cannot be standard, enter the gap, rank or be judged")
         if self.headline and (self._pattern is not None or self.higher_is_better is None):
             raise ObliviateError(f"headline metric {self.name!r} needs a plain name and a direction")
         if self.criterion is not None and self.criterion.against is not None and self.higher_is_better is None:

@@ -7,13 +7,18 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .columns import label, metric_columns, table_columns
+from .columns import benchmark_of, label, metric_columns, settings, table_columns
 from .numbers import fmt_pm
 from .stats import REFERENCE_METHODS, STD_NOTE, GroupKey, argmins, closeness, group_key, group_title, method_name, runs
 from .verdict import (NO_BETTER, TIME_NOTE, all_tie, flat_metrics, group_notes, no_better, ranking, winner_note,
                       winners)
 
-__all__ = ["esc", "failed_html", "group_html", "header_html", "legend_html", "table_html", "verdict_html"]
+__all__ = ["REFERENCE_TAGS", "esc", "failed_html", "group_html", "header_html", "legend_html", "seeds_text",
+           "settings_html", "table_html", "verdict_html"]
+
+#: the tag of each reference method's (grey) row
+REFERENCE_TAGS = {"retrain": "reference", "original": "before unlearning", "clean": "reference (clean)",
+                  "corrupted": "before unlearning", "dp2_base": "DP base"}
 
 
 def esc(value: Any) -> str:
@@ -88,7 +93,7 @@ def table_html(family: str, entries: Sequence[dict], cols: Sequence[str], main: 
     rows = []
     for e in entries:
         m = e["method"]
-        tag = {"retrain": "reference", "original": "before unlearning"}.get(m)
+        tag = REFERENCE_TAGS.get(m, "reference") if m in REFERENCE_METHODS else None
         tr = '<tr class="ref">' if tag else '<tr class="nb">' if m in losers else "<tr>"
         first = f'<td data-tag="{esc(tag)}">' if tag else "<td>"
         note = f'<span class="tag">{esc(NO_BETTER)}</span>' if m in losers else ""
@@ -176,9 +181,9 @@ def group_html(idx: int, key: GroupKey, entries: Sequence[dict], results: Mappin
                        ("retain_size", "retain")):
         if task.get(name) is not None:
             facts.append(f"{text} <b>{esc(task[name])}</b>")
-    seeds = sorted({s for e in entries for s in e["seeds"]})
+    seeds = seeds_text(sorted({s for e in entries for s in e["seeds"]}))
     if seeds:
-        facts.append("seeds <b>" + esc(", ".join(map(str, seeds))) + "</b>")
+        facts.append(seeds)
     cols = table_columns(family, entries)
     main_table = table_html(family, entries, cols, main=True)
     rank = ranking(family, entries)
@@ -187,7 +192,7 @@ def group_html(idx: int, key: GroupKey, entries: Sequence[dict], results: Mappin
     all_keys: set[str] = set()
     for e in entries:
         all_keys.update(e.get("metric_keys", e["metrics"]))
-    extra_cols = metric_columns(family, all_keys)
+    extra_cols = metric_columns(family, all_keys, benchmark_of(family, key[1]))
     details = ""
     if set(extra_cols) - set(cols):
         details = (
@@ -201,8 +206,29 @@ def group_html(idx: int, key: GroupKey, entries: Sequence[dict], results: Mappin
     return (
         f'<section class="card" id="g{idx}"><h2>{esc(title)}</h2>'
         f'<p class="sub">{" · ".join(facts)}</p>{verdict_html(family, entries)}{main_table}{notes_html}'
-        f"{legend_html(family, entries)}{extra}{details}{plots_html}</section>"
+        f"{legend_html(family, entries)}{settings_html(family, entries)}{extra}{details}{plots_html}</section>"
     )
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """The subtitle's seeds fact: "seed <b>0</b>" for one seed, "seeds <b>0, 1, 2</b>" for more ("" for none)."""
+    if not seeds:
+        return ""
+    word = "seed" if len(seeds) == 1 else "seeds"
+    return f"{word} <b>" + esc(", ".join(map(str, seeds))) + "</b>"
+
+
+def settings_html(family: str, entries: Sequence[dict]) -> str:
+    """A note of the settings the rows record with their metrics (e.g. DP's epsilon of dp2's base), per
+    method: they describe how a model was made, so they are no metric column ("" when none)."""
+    parts = []
+    for key in settings(family, entries):
+        values = [f"{esc(e['method'])} {esc(fmt_pm(e['metrics'][key], None))}" for e in entries if key in e["metrics"]]
+        if values:
+            parts.append(f"<b>{esc(label(key, family))}</b> ({esc(key)}): {', '.join(values)}")
+    if not parts:
+        return ""
+    return f'<p class="legend">Settings, not metrics (mean ± std over seeds): {"; ".join(parts)}.</p>'
 
 
 def failed_html(failed: Sequence[Mapping[str, Any]]) -> str:

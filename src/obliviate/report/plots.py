@@ -7,6 +7,7 @@ returns whether it drew anything (False: nothing to plot, no file written).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,8 +18,8 @@ from .numbers import decimals
 from .stats import REFERENCE_METHODS
 from .verdict import no_better, ranking, winners
 
-__all__ = ["REF_STYLE", "MARKERS", "barh", "colors_for", "mpl_text", "new_figure", "plot_gap", "plot_time",
-           "save_figure", "scatter", "slug"]
+__all__ = ["REF_STYLE", "MARKERS", "axis_limits", "barh", "colors_for", "mpl_text", "new_figure", "plot_gap", "plot_time",
+           "save_figure", "scatter", "slug", "spread"]
 
 DPI = 120
 #: colour and marker of each reference method
@@ -65,41 +66,129 @@ def save_figure(fig: Any, target: Path) -> None:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
 
 
+def axis_limits(means: Sequence[float], stds: Sequence[float], *, percent: bool = False, margin: float = 0.12,
+                pad: float = 0.03) -> tuple[float, float]:
+    """Limits of an axis showing ``means`` ± ``stds`` with ``margin`` × span on each side. A percentage
+    axis (``percent``) whose means lie within [0, 100] never runs past them: error bars are cut at the
+    bound and the axis stops ``pad`` × span beyond it, room for a marker sitting on it. A span of 0
+    counts as 1."""
+    cap_lo = percent and min(means) >= 0.0
+    cap_hi = percent and max(means) <= 100.0
+    lo = min(m - s for m, s in zip(means, stds))
+    hi = max(m + s for m, s in zip(means, stds))
+    lo, hi = (max(lo, 0.0) if cap_lo else lo), (min(hi, 100.0) if cap_hi else hi)
+    span = (hi - lo) or 1.0
+    out_lo, out_hi = lo - margin * span, hi + margin * span
+    if cap_lo:
+        out_lo = max(out_lo, -pad * span)
+    if cap_hi:
+        out_hi = min(out_hi, 100.0 + pad * span)
+    return out_lo, out_hi
+
+
+def spread(points: Sequence[tuple[float, float]], priority: Sequence[int], *, threshold: float = 0.025,
+           radius: float = 0.035) -> tuple[list[tuple[float, float]], list[list[int]]]:
+    """Deterministic offsets that pull coinciding points apart, in axes-fraction units (0..1).
+
+    Points closer than ``threshold`` form a cluster. The cluster's points of the highest ``priority``
+    above 0 stay (retrain before the other references); its other points go on an arc of ``radius``
+    around the staying points' centre (the cluster's centre when all have priority 0), 40° apart, facing
+    the middle of the axes so they stay inside. Returns (offset per point, the clusters of two or more
+    points)."""
+    n = len(points)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if math.dist(points[i], points[j]) < threshold:
+                parent[root(j)] = root(i)
+    clusters: dict[int, list[int]] = {}
+    for i in range(n):
+        clusters.setdefault(root(i), []).append(i)
+    offsets = [(0.0, 0.0)] * n
+    groups = [c for c in clusters.values() if len(c) > 1]
+    for members in groups:
+        top = max(priority[i] for i in members)
+        anchors = [i for i in members if priority[i] == top] if top > 0 else members
+        ax_ = sum(points[i][0] for i in anchors) / len(anchors)
+        ay_ = sum(points[i][1] for i in anchors) / len(anchors)
+        movable = [i for i in members if top == 0 or priority[i] < top]
+        base = math.atan2(0.5 - ay_, 0.5 - ax_) if (ax_, ay_) != (0.5, 0.5) else math.pi / 2
+        step = math.radians(40.0) if len(movable) <= 8 else 2 * math.pi / len(movable)
+        for k, i in enumerate(movable):
+            angle = base + (k - (len(movable) - 1) / 2) * step
+            offsets[i] = (ax_ + radius * math.cos(angle) - points[i][0], ay_ + radius * math.sin(angle) - points[i][1])
+    return offsets, groups
+
+
+def is_percent(metric: str) -> bool:
+    """Whether a metric is a percentage (its registered unit is ``%``)."""
+    from ..metrics.registry import find_metric
+
+    found = find_metric(metric)
+    return found is not None and found.unit == "%"
+
+
 def scatter(entries: Sequence[dict], colors: Mapping[str, str], target: Path, *, x: str, y: str,
             xlabel: str, ylabel: str, title: str) -> bool:
     """Metric ``y`` against metric ``x``, one point per method with its std as error bars; retrain is a
-    star with dotted cross-hairs, the other references their own marker."""
+    star with dotted cross-hairs, the other references their own marker. References are drawn first, the
+    methods on top with a dark outline; points that would hide each other are pulled apart
+    (:func:`spread`) and the x label names them; percentage axes stop at 0 and 100 (:func:`axis_limits`)."""
     pts = [e for e in entries if x in e["metrics"] and y in e["metrics"]]
     if not pts:
         return False
     from matplotlib.colors import to_rgba
 
+    pts.sort(key=lambda e: e["method"] not in REFERENCE_METHODS)  # references first, drawn underneath
     fig, ax = new_figure(7.6, 5.0)
     others = [e for e in pts if e["method"] not in REFERENCE_METHODS]
-    for e in pts:
-        sx, sy = e["metrics"][x], e["metrics"][y]
+    xs = [(e["metrics"][x]["mean"], e["metrics"][x]["std"]) for e in pts]
+    ys = [(e["metrics"][y]["mean"], e["metrics"][y]["std"]) for e in pts]
+    xlim = axis_limits([m for m, _ in xs], [s for _, s in xs], percent=is_percent(x))
+    ylim = axis_limits([m for m, _ in ys], [s for _, s in ys], percent=is_percent(y))
+    norm = [((mx - xlim[0]) / (xlim[1] - xlim[0]), (my - ylim[0]) / (ylim[1] - ylim[0]))
+            for (mx, _), (my, _) in zip(xs, ys)]
+    priority = [2 if e["method"] == "retrain" else 1 if e["method"] in REFERENCE_METHODS else 0 for e in pts]
+    offsets, overlaps = spread(norm, priority)
+    for i, e in enumerate(pts):
+        (mx, sx), (my, sy) = xs[i], ys[i]
+        px = mx + offsets[i][0] * (xlim[1] - xlim[0])
+        py = my + offsets[i][1] * (ylim[1] - ylim[0])
         method = e["method"]
         if method in REF_STYLE:
             color, marker = REF_STYLE[method]
-            size, z = (16, 5) if method == "retrain" else (10, 4)
+            size, z, edge = (16, 2.5, "black") if method == "retrain" else (10, 2, "white")
             label = f"{method} (reference)" if method == "retrain" else f"{method} (before unlearning)"
         else:
             color, marker = colors[method], MARKERS[others.index(e) % len(MARKERS)]
-            size, z, label = 8, 3, method
+            size, z, edge, label = 8, 4, "#1f2933", method
         ax.errorbar(
-            sx["mean"], sy["mean"], xerr=sx["std"], yerr=sy["std"], fmt=marker, color=color,
-            markersize=size, markeredgecolor="white" if method != "retrain" else "black",
-            markeredgewidth=0.8, ecolor=to_rgba(color, 0.55), elinewidth=1.2, capsize=3, zorder=z,
+            px, py, xerr=sx, yerr=sy, fmt=marker, color=color, markersize=size, markeredgecolor=edge,
+            markeredgewidth=0.9, ecolor=to_rgba(color, 0.55), elinewidth=1.2, capsize=3, zorder=z,
             label=mpl_text(label),
         )
         if method == "retrain":
-            ax.axvline(sx["mean"], color="black", lw=0.8, ls=":", zorder=1)
-            ax.axhline(sy["mean"], color="black", lw=0.8, ls=":", zorder=1)
-    ax.set_xlabel(xlabel)
+            ax.axvline(mx, color="black", lw=0.8, ls=":", zorder=1)
+            ax.axhline(my, color="black", lw=0.8, ls=":", zorder=1)
+    notes = []
+    for members in overlaps:
+        stay = [pts[i]["method"] for i in members if offsets[i] == (0.0, 0.0)]
+        moved = [pts[i]["method"] for i in members if offsets[i] != (0.0, 0.0)]
+        notes.append(", ".join(moved) + (f" at {', '.join(stay)}" if stay else " together"))
+    if notes:
+        xlabel += "\nshifted apart to stay visible (values in the table): " + "; ".join(notes)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel(mpl_text(xlabel))
     ax.set_ylabel(ylabel)
     ax.set_title(mpl_text(title), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.margins(0.12)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False, borderaxespad=0)
     save_figure(fig, target)
     return True

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.registry import find_metric, standard_metrics
-from .cards import esc, table_html
+from .cards import esc, seeds_text, table_html
 from .columns import label, table_columns
 from .plots import MARKERS, REF_STYLE, mpl_text, save_figure, slug
 from .stats import REFERENCE_METHODS, STD_NOTE, is_num, method_order, runs, summarize
@@ -166,8 +166,7 @@ def series_html(idx: int, key: tuple[str, str, str], series: Mapping[str, Any], 
     figure = f'<div class="plots"><figure><img src="{esc(plot)}" alt="{esc(title)}" loading="lazy"></figure></div>' if plot else ""
     return (
         f'<section class="card" id="s{idx}"><h2>{esc(title)}</h2>'
-        f'<p class="sub">{esc(explain)} {len(series["xs"])} points · seeds '
-        f'<b>{esc(", ".join(map(str, seeds)))}</b></p>{figure}{table}'
+        f'<p class="sub">{esc(explain)} {len(series["xs"])} points · {seeds_text(seeds)}</p>{figure}{table}'
         f'<details><summary>All metrics at every point</summary>{"".join(details)}</details></section>'
     )
 

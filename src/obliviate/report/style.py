@@ -23,11 +23,11 @@ code { font:12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 .pill.ok { background:var(--good); color:var(--good-ink); }
 .pill.fail { background:var(--bad); color:var(--bad-ink); }
 .sub { color:var(--muted); margin:0 0 12px; }
-.scroll { overflow-x:auto; }
+.scroll { overflow-x:auto; max-width:100%; }  /* a wide table scrolls inside its card, no column hidden */
 table { border-collapse:collapse; width:100%; font-variant-numeric:tabular-nums; }
-th, td { padding:7px 10px; border-bottom:1px solid var(--line); text-align:right; vertical-align:top; white-space:nowrap; }
+th, td { padding:7px 8px; border-bottom:1px solid var(--line); text-align:right; vertical-align:top; white-space:nowrap; }
 th { font-size:12px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); font-weight:600;
-     border-bottom:2px solid var(--line); }
+     border-bottom:2px solid var(--line); white-space:normal; vertical-align:bottom; }
 th:first-child, td:first-child { text-align:left; }
 td .gap { display:block; font-size:11.5px; color:var(--muted); }
 tr.ref td { color:#7b8794; font-style:italic; background:#fafbfc; }
