@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .bench import BenchSpec, ClassifierBench, _points, _SeedRun, _setup, _train_original
+from .bench import ClassifierBench, _SeedRun, _train_original, setup
+from .specs import BenchSpec, points_of
 
 
 def _valid_entry(directory: Path) -> bool:
@@ -48,7 +49,7 @@ def warm_references(bench: ClassifierBench) -> None:
 
     warm_up()
     conf = bench.resolved()
-    splits, model_kwargs, base_key = _setup(bench, conf)
+    splits, model_kwargs, base_key = setup(bench, conf)
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     train_cfg = RetrainConfig.from_params(conf["train"])
     specs = [BenchSpec.parse(spec) for spec in conf["forget"]]
@@ -57,7 +58,7 @@ def warm_references(bench: ClassifierBench) -> None:
                              lambda: _train_original(conf, splits, model_kwargs, seed))
         ctx = _SeedRun(bench, conf, splits, seed, None, None, None, None, cache_dir, base_key, model_kwargs, train_cfg)
         for spec in specs:
-            for point in _points(ctx, spec)[0]:
+            for point in points_of(ctx, spec)[0]:
                 _train_on_every_rank(cache_dir, "retrain", ctx.reference_key(point.task),
                                      lambda task=point.task: ctx.train_reference(task))
 

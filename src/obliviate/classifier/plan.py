@@ -14,7 +14,8 @@ from ..methods import get_method
 from ..methods.classifier.retrain import RetrainConfig
 from ..tasks import ForgetRequest, read_indices_file
 from ..tasks.forget import SEARCHED_KINDS
-from .bench import BenchSpec, ClassifierBench, _check_spec, _points, _SeedRun, _setup
+from .bench import ClassifierBench, _SeedRun, setup
+from .specs import BenchSpec, check_spec, points_of
 
 
 class _NotSearched(Exception):
@@ -36,11 +37,11 @@ def plan_classifier_bench(bench: ClassifierBench) -> Plan:
     retrain references ``bench`` needs, each with its cache entry."""
     bench.validate()
     conf = bench.resolved()
-    splits, model_kwargs, base_key = _setup(bench, conf)
+    splits, model_kwargs, base_key = setup(bench, conf)
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     specs = [BenchSpec.parse(spec) for spec in conf["forget"]]
     for spec in specs:
-        _check_spec(spec, splits, bench, conf["seeds"])
+        check_spec(spec, splits, bench, conf["seeds"])
     methods = [m for m in conf["methods"] if not get_method(m, family="classifier").is_exact]
     plan = Plan(f"classifier {conf['dataset']} ({conf['model']}, seeds {', '.join(map(str, conf['seeds']))})")
     seeds = conf["seeds"]
@@ -67,7 +68,7 @@ def plan_classifier_bench(bench: ClassifierBench) -> Plan:
                 _add(models, PlannedModel("search", f"{request.spec} search, seed {seed}",
                                           entry_path(cache_dir, "worst-case", ctx.search_key(request)[0])))
             try:
-                points, _ = _points(ctx, spec)
+                points, _ = points_of(ctx, spec)
             except _NotSearched:
                 _add(models, PlannedModel("reference", f"retrain without the {spec.text} set, seed {seed} "
                                           "(its set comes from the search)", None))
