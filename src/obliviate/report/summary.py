@@ -71,9 +71,16 @@ _HEAD = ("Task group", "Best method", "Judged by", "Its value", "Original (no un
 
 
 def _cells(line: GroupSummary) -> tuple[str, ...]:
-    best = ", ".join(line.best) or ("none: no method is better than not unlearning" if line.beats_original is False
-                                     else "-")
+    best = ", ".join(line.best) or ("none*" if line.beats_original is False else "-")
     return (line.group, best, line.criterion, line.value, line.original, line.cost)
+
+
+#: what a "none*" best method means (under the summary table)
+NONE_NOTE = "* none: no method is better than not unlearning (the unmodified original); the group's card says why."
+
+
+def _has_none(lines: Sequence[GroupSummary]) -> bool:
+    return any(not line.best and line.beats_original is False for line in lines)
 
 
 def summary_card(summary: Sequence[dict]) -> str:
@@ -89,7 +96,8 @@ def summary_card(summary: Sequence[dict]) -> str:
         "retrain, the best on the family's headline metric) among those better than not unlearning, its value next "
         "to the unmodified original's, and its "
         "cost (time ratio to retrain, else seconds); mean ± std over seeds.</p>"
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></section>'
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+        + (f'<p class="legend">{esc(NONE_NOTE)}</p>' if _has_none(lines) else "") + "</section>"
     )
 
 
@@ -105,4 +113,6 @@ def summary_text(results: dict) -> str:
         return " | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
 
     title = "At a glance"
-    return "\n".join([title, "=" * len(title), fmt(_HEAD), "-+-".join("-" * w for w in widths), *map(fmt, lines)]) + "\n"
+    note = [NONE_NOTE] if _has_none(group_summaries(summarize(results))) else []
+    return "\n".join([title, "=" * len(title), fmt(_HEAD), "-+-".join("-" * w for w in widths), *map(fmt, lines),
+                      *note]) + "\n"
