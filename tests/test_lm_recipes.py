@@ -47,7 +47,7 @@ def test_the_benches_defaults_are_the_recipes():
     from obliviate.methods.lm.rmu import RMUConfig
 
     tofu = load("tofu-llama2-7b-chat")
-    assert {k: v for k, v in TOFU_FINETUNE.items() if k != "schedule"} == tofu["train"]
+    assert TOFU_FINETUNE == tofu["train"] == {**load("tofu-phi-1.5")["train"], "lr": 1e-5}
     assert all(TOFU_METHOD_PARAMS["*"] == params for params in tofu["methods"].values())
     muse = load("muse-news-llama2-7b")
     assert all(MUSE_METHOD_PARAMS["*"] == {k: v for k, v in p.items() if k != "alpha"}

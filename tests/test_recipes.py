@@ -79,7 +79,7 @@ def test_every_shipped_recipe_validates_against_the_method_configs(path):
     ("[recipe]\nname='x'\nfamily='classifier'\n[methods.no_such_method]\nlr=1\n", "no_such_method"),
     ("[recipe]\nname='x'\nfamily='classifier'\n[methods.finetune]\nlr=-1\n", r"methods\.finetune"),
     ("[recipe]\nname='x'\nfamily='classifier'\n[methods.finetune]\nnot_a_param=1\n", "not_a_param"),
-    ("[recipe]\nname='x'\nfamily='classifier'\n[train]\nschedule='linear'\n", r"\[train\]"),
+    ("[recipe]\nname='x'\nfamily='classifier'\n[train]\nschedule='exponential'\n", r"\[train\]"),
     ("[recipe]\nname='x'\nfamily='classifier'\n[provenance]\n'methods.salun.lr'='paper'\n", "does not set"),
     ("[recipe]\nname='x'\nfamily='lm'\n", "family"),
     ("[recipe]\nname='x'\nfamily='classifier'\nmodel='resnet99'\n", "resnet99"),

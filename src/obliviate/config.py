@@ -310,19 +310,73 @@ class MethodConfig(Config):
     """Base of every method config (a :class:`Config` with no fields of its own)."""
 
 
+#: the learning-rate schedules of the shared training loop (:meth:`OptimConfig.build`)
+Schedule = typing.Literal["constant", "cosine", "multistep", "linear"]
+_SCHEDULE_HELP = ("learning-rate schedule (multistep: x0.1 at 50% and 75% of the steps, the paper code's 91/136 of "
+                  "182 epochs; linear: warm-up from 0 to lr over warmup_epochs / warmup_steps, then linear decay to 0, "
+                  "as Hugging Face's get_linear_schedule_with_warmup)")
+
+
+@dataclass(kw_only=True)
+class WarmupConfig(Config):
+    """The linear schedule's warm-up, declared once for every config that has it (:class:`OptimConfig`, and
+    training configs that mix it in). Keyword-only, so it never shifts the positional fields of a config."""
+
+    warmup_epochs: float = param(0.0, "linear schedule: warm-up length in epochs (TOFU: 1); exclusive with "
+                                 "warmup_steps", ge=0)
+    warmup_steps: int = param(0, "linear schedule: warm-up length in optimiser steps; exclusive with warmup_epochs",
+                              ge=0)
+
+    def check(self) -> list[str]:
+        problems = []
+        if self.warmup_epochs and self.warmup_steps:
+            problems.append(f"give warmup_epochs or warmup_steps, not both (got {self.warmup_epochs} and "
+                            f"{self.warmup_steps})")
+        schedule = getattr(self, "schedule", "linear")
+        if (self.warmup_epochs or self.warmup_steps) and schedule != "linear":
+            problems.append(f"a warm-up needs schedule='linear', got schedule={schedule!r}")
+        return problems
+
+    def warmup(self) -> dict[str, Any]:
+        """The warm-up fields, to pass on to an :class:`OptimConfig`."""
+        return {"warmup_epochs": self.warmup_epochs, "warmup_steps": self.warmup_steps}
+
+    def warmup_total(self, steps_per_epoch: int | None) -> int:
+        """Warm-up length in optimiser steps: ``warmup_steps``, or ``warmup_epochs`` x ``steps_per_epoch``
+        (at least 1 when a warm-up is asked for: the TOFU authors' ``max(1, max_steps // num_epochs)``)."""
+        if not self.warmup_epochs:
+            return self.warmup_steps
+        if steps_per_epoch is None:
+            raise ConfigError("warmup_epochs needs the number of steps per epoch (give warmup_steps instead)")
+        return max(1, round(self.warmup_epochs * steps_per_epoch))
+
+
+def linear_with_warmup(warmup: int, total: int) -> typing.Callable[[int], float]:
+    """The lr factor after ``step`` optimiser steps: ``step / warmup`` during the warm-up, then a linear decay
+    to 0 at ``total`` steps (Hugging Face's get_linear_schedule_with_warmup: the first step runs at lr 0 when
+    there is a warm-up)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
 @dataclass
-class OptimConfig(Config):
+class OptimConfig(WarmupConfig):
     """Optimiser and schedule. Defaults follow the unlearning papers' SGD recipe."""
 
     optimizer: typing.Literal["sgd", "adam", "adamw"] = param("sgd", "optimiser (adamw: decoupled weight decay)")
     lr: float = param(0.01, "learning rate", gt=0)
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
-    schedule: typing.Literal["constant", "cosine", "multistep"] = param(
-        "constant", "learning-rate schedule (multistep: x0.1 at 50% and 75% of the steps, the paper code's 91/136 of 182 epochs)")
+    schedule: Schedule = param("constant", _SCHEDULE_HELP)
 
-    def build(self, params, total_steps: int) -> tuple[Any, Any]:
-        """(optimizer, scheduler) over the trainable ``params``."""
+    def build(self, params, total_steps: int, steps_per_epoch: int | None = None) -> tuple[Any, Any]:
+        """(optimizer, scheduler) over the trainable ``params``; ``steps_per_epoch`` turns ``warmup_epochs``
+        into steps."""
         import torch
 
         self.validate()
@@ -342,6 +396,9 @@ class OptimConfig(Config):
         elif self.schedule == "multistep":  # Model Sparsity / SalUn main_train.py: MultiStepLR([91, 136], 0.1) of 182
             milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+        elif self.schedule == "linear":  # TOFU finetune.py: HF Trainer's default, warm-up max(1, steps // epochs)
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, linear_with_warmup(self.warmup_total(steps_per_epoch), max(total_steps, 1)))
         else:
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
         return opt, sched
@@ -358,10 +415,12 @@ class TrainingConfig(MethodConfig):
     optimizer: typing.Literal["sgd", "adam", "adamw"] = param("sgd", "optimiser (adamw: decoupled weight decay)")
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)
     weight_decay: float = param(5e-4, "weight decay", ge=0)
-    schedule: typing.Literal["constant", "cosine", "multistep"] = param("constant", "learning-rate schedule")
+    schedule: Schedule = param("constant", _SCHEDULE_HELP)
 
     def optim(self) -> OptimConfig:
-        return OptimConfig(self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule)
+        """The optimiser config (with the warm-up of a config that mixes in :class:`WarmupConfig`)."""
+        warmup = self.warmup() if isinstance(self, WarmupConfig) else {}
+        return OptimConfig(self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule, **warmup)
 
 
 @dataclass
@@ -371,5 +430,5 @@ class ClippedTrainingConfig(TrainingConfig):
     max_grad_norm: float = param(1.0, "clip the gradient norm to this value (0 = no clipping)", ge=0)
 
 
-__all__ = ["CONSTRAINTS", "ClippedTrainingConfig", "Config", "MethodConfig", "NOOP_VALUES", "OptimConfig", "TrainingConfig",
-           "param"]
+__all__ = ["CONSTRAINTS", "ClippedTrainingConfig", "Config", "MethodConfig", "NOOP_VALUES", "OptimConfig", "Schedule",
+           "TrainingConfig", "WarmupConfig", "linear_with_warmup", "param"]

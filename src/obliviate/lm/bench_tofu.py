@@ -14,8 +14,8 @@ Decisions:
 - :data:`TOFU_FINETUNE` is the authors' config/finetune.yaml (locuslab/tofu at 8c49eee): 5 epochs, lr 1e-5
   (Llama-2-7b-chat; the README: 2e-5 for Phi-1.5), 16 sequences a step (finetune.py divides ``batch_size``
   over the GPUs; the README's run, 2 GPUs x 2 x 4 accumulation, is 16 too), weight decay 0.01 with AdamW
-  (their paged_adamw_32bit). Their schedule is one epoch of linear warm-up then linear decay (HF Trainer); the
-  shared loop has neither, so the schedule is cosine (decays to 0 as theirs does, without the warm-up).
+  (their paged_adamw_32bit), and their schedule: one epoch of linear warm-up (``warmup_steps=max(1, max_steps
+  // num_epochs)``) then linear decay to 0, the HF Trainer's default (``schedule="linear"``, ``warmup_epochs=1``).
 - Method defaults, :data:`TOFU_METHOD_PARAMS`: config/forget.yaml with the README's run (forget.py does not
   divide ``batch_size``: 4 x 4 accumulation x 2 GPUs = 32 a step), 5 epochs, lr 1e-5, AdamW, weight decay
   0.01; RMU keeps its authors' settings (one epoch, batches of 4).
@@ -45,7 +45,7 @@ from .bench_hub import (check_model_dir, check_params, data_fingerprint, load_mo
 
 #: locuslab/tofu config/finetune.yaml (see the module doc), as LMTrainConfig fields
 TOFU_FINETUNE: dict[str, Any] = {"epochs": 5, "lr": 1e-5, "batch_size": 16, "optimizer": "adamw",
-                                 "weight_decay": 0.01, "schedule": "cosine"}
+                                 "weight_decay": 0.01, "schedule": "linear", "warmup_epochs": 1.0}
 #: config/forget.yaml and the README's unlearning run (see the module doc), as method config fields
 TOFU_METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "*": {"epochs": 5, "lr": 1e-5, "batch_size": 32, "optimizer": "adamw", "weight_decay": 0.01},

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import ClippedTrainingConfig, param
+from ..config import ClippedTrainingConfig, WarmupConfig, param
 from ..training import FitStats, fit
 from ..training.hooks import clip_grad_hook
 from .data import causal_lm_loss
 
 
 @dataclass
-class LMTrainConfig(ClippedTrainingConfig):
-    """Recipe for training a causal LM on documents."""
+class LMTrainConfig(ClippedTrainingConfig, WarmupConfig):
+    """Recipe for training a causal LM on documents (``schedule="linear"`` with ``warmup_epochs`` /
+    ``warmup_steps``: the Hugging Face Trainer's warm-up then linear decay, TOFU's fine-tune)."""
 
     epochs = param(30, "passes over the training documents")
     lr = param(3e-3, "peak learning rate")

@@ -141,7 +141,7 @@ def fit(
     loaders = [make_loader(streams[n], batch_size, seed + i) for i, n in enumerate(names)]
     steps_per_epoch = len(loaders[0])
     total_steps = epochs * steps_per_epoch
-    opt, sched = optim.build(model.parameters(), total_steps)
+    opt, sched = optim.build(model.parameters(), total_steps, steps_per_epoch)
     own_loader = None
     if prepare is not None:
         model, opt, own_loader = prepare(model, opt, loaders[0])
