@@ -182,17 +182,6 @@ RMU_MC = {"layer_id": 1, "layer_ids": "0,1", "lr": 3e-3, "epochs": 40, "steering
           "params": "mlp.gate_proj.weight,mlp.up_proj.weight,mlp.down_proj.weight"}
 
 
-def bios_questions(corpus, split: str, rng) -> list[dict]:
-    """One WMDP-format row per QA pair of ``split``'s people: the true answer among 3 other people's."""
-    rows = []
-    for qa in corpus.qa_of(split):
-        others = sorted({o.answer for o in corpus.qa if o.attribute == qa.attribute and o.answer != qa.answer})
-        choices = rng.sample(others, 3) + [qa.answer]
-        rng.shuffle(choices)
-        rows.append({"answer": choices.index(qa.answer), "question": qa.question, "choices": choices})
-    return rows
-
-
 @pytest.mark.slow
 @pytest.mark.behaviour
 def test_rmu_drops_forget_topic_accuracy_to_chance_and_keeps_retain_topic(tmp_path):
@@ -200,26 +189,19 @@ def test_rmu_drops_forget_topic_accuracy_to_chance_and_keeps_retain_topic(tmp_pa
     in the published layout; a tiny Llama trained on the people's texts and on answered questions; RMU with the
     forget people's texts as forget corpus and every other training text as retain corpus."""
     import copy
-    import random
 
-    from obliviate.lm.bios import make_bios
+    from obliviate.lm.benchmarks.wmdp_fixture import TOPICS, build_fixture, train_fixture_model, write_fixture
     from obliviate.lm.data import lm_dataset
     from obliviate.lm.task import LMUnlearnData
-    from obliviate.lm.train import LMTrainConfig, train_lm
     from obliviate.methods.lm.rmu import RMU
 
-    corpus = make_bios(n_people=12, seed=0, forget_fraction=0.25, holdout_fraction=0.25, n_general=12)
-    rng = random.Random(0)
-    for config, split in (("wmdp-bio", "forget"), ("wmdp-chem", "retain")):
-        write_parquet(tmp_path / config / "test-00000-of-00001.parquet", bios_questions(corpus, split, rng))
-    topics = {"forget": load_wmdp(tmp_path, "wmdp-bio"), "retain": load_wmdp(tmp_path, "wmdp-chem")}
-    answered = {s: [context(q, "biology") + CONTINUATIONS[q.answer] for q in qs] for s, qs in topics.items()}
-    forget_texts = corpus.texts("forget", with_qa=True) + answered["forget"]
-    retain_texts = corpus.training_texts(include_forget=False, with_qa=True) + answered["retain"]
-    tok = train_bpe_tokenizer(corpus.all_text() + answered["forget"] + answered["retain"], vocab_size=400)
-    model = tiny_llama(len(tok), seed=0)
-    train_lm(model, lm_dataset(tok, forget_texts + retain_texts, max_length=256),
-             LMTrainConfig(epochs=60, lr=3e-3, batch_size=16), seed=0, desc="original")
+    fixture = build_fixture(12, seed=0)
+    paths = write_fixture(fixture, tmp_path)
+    topics = {s: load_wmdp(paths["data"], c) for s, c in TOPICS.items()}
+    assert topics["forget"] == fixture.questions("wmdp-bio")  # the written layout reads back
+    forget_texts, retain_texts = read_corpus(paths["forget"]), read_corpus(paths["retain"])
+    assert (forget_texts, retain_texts) == (fixture.forget_texts, fixture.retain_texts)
+    model, tok = train_fixture_model(fixture, seed=0)
 
     def accuracy(m) -> dict[str, float]:
         return {s: wmdp_accuracy(m, tok, qs, subject="biology").accuracy for s, qs in topics.items()}

@@ -38,8 +38,8 @@ from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 from ..bench.series import sequential_chain
 from ..errors import ConfigError
 from ..utils.seeding import seed_everything
-from .bench_hub import (check_model_dir, check_params, data_fingerprint, load_model, model_fingerprint,
-                        pretrained_params, unlearning_methods)
+from .bench_hub import (UsesRecipe, check_model_dir, check_params, data_fingerprint, load_model,
+                        model_fingerprint, pretrained_params, unlearning_methods)
 
 #: unlearn_news.sh: EPOCHS=10, LR=1e-5, PER_DEVICE_BATCH_SIZE=4 on 8 GPUs; the task vector's alpha 5.0
 MUSE_METHOD_PARAMS: dict[str, dict[str, Any]] = {
@@ -143,8 +143,10 @@ def evaluate_muse(model, tokenizer, data: MuseData, config: MuseEvalConfig, *,
 
 
 @dataclass
-class MuseBench:
+class MuseBench(UsesRecipe):
     """Methods x seeds on a MUSE corpus, from the published target and retrained models."""
+
+    bench_name = "muse"
 
     data: str
     target: str
@@ -164,15 +166,15 @@ class MuseBench:
         return {
             "family": "lm", "dataset": f"muse-{self.corpus}", "data": str(self.data), "target": str(self.target),
             "retrain": str(self.retrain), "tokenizer": str(self.model or self.target), "series": list(self.series),
-            "max_length": self.max_length, "dtype": self.dtype, "eval": vars(MuseEvalConfig.from_params(self.eval)),
+            "max_length": self.max_length, "dtype": self.dtype, "eval": vars(MuseEvalConfig.from_params(self.eval_params())),
             "seeds": list(self.seeds),
-            "methods": {m: pretrained_params(m, self.params, MUSE_METHOD_PARAMS)
+            "methods": {m: pretrained_params(m, self.with_recipe(self.params), MUSE_METHOD_PARAMS)
                         for m in unlearning_methods(self.methods)},
-        }
+        } | self.recipe_record()
 
     def inputs(self) -> list[Path]:
         paths = [Path(self.target), Path(self.retrain)] + ([Path(self.model)] if self.model else [])
-        return paths + ([Path(self.data)] if Path(self.data).exists() else [])
+        return paths + ([Path(self.data)] if Path(self.data).exists() else []) + self.recipe_inputs()
 
     def validate(self) -> None:
         from .benchmarks.muse import check_corpus
@@ -202,7 +204,7 @@ class MuseBench:
         emit = RowSink(self.row_count(), f"bench muse {self.corpus}")
         with thread_scope(None, scope="muse bench"):
             for seed in self.seeds:
-                _MuseSeed(self, seed, conf, Path(out_dir)).run(methods, emit)
+                _MuseSeed(self, seed, conf, Path(out_dir)).run(methods, lambda row: emit(self.stamp(row)))
         return emit.close()
 
 
@@ -211,7 +213,7 @@ class _MuseSeed:
         self.bench, self.seed, self.conf = bench, seed, conf
         self.store = RowStore(out_dir)
         self.data = load_muse(bench.data, tuple(bench.series))
-        self.eval_config = MuseEvalConfig.from_params(bench.eval)
+        self.eval_config = MuseEvalConfig.from_params(bench.eval_params())
         self.target, tok = load_model(bench.target, bench.dtype)
         self.tok = load_model(bench.model, bench.dtype)[1] if bench.model else tok
         self.key = {"family": "lm", "dataset": f"muse-{bench.corpus}", "seed": seed, "max_length": bench.max_length,

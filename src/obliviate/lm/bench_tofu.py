@@ -40,8 +40,8 @@ from ..errors import ConfigError
 from ..utils.io import atomic_write_json
 from ..utils.seeding import seed_everything
 from .bench import load_cached_lm, lm_saver
-from .bench_hub import (check_model_dir, check_params, data_fingerprint, load_model, model_fingerprint,
-                        pretrained_params, unlearning_methods)
+from .bench_hub import (UsesRecipe, check_model_dir, check_params, data_fingerprint, load_model,
+                        model_fingerprint, pretrained_params, unlearning_methods)
 
 #: locuslab/tofu config/finetune.yaml (see the module doc), as LMTrainConfig fields
 TOFU_FINETUNE: dict[str, Any] = {"epochs": 5, "lr": 1e-5, "batch_size": 16, "optimizer": "adamw",
@@ -58,8 +58,11 @@ QA_MAX_LENGTH = 500
 
 
 @dataclass
-class TofuBench:
+class TofuBench(UsesRecipe):
     """Methods x seeds on TOFU's forget split, from a user model fine-tuned TOFU-style."""
+
+    bench_name = "tofu"
+    trains = True
 
     data: str
     model: str
@@ -79,16 +82,17 @@ class TofuBench:
     def train_config(self):
         from .train import LMTrainConfig
 
-        return LMTrainConfig.from_params({**TOFU_FINETUNE, **self.train})
+        return LMTrainConfig.from_params({**TOFU_FINETUNE, **self.recipe_section("train"), **self.train})
 
     def eval_config(self):
         from ..metrics.tofu import TofuEvalConfig
 
         known = set(TofuEvalConfig.__dataclass_fields__)
-        unknown = sorted(set(self.eval) - known)
+        settings = self.eval_params()
+        unknown = sorted(set(settings) - known)
         if unknown:
             raise ConfigError(f"unknown TOFU evaluation setting(s) {unknown}; known: {', '.join(sorted(known))}")
-        values = {k: (None if str(v).lower() == "none" else int(v)) for k, v in self.eval.items()}
+        values = {k: (None if str(v).lower() == "none" else int(v)) for k, v in settings.items()}
         config = TofuEvalConfig(**values)
         config.validate()
         return config
@@ -99,13 +103,13 @@ class TofuBench:
             "forget_split": self.forget_split, "original": self.original, "max_length": self.max_length,
             "dtype": self.dtype, "train": self.train_config().as_dict(),
             "eval": vars(self.eval_config()), "seeds": list(self.seeds),
-            "methods": {m: pretrained_params(m, self.params, TOFU_METHOD_PARAMS)
+            "methods": {m: pretrained_params(m, self.with_recipe(self.params), TOFU_METHOD_PARAMS)
                         for m in unlearning_methods(self.methods)},
-        }
+        } | self.recipe_record()
 
     def inputs(self) -> list[Path]:
         paths = [Path(self.model)] + ([Path(self.original)] if self.original else [])
-        return paths + ([Path(self.data)] if Path(self.data).exists() else [])
+        return paths + ([Path(self.data)] if Path(self.data).exists() else []) + self.recipe_inputs()
 
     def validate(self) -> None:
         from .benchmarks.tofu import load_tofu
@@ -132,7 +136,7 @@ class TofuBench:
         with thread_scope(None, scope="tofu bench"):
             for seed in self.seeds:
                 for row in _TofuSeed(self, seed, conf, Path(out_dir)).rows(methods):
-                    emit(row)
+                    emit(self.stamp(row))
         return emit.close()
 
 

@@ -26,8 +26,8 @@ from typing import Any
 from ..bench.rows import RowSink, RowStore, result_row, run_method_row
 from ..errors import ConfigError, MissingDataError
 from ..utils.seeding import seed_everything
-from .bench_hub import (check_model_dir, check_params, data_fingerprint, load_model, model_fingerprint,
-                        pretrained_params, unlearning_methods)
+from .bench_hub import (UsesRecipe, check_model_dir, check_params, data_fingerprint, load_model,
+                        model_fingerprint, pretrained_params, unlearning_methods)
 
 #: rmu/unlearn.py tokenises each corpus text with ``truncation=True, max_length=512``
 CORPUS_MAX_LENGTH = 512
@@ -48,8 +48,10 @@ def present_subsets(source: str) -> list[str]:
 
 
 @dataclass
-class WmdpBench:
+class WmdpBench(UsesRecipe):
     """Methods x seeds unlearning a hazardous-knowledge corpus, scored on WMDP's multiple-choice questions."""
+
+    bench_name = "wmdp"
 
     data: str
     model: str
@@ -65,13 +67,14 @@ class WmdpBench:
 
     def eval_settings(self) -> dict[str, Any]:
         known = {"batch_size": 16, "mmlu": 1, "mmlu_limit": 0}
-        unknown = sorted(set(self.eval) - set(known))
+        settings = self.eval_params()
+        unknown = sorted(set(settings) - set(known))
         if unknown:
             raise ConfigError(f"unknown WMDP evaluation setting(s) {unknown}; known: {', '.join(known)}")
         try:
-            values = {**known, **{k: int(v) for k, v in self.eval.items()}}
+            values = {**known, **{k: int(v) for k, v in settings.items()}}
         except ValueError:
-            raise ConfigError(f"WMDP evaluation settings are integers, got {self.eval}") from None
+            raise ConfigError(f"WMDP evaluation settings are integers, got {settings}") from None
         if values["batch_size"] < 1 or values["mmlu_limit"] < 0 or values["mmlu"] not in (0, 1):
             raise ConfigError(f"batch_size must be >= 1, mmlu 0 or 1 and mmlu_limit >= 0 (0: every question), "
                               f"got {values}")
@@ -85,13 +88,13 @@ class WmdpBench:
             "forget_corpus": str(self.forget_corpus), "retain_corpus": str(self.retain_corpus),
             "max_length": self.max_length, "dtype": self.dtype, "eval": self.eval_settings(),
             "mmlu": bool(self.eval_settings()["mmlu"]) and lm_eval_available(), "seeds": list(self.seeds),
-            "methods": {m: pretrained_params(m, self.params)
+            "methods": {m: pretrained_params(m, self.with_recipe(self.params))
                         for m in unlearning_methods(self.methods)},
-        }
+        } | self.recipe_record()
 
     def inputs(self) -> list[Path]:
         paths = [Path(self.model), Path(self.forget_corpus), Path(self.retain_corpus)]
-        return paths + ([Path(self.data)] if Path(self.data).exists() else [])
+        return paths + ([Path(self.data)] if Path(self.data).exists() else []) + self.recipe_inputs()
 
     def validate(self) -> None:
         from .benchmarks.wmdp import load_wmdp, read_corpus
@@ -118,7 +121,7 @@ class WmdpBench:
         emit = RowSink(self.row_count(), "bench wmdp")
         with thread_scope(None, scope="wmdp bench"):
             for seed in self.seeds:
-                _WmdpSeed(self, seed, conf, Path(out_dir)).run(methods, emit)
+                _WmdpSeed(self, seed, conf, Path(out_dir)).run(methods, lambda row: emit(self.stamp(row)))
         return emit.close()
 
 

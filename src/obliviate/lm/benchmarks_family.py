@@ -20,9 +20,11 @@ from .report import SECTION as MUSE_SECTION
 _DTYPE_HELP = "weights' dtype when loading the given models: auto (as saved), float32, bfloat16, float16"
 
 
-def _common(parser: argparse.ArgumentParser, data_help: str) -> None:
+def _common(parser: argparse.ArgumentParser, data_help: str, recipe_help: str) -> None:
     parser.add_argument("--data", required=True, metavar="DIR_OR_HUB_ID", help=data_help)
     parser.add_argument("--dtype", default="auto", help=_DTYPE_HELP)
+    parser.add_argument("--recipe", default=None, metavar="FILE",
+                        help=f"recipe file (TOML; docs/recipes.md): {recipe_help}, under --param / --eval")
 
 
 # ----- TOFU ----------------------------------------------------------------------------------------
@@ -47,7 +49,8 @@ class TofuFamily(Family):
     report_section = Section(plots=(Plot("tofu", plot_tofu, "TOFU forget quality vs model utility"),))
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        _common(parser, "TOFU as published (a local copy of locuslab/TOFU: <split>.json ...) or its hub id")
+        _common(parser, "TOFU as published (a local copy of locuslab/TOFU: <split>.json ...) or its hub id",
+                "its [train] (the fine-tune, under --train), [methods.X] and [eval], e.g. recipes/tofu-phi-1.5.toml")
         parser.add_argument("--model", required=True, metavar="DIR", help="the model to fine-tune (HF directory)")
         parser.add_argument("--forget-split", default="forget10", help="forget01, forget05 or forget10 (default)")
         parser.add_argument("--original", default=None, metavar="DIR",
@@ -61,7 +64,7 @@ class TofuFamily(Family):
         return [TofuBench(data=args.data, model=args.model, forget_split=args.forget_split, original=args.original,
                           methods=options.methods or list(TOFU_METHODS), seeds=options.seeds, params=options.params,
                           train=options.train, eval=kv(args.eval, "--eval"), dtype=args.dtype,
-                          cache_dir=options.cache_dir)]
+                          cache_dir=options.cache_dir, recipe=args.recipe)]
 
     def datasets(self) -> list[tuple[str, str]]:
         return [("tofu", "TOFU in its published layout (obliviate bench tofu --data DIR_OR_HUB_ID)")]
@@ -81,7 +84,8 @@ class MuseFamily(Family):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _common(parser, "MUSE as published (a local copy of muse-bench/MUSE-News or -Books, or muse_bench's "
-                        "data/<corpus>) or its hub id")
+                        "data/<corpus>) or its hub id",
+                "its [methods.X] and [eval], e.g. recipes/muse-news-llama2-7b.toml")
         parser.add_argument("--corpus", default="news", choices=("news", "books"), help="news (default) or books")
         parser.add_argument("--target", required=True, metavar="DIR", help="MUSE's target model (HF directory)")
         parser.add_argument("--retrain", required=True, metavar="DIR", help="MUSE's retrained model (HF directory)")
@@ -102,7 +106,7 @@ class MuseFamily(Family):
         return [MuseBench(data=args.data, target=args.target, retrain=args.retrain, corpus=args.corpus,
                           model=args.model, methods=options.methods or list(MUSE_METHODS), seeds=options.seeds,
                           series=split_list(args.series), params=options.params, eval=kv(args.eval, "--eval"),
-                          dtype=args.dtype, cache_dir=options.cache_dir)]
+                          dtype=args.dtype, cache_dir=options.cache_dir, recipe=args.recipe)]
 
     def datasets(self) -> list[tuple[str, str]]:
         return [("muse-news", "MUSE-News as published (obliviate bench muse --corpus news --data DIR_OR_HUB_ID)"),
@@ -133,7 +137,8 @@ class WmdpFamily(Family):
     report_section = Section(cards=wmdp_notes)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        _common(parser, "WMDP as published (a local copy of cais/wmdp: wmdp-bio/test-*.parquet ...) or its hub id")
+        _common(parser, "WMDP as published (a local copy of cais/wmdp: wmdp-bio/test-*.parquet ...) or its hub id",
+                "its [methods.X] and [eval], e.g. recipes/wmdp-zephyr-7b-rmu.toml")
         parser.add_argument("--model", required=True, metavar="DIR", help="the model to unlearn (HF directory)")
         parser.add_argument("--forget-corpus", required=True, metavar="FILE",
                             help="forget texts: .jsonl with a text field per line, or blank-line separated text")
@@ -151,7 +156,7 @@ class WmdpFamily(Family):
         return [WmdpBench(data=args.data, model=args.model, forget_corpus=args.forget_corpus,
                           retain_corpus=args.retain_corpus, methods=options.methods or ["rmu"], seeds=options.seeds,
                           params=options.params, eval=kv(args.eval, "--eval"), dtype=args.dtype,
-                          cache_dir=options.cache_dir)]
+                          cache_dir=options.cache_dir, recipe=args.recipe)]
 
     def datasets(self) -> list[tuple[str, str]]:
         return [("wmdp", "WMDP as published (obliviate bench wmdp --data DIR_OR_HUB_ID)")]

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..utils.io import atomic_write_text
 from .cards import esc, failed_html, group_html, header_html
 from .plots import colors_for, plot_gap, plot_time, slug
+from .provenance import provenance_card
 from .sections import Plot, all_sections, sections_for
 from .series import series_sections, split_series
 from .summary import summary_card
@@ -59,6 +60,7 @@ def write_report(results: dict, out_dir: Path | str) -> Path:
     for section in all_sections():  # whole-results cards (e.g. worst-case vs random forget sets)
         if section.cards is not None:
             cards += section.cards(results, plots_dir)
+    cards += provenance_card(results)
     if not cards:
         cards.append('<section class="card"><h2>No successful runs</h2><p class="sub">Nothing to tabulate.</p></section>')
     nav = f'<section class="card"><h2>Task groups</h2><nav><ul>{"".join(toc)}</ul></nav></section>' if len(toc) > 1 else ""
