@@ -1,7 +1,7 @@
 """RMU on a WMDP-format fixture through the CLI (issue 17, evidence (c)); this CPU has no WMDP model or corpus.
 
     python benchmarks/wmdp_fixture.py [--fixture DIR] [--out benchmarks/results/wmdp-rmu] [--seeds 10,11,12]
-                                      [--no-questions-in-corpus] [--prepare-only]
+                                      [--no-questions-in-corpus] [--prepare-only]    (run from the repository root)
 
 Writes (once; reused when ``--fixture`` already holds it) the fixture of
 :mod:`obliviate.lm.benchmarks.wmdp_fixture`: multiple-choice questions on 3 forget people (``wmdp-bio``) and
@@ -29,14 +29,28 @@ RECIPE = ROOT / "recipes" / "wmdp-fixture-tiny-llama-rmu.toml"
 
 
 def prepare(folder: Path, questions_in_corpus: bool) -> dict[str, Path]:
-    """The fixture under ``folder`` (built and the model trained when ``folder/model`` is absent)."""
+    """The fixture under ``folder`` (the model trained when ``folder/model`` is absent; it does not depend on
+    ``questions_in_corpus``, which only changes the forget corpus: ``forget.jsonl`` or
+    ``forget-no-questions.jsonl``)."""
     from obliviate.lm.benchmarks.wmdp_fixture import build_fixture, train_fixture_model, write_fixture
 
-    fixture = build_fixture(12, seed=0, questions_in_corpus=questions_in_corpus)
+    fixture = build_fixture(12, seed=0)
     if (folder / "model" / "config.json").is_file():
-        return write_fixture(fixture, folder) | {"model": folder / "model"}
-    model, tok = train_fixture_model(fixture, seed=0)
-    return write_fixture(fixture, folder, model, tok)
+        paths = write_fixture(fixture, folder) | {"model": folder / "model"}
+    else:
+        paths = write_fixture(fixture, folder, *train_fixture_model(fixture, seed=0))
+    if not questions_in_corpus:
+        without = build_fixture(12, seed=0, questions_in_corpus=False)
+        paths["forget"] = write_fixture(without, folder / "no-questions")["forget"]
+    return paths
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (results then name the repo's file)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return cli(["bench", "wmdp", "--data", str(paths["data"]), "--model", str(paths["model"]),
                 "--forget-corpus", str(paths["forget"]), "--retain-corpus", str(paths["retain"]),
-                "--methods", "rmu", "--recipe", str(RECIPE), "--seeds", args.seeds, "--threads", "1",
+                "--methods", "rmu", "--recipe", _shown(RECIPE), "--seeds", args.seeds, "--threads", "1",
                 "--out", str(args.out)])
 
 

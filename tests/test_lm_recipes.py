@@ -134,3 +134,28 @@ def test_muse_and_wmdp_take_their_recipes_methods():
     fixture = RECIPES[0].parent / "wmdp-fixture-tiny-llama-rmu.toml"
     conf = WmdpBench(data="d", model="m", forget_corpus="f", retain_corpus="r", recipe=str(fixture)).resolved()
     assert conf["methods"]["rmu"]["steering_coeff"] == 50.0 and conf["eval"]["mmlu"] == 0
+
+
+def test_unlearn_family_lm_takes_a_recipe_s_method_under_param(tmp_path):
+    """``obliviate unlearn --family lm --recipe FILE`` (also under accelerate launch, docs/scale-out.md)."""
+    import json
+
+    from obliviate.cli import main
+    from obliviate.lm.model import save_causal_lm, tiny_llama
+    from obliviate.lm.tokenizer import train_bpe_tokenizer
+
+    forget, retain = ["alice was born in paris"] * 4, ["bob works as a baker"] * 4
+    tok = train_bpe_tokenizer(forget + retain, vocab_size=300)
+    save_causal_lm(tiny_llama(len(tok), seed=0), tok, tmp_path / "model")
+    (tmp_path / "f.txt").write_text("\n".join(forget) + "\n")
+    (tmp_path / "r.txt").write_text("\n".join(retain) + "\n")
+    recipe = _file(tmp_path, "[recipe]\nname='x'\nfamily='lm'\nbench='muse'\n[methods.grad_diff]\nlr=0.02\nbatch_size=2\n"
+                             "epochs=3\n[provenance]\n'methods.grad_diff.lr'='paper: Table 9'\n")
+    argv = ["unlearn", "--family", "lm", "--model", str(tmp_path / "model"), "--forget", str(tmp_path / "f.txt"),
+            "--retain", str(tmp_path / "r.txt"), "--documents", "lines", "--method", "grad_diff", "--quiet"]
+    assert main([*argv, "--recipe", recipe, "--param", "epochs=1", "--out", str(tmp_path / "out")]) == 0
+    record = json.loads((tmp_path / "out" / "record.json").read_text())
+    assert record["params"]["lr"] == 0.02 and record["params"]["batch_size"] == 2 and record["params"]["epochs"] == 1
+    assert record["recipe"]["path"] == recipe and record["recipe"]["provenance"] == {"lr": "paper: Table 9"}
+    cifar = str(RECIPES[0].parent / "cifar10-resnet18.toml")  # a classifier recipe: refused, naming both
+    assert main([*argv, "--recipe", cifar, "--out", str(tmp_path / "no")]) == 2 and not (tmp_path / "no").exists()

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--method", required=True, help="method name (see `obliviate ls methods`; lm also npo_gdr, npo_klr)")
     u.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, repeatable")
     u.add_argument("--recipe", default=None, metavar="FILE",
-                   help="classifier: recipe file (TOML; docs/recipes.md): the method's settings (retrain: [train]) "
+                   help="recipe file (TOML; docs/recipes.md): the method's settings (classifier retrain: [train]) "
                    "under --param; its provenance goes into record.json")
     u.add_argument("--data-dir", default=None)
     u.add_argument("--max-train", type=int, default=None)
@@ -362,13 +362,22 @@ def _unlearn_lm(args: argparse.Namespace) -> int:
     from .lm.unlearn import unlearn_lm_from_dirs
 
     _only_for("classifier", {"--dataset": args.dataset != "digits", "--data-dir": args.data_dir,
-                             "--max-train": args.max_train, "--prune": args.prune, "--recipe": args.recipe},
+                             "--max-train": args.max_train, "--prune": args.prune},
               "an lm's forget and retain sets are the --forget and --retain text files")
     if not args.retain:
         raise ConfigError("--family lm needs --retain FILE (documents to keep; the methods' retain terms train on them)")
+    params, recipe = _unlearn_params(args), None
+    if args.recipe:  # an lm recipe's [methods.METHOD] under --param (any lm bench's file)
+        from .bench.recipe_files import check_recipe_for, load_recipe
+
+        file = load_recipe(args.recipe)
+        check_recipe_for(file, "lm", None)
+        params = {**file.method_params(args.method), **params}
+        recipe = {"path": file.path, "sha256": file.sha256, "name": file.name,
+                  "provenance": file.provenance_of(args.method)}
     record = unlearn_lm_from_dirs(
         model_dir=args.model, forget_file=args.forget, retain_file=args.retain, method=args.method, out=args.out,
-        params=_unlearn_params(args), seed=args.seed, layout=args.documents, lora=args.lora,
+        params=params, recipe=recipe, seed=args.seed, layout=args.documents, lora=args.lora,
         adapter_only=args.save_adapter, dtype=args.dtype, device=args.device, max_length=args.max_length,
         checkpoint_every=args.checkpoint_every, evaluate=args.eval, reference=args.reference, overwrite=args.overwrite,
     )

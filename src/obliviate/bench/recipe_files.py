@@ -91,12 +91,13 @@ class RecipeFile:
         return row
 
 
-def check_recipe_for(recipe: RecipeFile, family: str, bench: str) -> None:
-    """A clear error unless ``recipe`` may be applied by ``bench`` of ``family``."""
-    if recipe.family != family or (recipe.bench is not None and recipe.bench != bench):
+def check_recipe_for(recipe: RecipeFile, family: str, bench: str | None) -> None:
+    """A clear error unless ``recipe`` may be applied by ``bench`` of ``family`` (None: a command of the family
+    that is no bench, e.g. ``unlearn``, which takes any recipe of the family)."""
+    if recipe.family != family or (bench is not None and recipe.bench is not None and recipe.bench != bench):
         written = f"the {recipe.family} family" + (f", bench {recipe.bench}" if recipe.bench else "")
-        raise ConfigError(f"recipe {recipe.path} is written for {written}; it cannot be applied to bench {bench} "
-                          f"(family {family})")
+        target = f"bench {bench} (family {family})" if bench else f"the {family} family"
+        raise ConfigError(f"recipe {recipe.path} is written for {written}; it cannot be applied to {target}")
 
 
 def check_no_section(recipe: RecipeFile, section: str, bench: str, why: str) -> None:

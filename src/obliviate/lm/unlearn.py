@@ -89,9 +89,11 @@ def unlearn_lm_from_dirs(
     evaluate: bool = False,
     reference: str | Path | None = None,
     overwrite: bool = False,
+    recipe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CLI helper: load ``model_dir``, unlearn the forget file's documents, save to ``out`` with a
-    ``record.json``. Saves merged weights (a full model directory) unless ``adapter_only``.
+    ``record.json``. Saves merged weights (a full model directory) unless ``adapter_only``. ``recipe``: the
+    recipe file the params came from (path, sha256, name, provenance), kept in the record.
 
     Under ``accelerate launch`` every process trains its slice of each batch and only the main
     process writes ``out``. With ``checkpoint_every`` the training saves a checkpoint every that many
@@ -181,6 +183,7 @@ def unlearn_lm_from_dirs(
                        "sha256": retain.sha256},
             "max_length": max_length,
             "dtype": dtype,
+            **({"recipe": recipe} if recipe is not None else {}),
             "device": str(model_device(result.model)),
             "unlearned_weights_sha256": unlearned_hash,
             "seconds": result.seconds,
