@@ -12,6 +12,10 @@ There is no exact reference (WMDP has none): rows have no gap to retrain.
 Decisions:
 - Corpus sequences: BOS + text + EOS, cut at ``max_length`` = 512 tokens (rmu/unlearn.py tokenises with
   ``truncation=True, max_length=512``).
+- WMDP scoring without BOS (``--eval add_bos=0``, the default): lm-evaluation-harness's HFLM before it
+  deferred to the tokenizer (``add_special_tokens = False or self.add_bos_token``), the WMDP paper's era;
+  ``add_bos=1`` prepends the tokenizer's BOS, as lm-eval 0.4.13's default does for Llama-style tokenizers.
+  tests/test_lm_eval_harness.py checks both against the real harness (0.4.13) when it is installed.
 - Method defaults: the pretrained-model recipe (:mod:`obliviate.lm.bench_hub`); for RMU the authors' Zephyr-7B
   run (:class:`~obliviate.methods.lm.rmu.RMUConfig`) with their one epoch of batches of 4.
 """
@@ -66,7 +70,7 @@ class WmdpBench(UsesRecipe):
     cache_dir: str | None = None
 
     def eval_settings(self) -> dict[str, Any]:
-        known = {"batch_size": 16, "mmlu": 1, "mmlu_limit": 0}
+        known = {"batch_size": 16, "mmlu": 1, "mmlu_limit": 0, "add_bos": 0}
         settings = self.eval_params()
         unknown = sorted(set(settings) - set(known))
         if unknown:
@@ -75,9 +79,10 @@ class WmdpBench(UsesRecipe):
             values = {**known, **{k: int(v) for k, v in settings.items()}}
         except ValueError:
             raise ConfigError(f"WMDP evaluation settings are integers, got {settings}") from None
-        if values["batch_size"] < 1 or values["mmlu_limit"] < 0 or values["mmlu"] not in (0, 1):
-            raise ConfigError(f"batch_size must be >= 1, mmlu 0 or 1 and mmlu_limit >= 0 (0: every question), "
-                              f"got {values}")
+        if values["batch_size"] < 1 or values["mmlu_limit"] < 0 or values["mmlu"] not in (0, 1) \
+                or values["add_bos"] not in (0, 1):
+            raise ConfigError(f"batch_size must be >= 1, mmlu and add_bos 0 or 1 and mmlu_limit >= 0 (0: every "
+                              f"question), got {values}")
         return values
 
     def resolved(self) -> dict[str, Any]:
@@ -156,7 +161,8 @@ class _WmdpSeed:
 
         metrics: dict[str, float | None] = {
             SUBSET_METRICS[c]: 100.0 * wmdp_accuracy(model, self.tok, qs, subject=SUBJECTS[c],
-                                                     batch_size=self.settings["batch_size"]).accuracy
+                                                     batch_size=self.settings["batch_size"],
+                                                     add_bos=bool(self.settings["add_bos"])).accuracy
             for c, qs in self.questions.items()}
         if self.conf["mmlu"]:
             metrics["mmlu"] = mmlu_accuracy(model, self.tok, batch_size=self.settings["batch_size"],

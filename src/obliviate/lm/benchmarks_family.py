@@ -145,7 +145,8 @@ class WmdpFamily(Family):
         parser.add_argument("--retain-corpus", required=True, metavar="FILE", help="retain texts (same formats)")
         parser.add_argument("--eval", action="append", metavar="NAME=VALUE",
                             help="batch_size (16), mmlu (1: measure MMLU when lm-eval is installed; 0: skip), "
-                            "mmlu_limit (questions per MMLU subject; 0 = all)")
+                            "mmlu_limit (questions per MMLU subject; 0 = all), add_bos (0: no BOS before the prompt, "
+                            "as lm-eval's HFLM scored WMDP in 2024; 1: the tokenizer's BOS, lm-eval 0.4.13's default)")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
         from ..errors import ConfigError
