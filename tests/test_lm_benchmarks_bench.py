@@ -62,7 +62,7 @@ def test_tofu_bench_end_to_end(tmp_path):
     model = tiny_model_dir(tmp_path / "base", [], texts, epochs=0)  # an untrained "pretrained" model
     out = tmp_path / "out"
     results = bench(["tofu", "--data", str(data), "--model", str(model), "--methods", "grad_diff,npo", "--seeds", "1",
-                     "--train", "epochs=30", "--train", "lr=3e-3", "--train", "batch_size=4",
+                     "--train", "epochs=60", "--train", "lr=3e-3", "--train", "batch_size=4",
                      "--param", "grad_diff.lr=1e-3", "--param", "grad_diff.epochs=2",
                      "--param", "npo.lr=1e-3", "--param", "npo.epochs=2",
                      "--eval", "max_length=64", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "-q"])
@@ -89,7 +89,7 @@ def test_tofu_bench_end_to_end(tmp_path):
     assert any(p.name.endswith("-tofu.png") for p in (out / "plots").iterdir())
     # resuming reuses every row and the stored reference statistic
     assert by_method(bench(["tofu", "--data", str(data), "--model", str(model), "--methods", "grad_diff,npo",
-                            "--seeds", "1", "--train", "epochs=30", "--train", "lr=3e-3", "--train", "batch_size=4",
+                            "--seeds", "1", "--train", "epochs=60", "--train", "lr=3e-3", "--train", "batch_size=4",
                             "--param", "grad_diff.lr=1e-3", "--param", "grad_diff.epochs=2", "--param", "npo.lr=1e-3",
                             "--param", "npo.epochs=2", "--eval", "max_length=64", "--out", str(out),
                             "--cache-dir", str(tmp_path / "cache"), "-q"]))["npo"] == runs["npo"]

@@ -159,3 +159,15 @@ def test_unlearn_family_lm_takes_a_recipe_s_method_under_param(tmp_path):
     assert record["recipe"]["path"] == recipe and record["recipe"]["provenance"] == {"lr": "paper: Table 9"}
     cifar = str(RECIPES[0].parent / "cifar10-resnet18.toml")  # a classifier recipe: refused, naming both
     assert main([*argv, "--recipe", cifar, "--out", str(tmp_path / "no")]) == 2 and not (tmp_path / "no").exists()
+
+
+def test_the_report_lists_each_value_s_source():
+    from obliviate.report.provenance import provenance_card
+
+    runs = [{"method": {"name": "rmu", "recipe": "r.toml", "provenance": {"*": "paper: <b>T1</b>", "lr": "tuned: x"}}},
+            {"method": {"name": "original", "recipe": "r.toml", "provenance": {}}},
+            {"method": {"name": "npo", "params": {}}}]  # no recipe: not listed
+    card = provenance_card({"runs": runs})[0]
+    assert "Parameters from recipe files" in card and "paper: &lt;b&gt;T1&lt;/b&gt;" in card and "tuned: x" in card
+    assert card.index("all values") < card.index(">lr<") and "npo" not in card and "no value from the file" in card
+    assert provenance_card({"runs": runs[2:]}) == []
