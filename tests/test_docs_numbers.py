@@ -26,6 +26,7 @@ UNMEASURED = {
     ("docs/scale-out.md", "| case | kill point | compared with an uninterrupted run |"): "test cases, no numbers measured",
     ("docs/scale-out.md", "| script | prints (and writes) |"): "a list of scripts",
     ("docs/worst-case.md", "| spec | what |"): "spec syntax",
+    ("docs/recipes.md", "| file | family / bench | settings of |"): "a list of the shipped recipe files",
     ("docs/extending.md", "| extension | files you write | obliviate files you edit |"): "what each extension touches",
     # measured by tests, not by a bench: no results file exists for them (listed so that a new
     # measured table cannot slip in unmarked)
