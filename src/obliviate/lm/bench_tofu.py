@@ -18,7 +18,9 @@ Decisions:
   // num_epochs)``) then linear decay to 0, the HF Trainer's default (``schedule="linear"``, ``warmup_epochs=1``).
 - Method defaults, :data:`TOFU_METHOD_PARAMS`: config/forget.yaml with the README's run (forget.py does not
   divide ``batch_size``: 4 x 4 accumulation x 2 GPUs = 32 a step), 5 epochs, lr 1e-5, AdamW, weight decay
-  0.01; RMU keeps its authors' settings (one epoch, batches of 4).
+  0.01; RMU keeps its authors' settings (one epoch, batches of 4). Deviation: forget.py also warms up for one
+  epoch and decays linearly (``warmup_steps=max(1, steps_per_epoch)``); the method configs have no warm-up
+  field, so the methods keep a constant rate (``--param X.schedule=linear`` gives the decay without warm-up).
 - Methods run on all answer-only QA sequences. ``rmu`` steers the activations of every real token (question
   and answer), as the authors do on their corpora; ``whp`` and ``eco`` decode and re-tokenise the sequences,
   so they see the formatted question-answer text (WHP's generic labels then cover the question too).
