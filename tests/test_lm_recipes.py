@@ -171,3 +171,14 @@ def test_the_report_lists_each_value_s_source():
     assert "Parameters from recipe files" in card and "paper: &lt;b&gt;T1&lt;/b&gt;" in card and "tuned: x" in card
     assert card.index("all values") < card.index(">lr<") and "npo" not in card and "no value from the file" in card
     assert provenance_card({"runs": runs[2:]}) == []
+
+
+def test_the_cli_refuses_another_bench_s_recipe_before_anything_else(tmp_path, capsys):
+    from obliviate.cli import main
+
+    tofu = str(RECIPES[0].parent / "tofu-phi-1.5.toml")
+    out = tmp_path / "out"
+    assert main(["bench", "muse", "--recipe", tofu, "--data", str(tmp_path / "none"), "--target", str(tmp_path / "t"),
+                 "--retrain", str(tmp_path / "r"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "written for the lm family, bench tofu; it cannot be applied to bench muse" in err and not out.exists()

@@ -180,6 +180,7 @@ class MuseBench(UsesRecipe):
         from .benchmarks.muse import check_corpus
 
         check_corpus(self.corpus)
+        self.recipe_file()  # a recipe for another bench or family: refused first
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         bad = sorted(set(self.series) - set(SERIES))

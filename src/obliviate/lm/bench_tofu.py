@@ -116,6 +116,7 @@ class TofuBench(UsesRecipe):
     def validate(self) -> None:
         from .benchmarks.tofu import load_tofu
 
+        self.recipe_file()  # a recipe for another bench or family: refused first
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         check_model_dir(self.model, "--model")

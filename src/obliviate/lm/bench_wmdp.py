@@ -104,6 +104,7 @@ class WmdpBench(UsesRecipe):
     def validate(self) -> None:
         from .benchmarks.wmdp import load_wmdp, read_corpus
 
+        self.recipe_file()  # a recipe for another bench or family: refused first
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         check_model_dir(self.model, "--model")

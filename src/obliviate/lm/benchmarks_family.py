@@ -20,11 +20,12 @@ from .report import SECTION as MUSE_SECTION
 _DTYPE_HELP = "weights' dtype when loading the given models: auto (as saved), float32, bfloat16, float16"
 
 
-def _common(parser: argparse.ArgumentParser, data_help: str, recipe_help: str) -> None:
+def _common(parser: argparse.ArgumentParser, data_help: str, sections: str, example: str) -> None:
     parser.add_argument("--data", required=True, metavar="DIR_OR_HUB_ID", help=data_help)
     parser.add_argument("--dtype", default="auto", help=_DTYPE_HELP)
     parser.add_argument("--recipe", default=None, metavar="FILE",
-                        help=f"recipe file (TOML; docs/recipes.md): {recipe_help}, under --param / --eval")
+                        help=f"recipe file (TOML; docs/recipes.md), e.g. {example}: its {sections}; --param / --eval "
+                        "override it")
 
 
 # ----- TOFU ----------------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ class TofuFamily(Family):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _common(parser, "TOFU as published (a local copy of locuslab/TOFU: <split>.json ...) or its hub id",
-                "its [train] (the fine-tune, under --train), [methods.X] and [eval], e.g. recipes/tofu-phi-1.5.toml")
+                "[train] (the fine-tune; --train overrides it), [methods.X] and [eval]", "recipes/tofu-phi-1.5.toml")
         parser.add_argument("--model", required=True, metavar="DIR", help="the model to fine-tune (HF directory)")
         parser.add_argument("--forget-split", default="forget10", help="forget01, forget05 or forget10 (default)")
         parser.add_argument("--original", default=None, metavar="DIR",
@@ -85,7 +86,7 @@ class MuseFamily(Family):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _common(parser, "MUSE as published (a local copy of muse-bench/MUSE-News or -Books, or muse_bench's "
                         "data/<corpus>) or its hub id",
-                "its [methods.X] and [eval], e.g. recipes/muse-news-llama2-7b.toml")
+                "[methods.X] and [eval]", "recipes/muse-news-llama2-7b.toml")
         parser.add_argument("--corpus", default="news", choices=("news", "books"), help="news (default) or books")
         parser.add_argument("--target", required=True, metavar="DIR", help="MUSE's target model (HF directory)")
         parser.add_argument("--retrain", required=True, metavar="DIR", help="MUSE's retrained model (HF directory)")
@@ -138,7 +139,7 @@ class WmdpFamily(Family):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _common(parser, "WMDP as published (a local copy of cais/wmdp: wmdp-bio/test-*.parquet ...) or its hub id",
-                "its [methods.X] and [eval], e.g. recipes/wmdp-zephyr-7b-rmu.toml")
+                "[methods.X] and [eval]", "recipes/wmdp-zephyr-7b-rmu.toml")
         parser.add_argument("--model", required=True, metavar="DIR", help="the model to unlearn (HF directory)")
         parser.add_argument("--forget-corpus", required=True, metavar="FILE",
                             help="forget texts: .jsonl with a text field per line, or blank-line separated text")
