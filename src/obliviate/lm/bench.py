@@ -180,9 +180,11 @@ class LMBench:
 
             return converted_dir(cache_dir)
         if self.pretrain:
-            from .pretrain import pretrained_dir
+            from ..bench.cache import cached_directory
+            from .pretrain import pretrain
 
-            return pretrained_dir(cache_dir, self.pretrain, self.model, self.vocab_size, self.max_length)
+            key = self.pretrain_key()
+            return cached_directory(cache_dir, "lm-pretrained", key, lambda target: pretrain(target, key))
         return None
 
     def inputs(self) -> list[Path]:

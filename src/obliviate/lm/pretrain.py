@@ -15,7 +15,8 @@ Decisions:
   few are cut at the bench's max_length 128, alike for every model of the bench.
 - Recipe (:data:`PRETRAIN_RECIPE`): the bench's training recipe (Adam, lr 3e-3, batch 16, cosine) for
   2 passes, sized for the shared 2-core CPU (about 0.7M training tokens).
-- The entry is a verified cache directory (safetensors + tokenizer), keyed by every setting above.
+- The bench keeps it as a verified cache directory (safetensors + tokenizer) keyed by :func:`pretrain_key`
+  (``LMBench.pretrained_start``); this module does not know the cache.
 """
 
 from __future__ import annotations
@@ -57,15 +58,6 @@ def pretrain_key(corpus: str, size: str, vocab_size: int, max_length: int, n: in
     return {"corpus": corpus, "size": size, "vocab_size": vocab_size, "max_length": max_length,
             "verses": PRETRAIN_VERSES if n is None else n,
             "recipe": dict(recipe or PRETRAIN_RECIPE), "seed": PRETRAIN_SEED}
-
-
-def pretrained_dir(cache_dir: str | Path, corpus: str, size: str, vocab_size: int, max_length: int,
-                   n: int | None = None, recipe: dict[str, Any] | None = None) -> Path:
-    """The cached directory of the tiny Llama of ``size`` pretrained on ``corpus`` (trained on first use)."""
-    from ..bench.cache import cached_directory
-
-    key = pretrain_key(corpus, size, vocab_size, max_length, n, recipe)
-    return cached_directory(Path(cache_dir), "lm-pretrained", key, lambda target: pretrain(target, key))
 
 
 def pretrain(target: Path, key: dict[str, Any]) -> float:
