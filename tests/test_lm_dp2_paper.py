@@ -102,7 +102,10 @@ def test_the_paper_pipeline_stages_and_its_spent_epsilon(tmp_path, monkeypatch):
     assert _same(seen["original"][0], pretrained) and seen["original"][1] == n_all  # non-private, all bios
     assert _same(seen["retain"][0], pretrained) and seen["retain"][1] == n_retain  # the exact reference
     assert _same(seen["dp"][0], pretrained) and seen["dp"][1] == n_all  # DP-SGD on all bios
-    assert seen["request"][1] == n_retain and not _same(seen["request"][0], pretrained)  # from the DP base
+    (base_entry,) = (tmp_path / "cache").glob("lm-dp2-base-*")
+    dp_base = _state(load_causal_lm(base_entry / "model", dtype="float32")[0])
+    assert not _same(dp_base, pretrained)  # DP-SGD moved it
+    assert _same(seen["request"][0], dp_base) and seen["request"][1] == n_retain  # the request: DP base + retain
 
     # the accountant's epsilon spent by the DP base's training, at the paper's target and delta
     for name in ("dp2_base", "dp2"):

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..utils.seeding import seed_everything
 from ..bench.cache import cached_model
 
+if TYPE_CHECKING:
+    from .train import LMTrainConfig
 
-def paper_dp2_params(finetune) -> dict[str, Any]:
+
+def paper_dp2_params(finetune: LMTrainConfig) -> dict[str, Any]:
     """dp2's parameters in the paper's regime, given the bench's fine-tune recipe ``finetune`` (the
     original's and the retrain's, an LMTrainConfig): the request = half its epochs (at least one) at its
     lr and batch size; the DP base = the paper's DP-SGD recipe (DPTrainConfig's defaults)."""
