@@ -172,7 +172,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("core", ["data", "models", "tasks", "training", "metrics", "record", "lm", "clip"]),
     ("methods", ["methods", "pruning"]),
     ("bench machinery", ["bench.cache", "bench.cache_entry", "bench.rows", "bench.results", "bench.options",
-                         "bench.series", "bench.plan", "families", "report.*"]),
+                         "bench.series", "bench.plan", "bench.tuned_seeds", "families", "report.*"]),
     ("families", ["classifier", "lm.bench", "lm.bench_*", "lm.*family", "lm.unlearn", "lm.report", "clip.bench",
                   "clip.*family", "clip.report", "clip.plan", "lm.plan", "lm.restor_plan"]),
     ("drivers", ["bench", "bench.run", "tune", "bench.cache_cli", "report", "report.page"]),
