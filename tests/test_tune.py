@@ -102,13 +102,54 @@ def test_another_search_in_the_same_out_is_refused(tmp_path: Path, capsys: pytes
 @needs_optuna
 def test_retrain_free_objective_reports_its_agreement(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
-    assert main([*FAST[:-1], "--out", str(out), "--trials", "3", "--objective", "retrain-free"]) == 0
+    assert main([*FAST[:-1], "--out", str(out), "--trials", "3", "--objective", "retrain-free", "--agreement"]) == 0
     printed = capsys.readouterr().out
     assert "agreement: its choice ranks" in printed and "of 3 complete trials by the average gap to retrain" in printed
     trials = json.loads((out / "trials.json").read_text())
     assert all(t["value"] == pytest.approx(t["objectives"]["retrain-free"]) for t in trials["trials"])
     assert trials["agreement"]["by"]["retrain"]["rank"] in (1, 2, 3)
     assert "retrain-free score" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
+
+
+@needs_optuna
+def test_retrain_free_trains_no_retrain_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """Without --agreement the retrain-free search trains, loads and evaluates no exact retrain at all."""
+    from obliviate.classifier import bench as classifier_bench
+    from obliviate.methods.classifier.retrain import Retrain
+
+    calls: list[str] = []
+    real_retrain = Retrain.run
+
+    def counted(self, *args, **kwargs):  # the exact retrain (the original is trained by train_classifier)
+        calls.append("Retrain.run")
+        return real_retrain(self, *args, **kwargs)
+
+    def no_reference(*args, **kwargs):
+        calls.append("reference")
+        raise AssertionError("a reference-free search asked for the retrain reference")
+
+    monkeypatch.setattr(Retrain, "run", counted)
+    monkeypatch.setattr(classifier_bench._SeedRun, "reference_rows", no_reference)
+    monkeypatch.setattr(classifier_bench._SeedRun, "train_reference", no_reference)
+    out, cache = tmp_path / "study", tmp_path / "cache"
+    argv = [*FAST, "--out", str(out), "--cache-dir", str(cache), "--trials", "2", "--objective", "retrain-free",
+            "--space", "lr=1e-3:1e-1:log"]
+    assert main(argv) == 0
+    assert calls == []  # no exact retrain ran, and no reference was asked for
+    entries = [p.name for p in cache.iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1 and entries[0].startswith("original-")  # no retrain entry in the model cache
+    trials = json.loads((out / "trials.json").read_text())
+    assert trials["spec"]["reference"] is False and trials["counts"]["COMPLETE"] == 2
+    for t in trials["trials"]:  # only the retrain-free score is recorded: no gap to retrain exists
+        assert set(t["objectives"]) == {"retrain-free"} and t["value"] == pytest.approx(t["objectives"]["retrain-free"])
+    assert trials["agreement"]["by"] == {}
+    rows = [json.loads(f.read_text()) for f in (out / "runs" / "rows").glob("*.json")]
+    assert {r["method"]["name"] for r in rows} == {"original", "finetune"}
+    assert all(r["gap_to_retrain"] == {} and r["retrain_seconds"] is None for r in rows)
+    assert "retrain-free score" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
+    assert _tune(tmp_path / "x", "--agreement") == 2  # the retrain objective is retrain-based already
+    assert "--objective retrain already is retrain-based" in capsys.readouterr().err
 
 
 @needs_optuna
