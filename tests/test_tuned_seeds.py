@@ -10,18 +10,22 @@ from typing import Any
 import pytest
 
 from obliviate.bench.options import seed_list, seeds_arg
-from obliviate.bench.tuned_seeds import check_tuned_seeds, mark_tuned_rows, overlaps, seeds_text, tuned_seeds
+from obliviate.bench.tuned_seeds import (check_tuned_seeds, forget_classes, forget_text, mark_tuned_rows, overlaps,
+                                         seeds_text, tuned_classes, tuned_seeds)
 from obliviate.cli import main
 from obliviate.errors import ConfigError
 
 #: what `obliviate tune` writes for a tuned value (tune.study.recipe_text), tuned on seeds 100 and 101
 TUNED = ("tuned: study runs/t/study.db, 4 trials, objective 1.2 (mean average gap to retrain), "
-         f"{seeds_text([100, 101])}, forget [random:0.1], space lr=loguniform(0.001, 0.1)")
+         f"{seeds_text([100, 101])}, {forget_text(['random:0.1'])}, space lr=loguniform(0.001, 0.1)")
+#: ... tuned on forgetting classes 1 and 7 (and 3 and 5 at once)
+TUNED_CLASS = TUNED.replace("forget [random:0.1]", forget_text(["class:1", "class:7", "class:3,5"]))
 
 
 class _Bench:
-    def __init__(self, seeds: list[int], methods: list[str], provenance: dict[str, str]) -> None:
-        self._resolved = {"seeds": seeds, "methods": {m: {} for m in methods},
+    def __init__(self, seeds: list[int], methods: list[str], provenance: dict[str, str],
+                 forget: tuple[str, ...] = ("random:0.1",)) -> None:
+        self._resolved = {"seeds": seeds, "methods": {m: {} for m in methods}, "forget": list(forget),
                           "recipe": {"path": "r.toml", "provenance": provenance}}
 
     def resolved(self) -> dict[str, Any]:
@@ -32,6 +36,24 @@ def test_provenance_seeds_round_trip() -> None:
     assert tuned_seeds(TUNED) == {100, 101}
     assert tuned_seeds("given: --param on the tune command") == set()
     assert tuned_seeds("paper default (Table 3)") == set()
+    assert tuned_classes(TUNED) == set() and tuned_classes(TUNED_CLASS) == {1, 7, 3, 5}
+    assert forget_classes("class:3,5") == {3, 5} and forget_classes("random:0.1") == set()
+
+
+def test_a_class_tuned_on_is_not_held_out_whatever_the_seed() -> None:
+    """A class-wise forget set is the same on every seed: only other classes are held out."""
+    prov = {"methods.finetune.lr": TUNED_CLASS}
+    assert overlaps(_Bench([0, 1, 2], ["finetune"], prov, ("class:2", "random:0.1"))) is None
+    bench = _Bench([0, 1], ["retrain", "finetune"], prov, ("class:2", "class:7"))
+    found = overlaps(bench)
+    assert found is not None and found.classes == {"finetune": [7]} and found.seeds == {"finetune": []}
+    with pytest.raises(ConfigError, match=r"tuned on forgetting classes \[7\] that this bench reports.*other classes"):
+        check_tuned_seeds([bench])
+    rows = [{"method": {"name": m}, "seed": 0, "task": {"forget_spec": f}}
+            for f in ("class:2", "class:7") for m in ("retrain", "finetune")]
+    mark_tuned_rows(bench, rows)
+    assert [r.get("tuned_on_class", False) for r in rows] == [False, False, False, True]
+    assert not any("tuned_on_seed" in r for r in rows)
 
 
 def test_only_the_methods_the_bench_runs_and_its_seeds_count() -> None:
@@ -70,7 +92,8 @@ def _recipe(tmp_path: Path) -> Path:
     path = tmp_path / "recipe.toml"
     path.write_text('[recipe]\nname = "finetune-digits-tuned"\nfamily = "classifier"\ndataset = "digits"\n'
                     'model = "cnn"\n\n[methods.finetune]\nlr = 0.02\nepochs = 1\n\n[provenance]\n'
-                    f'"methods.finetune.lr" = "{TUNED}"\n"methods.finetune.epochs" = "given: --param on the tune command"\n')
+                    f'"methods.finetune.lr" = "{TUNED}"\n'
+                    '"methods.finetune.epochs" = "given: --param on the tune command"\n')
     return path
 
 
@@ -99,7 +122,7 @@ def test_allowed_tuned_seeds_are_marked_in_results_and_report(tmp_path: Path) ->
     assert all(r.get("tuned_on_seed", True) is True for r in doc["runs"])  # a mark is true or absent
     html = (tmp_path / "out" / "report.html").read_text()
     assert "‡ tuned on seed 101</span>" in html
-    assert "‡ tuned on a reported seed: finetune (seed 101)" in html
+    assert "‡ tuned on a reported task: finetune (seed 101)" in html
     from obliviate.report import format_table_text
 
     text = format_table_text(doc)

@@ -153,7 +153,8 @@ class ClassifierBench:
         if not self.reference:
             exact = [m for m in self.methods if get_method(m, family="classifier").is_exact]
             if exact or (self.accelerate or 1) > 1:
-                raise ConfigError(f"a bench without its reference runs no exact retrain ({', '.join(exact) or '--accelerate'})")
+                raise ConfigError("a bench without its reference runs no exact retrain "
+                                  f"({', '.join(exact) or '--accelerate'})")
         self.resolved()  # parses every method config, the search config and the training recipe
 
     def inputs(self) -> list[Path]:
@@ -490,8 +491,8 @@ def _reference_row(store: RowStore, key: dict, task: Task, reference, retrain_se
     return row
 
 
-def _original_row(store: RowStore, key: dict, task: Task, original, ref_metrics: dict | None, retrain_seconds: float | None,
-                  bench: ClassifierBench) -> dict:
+def _original_row(store: RowStore, key: dict, task: Task, original, ref_metrics: dict | None,
+                  retrain_seconds: float | None, bench: ClassifierBench) -> dict:
     row_key = {**key, "method": "original"}
     row = store.get(row_key)
     if row is None:

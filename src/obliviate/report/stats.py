@@ -23,6 +23,8 @@ GroupKey = tuple[str, str, str]
 TIMING_MEASURED = "measured"
 #: the row field of a row on a seed its recipe values were tuned on (written by obliviate.bench.tuned_seeds)
 TUNED_ON_SEED = "tuned_on_seed"
+#: ... and of a row forgetting a class its recipe values were tuned on forgetting
+TUNED_ON_CLASS = "tuned_on_class"
 
 
 def is_num(value: Any) -> bool:
@@ -102,7 +104,9 @@ def summarize(results: dict) -> list[dict]:
     (``{"mean", "std", "n"}`` or None when no row has the value), ``time_ratio_cached`` (some ratio
     divides by a retrain time not measured by the same process: read from the model cache, or not
     recorded), ``tuned_seeds`` (the seeds whose row is marked ``tuned_on_seed``: its recipe values
-    were tuned on that seed, run with ``--allow-tuned-seeds``) and ``per_seed`` (seed -> ``{"metrics", "gap_to_retrain"}`` of that seed's row, for
+    were tuned on that seed, run with ``--allow-tuned-seeds``), ``tuned_class`` (some row is marked
+    ``tuned_on_class``: they were tuned on forgetting this group's class) and ``per_seed`` (seed ->
+    ``{"metrics", "gap_to_retrain"}`` of that seed's row, for
     paired comparisons). The std is the sample std
     (ddof=1), so a single seed gives 0. ``None`` and non-finite values are left out of the statistics.
     Groups keep the order in which they first appear; within a group retrain and original come first.
@@ -145,6 +149,7 @@ def summarize(results: dict) -> list[dict]:
                     "time_ratio_cached": any(_cached_ratio(r) for r in rows),
                     "tuned_seeds": sorted({r["seed"] for r in rows
                                            if r.get(TUNED_ON_SEED) is True and isinstance(r.get("seed"), int)}),
+                    "tuned_class": any(r.get(TUNED_ON_CLASS) is True for r in rows),
                     "per_seed": {
                         r["seed"]: {"metrics": dict(r.get("metrics") or {}),
                                     "gap_to_retrain": dict(r.get("gap_to_retrain") or {})}

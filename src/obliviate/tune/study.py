@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bench.tuned_seeds import seeds_text
+from ..bench.tuned_seeds import forget_text, seeds_text
 from ..errors import ConfigError, ObliviateError
 from ..utils.io import atomic_write_json, atomic_write_text
 from .objective import NEEDS_REFERENCE, OBJECTIVES, scores, spearman
@@ -221,7 +221,7 @@ def recipe_text(spec: TuneSpec, out: Path, command: str, params: dict[str, Any],
 
     what = OBJECTIVES[spec.objective][1]
     tuned = (f"tuned: study {out / STUDY_FILE}, {n_trials} trials, objective {value:.4g} ({what}), "
-             f"{seeds_text(spec.validation_seeds)}, forget [{', '.join(spec.forget)}], space {spec.space_text()}")
+             f"{seeds_text(spec.validation_seeds)}, {forget_text(spec.forget)}, space {spec.space_text()}")
     chosen = {**spec.fixed, **params}
     provenance = {f"train.{name}": "given: --train on the tune command" for name in spec.train}
     provenance.update({f"methods.{spec.method}.{name}": tuned if name in params else "given: --param on the tune command"
