@@ -1,5 +1,5 @@
 """The command line of ``obliviate tune FAMILY``: the family adapter's own bench options (dataset, forget
-specs, ...) plus the search's. Only the classifier family can be tuned so far (lm later)."""
+specs, ...) plus the search's. Families: classifier and lm (the lm family with the retrain objective only)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import Any
 from ..bench.options import BenchOptions, kv, split_list
 from ..errors import ConfigError
 from ..families import Bench, Family, get_family
-from .objective import NEEDS_REFERENCE, OBJECTIVES
+from .objective import NEEDS_REFERENCE, OBJECTIVES, applicable
 from .space import default_space, parse_space
 from .study import STUDY_FILE, TuneSpec, open_study, optimize, require_optuna, write_outputs
 
-#: the families ``obliviate tune`` supports (the lm family's benches come later)
-TUNABLE = ("classifier",)
+#: the families ``obliviate tune`` supports
+TUNABLE = ("classifier", "lm")
 #: the lowest validation seed: reports use seeds 0..N-1 (``--seeds N``), so tuning on them would tune the
 #: reported numbers on themselves
 FIRST_VALIDATION_SEED = 100
@@ -30,7 +30,7 @@ def add_tune_parser(sub: Any) -> None:
         description="Hyperparameter search for one method (Optuna TPE, median pruning) on validation seeds, "
         "disjoint from the seeds reports use. The study lives in OUT/study.db: rerun the same command to "
         "resume it, or run it in several processes at once. Writes OUT/recipe.toml (the chosen parameters "
-        "and their provenance) and OUT/trials.json. Families: " + ", ".join(TUNABLE) + " (lm later).")
+        "and their provenance) and OUT/trials.json. Families: " + ", ".join(TUNABLE) + ".")
     fams = t.add_subparsers(dest="family", metavar="FAMILY", required=True)
     for name in TUNABLE:
         family = get_family(name)
@@ -104,6 +104,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise ConfigError(f"{method} is the exact reference every trial compares with; tune an approximate method")
     fixed, train = kv(args.param, "--param"), kv(args.train, "--train")
     reference = args.objective in NEEDS_REFERENCE or args.agreement
+    if args.objective not in applicable(family.name, reference=True):
+        raise ConfigError(f"--objective {args.objective} scores classifier rows (forget / test / retain accuracy); "
+                          f"the {family.name} family has only --objective retrain so far")
     if args.agreement and args.objective in NEEDS_REFERENCE:
         raise ConfigError(f"--agreement measures a retrain-free objective against the retrain-based one; "
                           f"--objective {args.objective} already is retrain-based")
@@ -127,7 +130,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if both:
         raise ConfigError(f"{', '.join(both)} both tuned (--space or the default space) and fixed (--param)")
     spec = TuneSpec(
-        family=family.name, method=method, dataset=str(resolved.get("dataset")), model=str(resolved.get("model")),
+        family=family.name, method=method, dataset=str(resolved.get("dataset") or resolved.get("corpus")),
+        model=str(resolved.get("model")),
         objective=args.objective, validation_seeds=seeds, forget=list(resolved.get("forget", [])), space=space,
         fixed={k: defaults[k] for k in fixed}, sampler_seed=args.sampler_seed,
         train={k: resolved["train"][k] for k in train}, base_recipe=getattr(args, "recipe", None),

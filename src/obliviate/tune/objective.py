@@ -69,11 +69,19 @@ OBJECTIVES: dict[str, tuple[Callable[[Rows, str], float], str]] = {
 
 #: the objectives that read the exact-retrain reference (its gap to retrain)
 NEEDS_REFERENCE: frozenset[str] = frozenset({"retrain"})
+#: objective -> the families whose rows it can score (absent: every family)
+FAMILIES: dict[str, tuple[str, ...]] = {"retrain-free": ("classifier",)}  # it reads classification accuracies
 
 
-def scores(rows: Rows, method: str, reference: bool = True) -> dict[str, float]:
-    """Every objective's score of one seed's rows (without a ``reference``: those that need none)."""
-    return {name: fn(rows, method) for name, (fn, _) in OBJECTIVES.items() if reference or name not in NEEDS_REFERENCE}
+def applicable(family: str, reference: bool) -> list[str]:
+    """The objectives a search of ``family`` can record (those needing the reference only with it)."""
+    return [name for name in OBJECTIVES
+            if (reference or name not in NEEDS_REFERENCE) and family in FAMILIES.get(name, (family,))]
+
+
+def scores(rows: Rows, method: str, names: list[str] | None = None) -> dict[str, float]:
+    """The objectives ``names`` (default: every one) scored on one seed's rows."""
+    return {name: fn(rows, method) for name, (fn, _) in OBJECTIVES.items() if names is None or name in names}
 
 
 def spearman(xs: list[float], ys: list[float]) -> float | None:

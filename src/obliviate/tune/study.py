@@ -20,7 +20,7 @@ from typing import Any
 from ..bench.tuned_seeds import forget_text, seeds_text
 from ..errors import ConfigError, ObliviateError
 from ..utils.io import atomic_write_json, atomic_write_text
-from .objective import NEEDS_REFERENCE, OBJECTIVES, scores, spearman
+from .objective import OBJECTIVES, applicable, scores, spearman
 from .space import Dimension
 
 STUDY_FILE = "study.db"
@@ -62,7 +62,7 @@ class TuneSpec:
 
     def objectives(self) -> list[str]:
         """The objectives every trial records (those needing the reference only when it is trained)."""
-        return [name for name in OBJECTIVES if self.reference or name not in NEEDS_REFERENCE]
+        return applicable(self.family, self.reference)
 
     def as_dict(self) -> dict[str, Any]:
         return {"family": self.family, "method": self.method, "dataset": self.dataset, "model": self.model,
@@ -129,7 +129,7 @@ def objective(spec: TuneSpec, run_seed: RunSeed) -> Callable[[Any], float]:
         for step, seed in enumerate(spec.validation_seeds):
             try:
                 rows = run_seed(seed, params)
-                found = scores(rows, spec.method, reference=spec.reference)
+                found = scores(rows, spec.method, spec.objectives())
             except ObliviateError as exc:  # a failing method fails this trial; the search goes on
                 trial.set_user_attr("error", str(exc))
                 return math.nan
