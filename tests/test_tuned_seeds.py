@@ -87,6 +87,23 @@ def test_seeds_take_a_number_or_a_list() -> None:
         seed_list(seeds_arg("10,10"))
 
 
+def test_a_seed_list_survives_the_saved_config(tmp_path: Path) -> None:
+    """The bench.yaml/toml a run saves gives back the same seeds, a one-seed list included."""
+    from obliviate.bench.config_file import resolve_run
+    from obliviate.cli import build_parser
+
+    for seeds, expected in (("100,", [100]), ("10,11,12", [10, 11, 12]), ("2", [0, 1])):
+        argv = ["bench", "classifier", "--seeds", seeds, "--out", str(tmp_path / "o")]
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        name, text = resolve_run(args).saved_file()
+        (tmp_path / name).write_text(text)
+        argv = ["bench", "--config", str(tmp_path / name), "--out", str(tmp_path / "o")]
+        again = build_parser().parse_args(argv)
+        again.argv = argv
+        assert resolve_run(again).benches()[0].resolved()["seeds"] == expected
+
+
 def _recipe(tmp_path: Path) -> Path:
     """A recipe as `obliviate tune` writes it: finetune's lr tuned on seeds 100 and 101."""
     path = tmp_path / "recipe.toml"
