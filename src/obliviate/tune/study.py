@@ -69,7 +69,9 @@ class TuneSpec:
                 "objective": self.objective, "validation_seeds": list(self.validation_seeds),
                 "forget": list(self.forget), "space": [d.as_dict() for d in self.space], "fixed": dict(self.fixed),
                 "train": dict(self.train), "base_recipe": self.base_recipe,
-                "bench": self.bench, "sampler_seed": self.sampler_seed, "reference": self.reference}
+                "bench": self.bench, "sampler_seed": self.sampler_seed,
+                # only when false: studies made before this field (which trained the reference) still resume
+                **({} if self.reference else {"reference": False})}
 
     def space_text(self) -> str:
         return ", ".join(d.describe() for d in self.space)
