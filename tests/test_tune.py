@@ -102,13 +102,54 @@ def test_another_search_in_the_same_out_is_refused(tmp_path: Path, capsys: pytes
 @needs_optuna
 def test_retrain_free_objective_reports_its_agreement(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
-    assert main([*FAST[:-1], "--out", str(out), "--trials", "3", "--objective", "retrain-free"]) == 0
+    assert main([*FAST[:-1], "--out", str(out), "--trials", "3", "--objective", "retrain-free", "--agreement"]) == 0
     printed = capsys.readouterr().out
     assert "agreement: its choice ranks" in printed and "of 3 complete trials by the average gap to retrain" in printed
     trials = json.loads((out / "trials.json").read_text())
     assert all(t["value"] == pytest.approx(t["objectives"]["retrain-free"]) for t in trials["trials"])
     assert trials["agreement"]["by"]["retrain"]["rank"] in (1, 2, 3)
     assert "retrain-free score" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
+
+
+@needs_optuna
+def test_retrain_free_trains_no_retrain_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """Without --agreement the retrain-free search trains, loads and evaluates no exact retrain at all."""
+    from obliviate.classifier import bench as classifier_bench
+    from obliviate.methods.classifier.retrain import Retrain
+
+    calls: list[str] = []
+    real_retrain = Retrain.run
+
+    def counted(self, *args, **kwargs):  # the exact retrain (the original is trained by train_classifier)
+        calls.append("Retrain.run")
+        return real_retrain(self, *args, **kwargs)
+
+    def no_reference(*args, **kwargs):
+        calls.append("reference")
+        raise AssertionError("a reference-free search asked for the retrain reference")
+
+    monkeypatch.setattr(Retrain, "run", counted)
+    monkeypatch.setattr(classifier_bench._SeedRun, "reference_rows", no_reference)
+    monkeypatch.setattr(classifier_bench._SeedRun, "train_reference", no_reference)
+    out, cache = tmp_path / "study", tmp_path / "cache"
+    argv = [*FAST, "--out", str(out), "--cache-dir", str(cache), "--trials", "2", "--objective", "retrain-free",
+            "--space", "lr=1e-3:1e-1:log"]
+    assert main(argv) == 0
+    assert calls == []  # no exact retrain ran, and no reference was asked for
+    entries = [p.name for p in cache.iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1 and entries[0].startswith("original-")  # no retrain entry in the model cache
+    trials = json.loads((out / "trials.json").read_text())
+    assert trials["spec"]["reference"] is False and trials["counts"]["COMPLETE"] == 2
+    for t in trials["trials"]:  # only the retrain-free score is recorded: no gap to retrain exists
+        assert set(t["objectives"]) == {"retrain-free"} and t["value"] == pytest.approx(t["objectives"]["retrain-free"])
+    assert trials["agreement"]["by"] == {}
+    rows = [json.loads(f.read_text()) for f in (out / "runs" / "rows").glob("*.json")]
+    assert {r["method"]["name"] for r in rows} == {"original", "finetune"}
+    assert all(r["gap_to_retrain"] == {} and r["retrain_seconds"] is None for r in rows)
+    assert "retrain-free score" in tomllib.loads((out / "recipe.toml").read_text())["provenance"]["methods.finetune.lr"]
+    assert _tune(tmp_path / "x", "--agreement") == 2  # the retrain objective is retrain-based already
+    assert "--objective retrain already is retrain-based" in capsys.readouterr().err
 
 
 @needs_optuna
@@ -236,3 +277,69 @@ def test_retrain_gap_is_the_mean_over_the_forget_specs() -> None:
     failed = [rows[0] | {"status": "failed", "error": "boom"}]
     with pytest.raises(Exception, match="ft failed: boom"):
         retrain_gap(failed, "ft")
+
+
+@needs_optuna
+def test_class_wise_study_resumes_after_its_process_is_killed(tmp_path: Path) -> None:
+    """A class-wise search (validation classes 1 and 7, other than the reported class:3) whose process is
+    SIGKILLed mid-search resumes: the finished trials are kept, the killed one stays RUNNING and is not counted."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import optuna
+
+    out = tmp_path / "study"
+    argv = [*FAST, "--forget", "class:1", "--forget", "class:7", "--out", str(out), "--trials", "4",
+            "--cache-dir", str(tmp_path / "cache"), "--space", "lr=1e-3:1e-1:log"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "obliviate", *argv[:]], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(2)
+            if not (out / "study.db").exists():
+                continue
+            try:
+                study = optuna.load_study(study_name="classifier-finetune", storage=f"sqlite:///{out / 'study.db'}")
+                states = [t.state for t in study.trials]
+            except Exception:  # the tables are being created
+                continue
+            if states.count(optuna.trial.TrialState.COMPLETE) >= 1 and optuna.trial.TrialState.RUNNING in states:
+                break
+        assert proc.poll() is None, "the search ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (out / "trials.json").exists()  # killed: no outputs yet
+    assert main(argv) == 0
+    trials = json.loads((out / "trials.json").read_text())
+    assert trials["counts"]["COMPLETE"] == 4 and trials["counts"]["RUNNING"] == 1
+    assert trials["spec"]["forget"] == ["class:1", "class:7"]
+    recipe = tomllib.loads((out / "recipe.toml").read_text())
+    source = recipe["provenance"]["methods.finetune.lr"]
+    assert "validation seeds [100]" in source and "forget [class:1, class:7]" in source
+    from obliviate.bench.tuned_seeds import tuned_classes, tuned_seeds
+
+    assert tuned_seeds(source) == {100} and tuned_classes(source) == {1, 7}  # what the bench guard reads
+
+
+@needs_optuna
+def test_lm_family_is_tuned_with_the_retrain_objective(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "study"
+    lm = ["tune", "lm", "--method", "npo", "--people", "6", "--train", "epochs=3", "--param", "epochs=1",
+          "--validation-seeds", "100", "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    assert main([*lm, "--objective", "retrain-free", "--out", str(out)]) == 2
+    assert "the lm family has only --objective retrain so far" in capsys.readouterr().err
+    assert main([*lm, "--trials", "2", "--space", "lr=1e-4:1e-2:log", "--out", str(out)]) == 0
+    trials = json.loads((out / "trials.json").read_text())
+    assert trials["counts"]["COMPLETE"] == 2 and trials["spec"]["dataset"] == "bios"
+    assert all(t["value"] == pytest.approx(t["objectives"]["retrain"]) for t in trials["trials"])
+    recipe = tomllib.loads((out / "recipe.toml").read_text())
+    assert recipe["recipe"]["family"] == "lm" and recipe["recipe"]["model"] == "tiny"
+    assert recipe["methods"]["npo"]["epochs"] == 1 and 1e-4 <= recipe["methods"]["npo"]["lr"] <= 1e-2
+    assert "validation seeds [100], forget [documents]" in recipe["provenance"]["methods.npo.lr"]

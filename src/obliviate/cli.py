@@ -232,7 +232,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(dry_run_text(benches, out), end="")
         return 0
     with report_rows(args.report_to, out, suite):
-        doc = run_suite(suite, benches, out, command, overwrite=args.overwrite, files=dict([run.saved_file()]))
+        doc = run_suite(suite, benches, out, command, overwrite=args.overwrite, files=dict([run.saved_file()]),
+                        allow_tuned_seeds=bool(args.allow_tuned_seeds))
     _say(args, format_table_text(doc))
     _say(args, summary_text(doc))
     _say(args, f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")

@@ -291,7 +291,8 @@ def _tokens(action: argparse.Action, key: str, value: Any, where: str) -> list[s
     items = _items(value, key, where)
     if isinstance(action, argparse._AppendAction):
         return [token for item in items for token in (flag, item)]
-    return [flag, ",".join(items)]
+    single = isinstance(value, (list, tuple)) and len(items) == 1  # a one-item list stays a list (seeds: [10])
+    return [flag, ",".join(items) + ("," if single else "")]
 
 
 def _items(value: Any, key: str, where: str, prefix: str = "") -> list[str]:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,35 +44,28 @@ def split_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def parse_seeds(value: "str | int | Sequence[int]") -> int | list[int]:
-    """``--seeds``: a count N (seeds 0..N-1) or explicit seeds ``10,11,12`` (held-out seeds for reports)."""
-    if isinstance(value, int):
-        return value
-    if not isinstance(value, str):
-        return [int(v) for v in value]
+def seeds_arg(text: str) -> int | list[int]:
+    """``--seeds``'s argument: a number N (``3``) or a comma-separated list of seeds (``10,11,12``)."""
     try:
-        seeds = [int(v) for v in split_list(value)]
+        return [int(s) for s in split_list(text)] if "," in text else int(text)
     except ValueError:
-        raise ConfigError(f"--seeds takes a count N or comma-separated seeds (10,11,12), got {value!r}") from None
-    if not seeds:
-        raise ConfigError("--seeds is empty")
-    return seeds[0] if "," not in value else seeds
+        raise argparse.ArgumentTypeError(f"expected a number N or a list of seeds like 10,11,12, got {text!r}") from None
 
 
-def seed_list(n: "int | Sequence[int]") -> list[int]:
-    """The seeds of ``--seeds``: 0..n-1 for a count, else the explicit seeds (distinct, >= 0)."""
-    if not isinstance(n, int):
-        seeds = [int(s) for s in n]
-        if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-            raise ConfigError(f"explicit --seeds must be distinct and >= 0, got {seeds}")
-        return seeds
-    if n < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {n}")
-    return list(range(n))
+def seed_list(value: int | list[int]) -> list[int]:
+    """The seeds of ``--seeds``: 0..N-1 for a number N, else the given list (distinct, non-negative)."""
+    if isinstance(value, list):
+        if not value or min(value) < 0 or len(set(value)) != len(value):
+            raise ConfigError(f"--seeds needs distinct non-negative seeds, got {value}")
+        return list(value)
+    if value < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {value}")
+    return list(range(value))
 
 
 #: Run options that belong to the whole run, not to one bench (a config file sets them at its top level).
-RUN_KEYS: tuple[str, ...] = ("out", "overwrite", "quiet", "threads", "config", "dry_run", "report_to")
+RUN_KEYS: tuple[str, ...] = ("out", "overwrite", "quiet", "threads", "config", "dry_run", "report_to",
+                             "allow_tuned_seeds")
 #: Where run results can be logged besides results.json (``--report-to``).
 REPORT_TARGETS: tuple[str, ...] = ("tensorboard", "mlflow")
 
@@ -82,8 +75,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False)
     where they may also stand before the family name (``obliviate bench --seeds 1 lm``), so they default
     to what the bench parser read."""
     default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
-    parser.add_argument("--seeds", type=parse_seeds, default=default(3),
-                        help="number of seeds N (seeds 0..N-1; default 3) or explicit seeds, e.g. 10,11,12")
+    parser.add_argument("--seeds", type=seeds_arg, default=default(3), metavar="N|S1,S2,...",
+                        help="number of seeds (0..N-1; default 3), or a list of seeds (e.g. 10,11,12)")
     parser.add_argument("--out", default=default(None),
                         help="output directory (default runs/<suite>-<hash of the resolved configuration>, so rerunning "
                         "the same command resumes it); rerun with the same --out to resume")
@@ -107,6 +100,9 @@ def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False)
     parser.add_argument("--report-to", action="append", choices=REPORT_TARGETS, default=default(None),
                         help="also log every finished row's metrics to TensorBoard or MLflow (installed separately) "
                         "in the output directory, repeatable")
+    parser.add_argument("--allow-tuned-seeds", action="store_true", default=default(None),  # None: not saved
+                        help="run seeds that a --recipe's tuned values were chosen on (its validation seeds) instead "
+                        "of refusing; those rows are marked tuned_on_seed in results.json and the report")
 
 
 def add_bench_commands(bench: argparse.ArgumentParser, families: Iterable["Family"]) -> None:

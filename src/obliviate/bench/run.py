@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from ..errors import ObliviateError
+from ..errors import ConfigError, ObliviateError
 from ..families import Bench, load_all
 from ..utils.io import atomic_write_json, atomic_write_text, remove_path
 from ..utils.outputs import check_output, prepare_dir
@@ -18,6 +18,7 @@ from ..utils.progress import is_quiet
 from .cache import config_hash
 from .results import build_results, write_results
 from .rows import finished_rows, suite_progress
+from .tuned_seeds import check_tuned_seeds, mark_tuned_rows
 
 
 def suite_config(suite: str, benches: list[Bench]) -> dict[str, Any]:
@@ -73,15 +74,19 @@ def bench_inputs(benches: list[Bench]) -> list[Path]:
 
 
 def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | None = None, *,
-              overwrite: bool = False, files: Mapping[str, str] | None = None) -> dict[str, Any]:
+              overwrite: bool = False, files: Mapping[str, str] | None = None,
+              allow_tuned_seeds: bool = False) -> dict[str, Any]:
     """Run every bench of a suite into ``out_dir`` (resuming finished rows); write all artifacts
     (``files``: name -> text of more files written beside config.json, e.g. the saved bench.yaml).
 
     ``out_dir`` follows :mod:`obliviate.utils.outputs` (new, empty, an earlier bench output to resume,
     or ``overwrite``: what was there is replaced). Every bench and the output are checked before the first file is
-    written; a user error before the first row removes what this run wrote (and the directory if it made it)."""
+    written; a user error before the first row removes what this run wrote (and the directory if it made it).
+    A bench whose seeds include a seed its recipe was tuned on is refused (:mod:`.tuned_seeds`) unless
+    ``allow_tuned_seeds``; then those rows are marked ``tuned_on_seed``."""
     for bench in benches:  # every problem is reported before anything is trained
         bench.validate()
+    check_tuned_seeds(benches, allow=allow_tuned_seeds)
     output = check_output(out_dir, "bench", inputs=bench_inputs(benches), overwrite=overwrite)
     clear_choices()  # results.json's environment reports the thread counts of this suite's benches only
     config = suite_config(suite, benches)
@@ -99,7 +104,7 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
                 _say_resume(f"resuming {out_dir}: {min(len(done), total)} of {total} rows already done")
             with suite_progress(total, done, f"bench {suite}"):
                 for bench in benches:
-                    runs.extend(bench.run(out_dir))
+                    runs.extend(mark_tuned_rows(bench, bench.run(out_dir)))
             doc = build_results(suite, runs, config, command)
             write_results(out_dir, doc)
             from ..report import write_report
@@ -115,7 +120,9 @@ def run_suite(suite: str, benches: list[Bench], out_dir: Path, command: str | No
     return doc
 
 
-def quick_suite(cache_dir: str | None = None, seeds: int = 3) -> list[Bench]:
+def quick_suite(cache_dir: str | None = None, seeds: int | list[int] = 3) -> list[Bench]:
     """The embedded default: every registered family's quick benches, small enough for minutes on 2 CPU
     cores (each adapter's ``quick_benches`` says what it runs)."""
+    if not isinstance(seeds, int):
+        raise ConfigError(f"the quick suite takes a number of seeds (--seeds N), got the list {seeds}")
     return [bench for family in load_all().values() for bench in family.quick_benches(cache_dir, seeds)]

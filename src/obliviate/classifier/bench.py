@@ -70,6 +70,9 @@ class ClassifierBench:
     #: train the originals and retrain references in N processes through accelerate
     #: (:mod:`obliviate.classifier.launch`); None or 1: in this process
     accelerate: int | None = None
+    #: False: no exact-retrain reference is trained or reported (rows carry no gap to retrain and no time
+    #: ratio); what ``obliviate tune --objective retrain-free`` runs for a user who cannot afford one
+    reference: bool = True
 
     def recipe_file(self) -> RecipeFile | None:
         """The parsed ``recipe`` file (read once), or None."""
@@ -105,6 +108,7 @@ class ClassifierBench:
             **({"worst_case_search": self.search_config().as_dict()} if self._searches() else {}),
             "mia_max_per_side": self.mia_max_per_side,
             "prune": PruneSpec.parse(self.prune).spec if self.prune else None,
+            **({} if self.reference else {"reference": False}),
         }
 
     def _factory(self) -> str | None:
@@ -146,6 +150,11 @@ class ClassifierBench:
             raise ConfigError(f"--mia-max-per-side must be a number of samples >= {MIN_PER_SIDE} (the attacker's "
                               f"least per side), got {mia!r}")
         self._check_accelerate()
+        if not self.reference:
+            exact = [m for m in self.methods if get_method(m, family="classifier").is_exact]
+            if exact or (self.accelerate or 1) > 1:
+                raise ConfigError("a bench without its reference runs no exact retrain "
+                                  f"({', '.join(exact) or '--accelerate'})")
         self.resolved()  # parses every method config, the search config and the training recipe
 
     def inputs(self) -> list[Path]:
@@ -165,7 +174,7 @@ class ClassifierBench:
         specs = [BenchSpec.parse(spec) for spec in self.forget]
         n_methods = sum(not get_method(m, family="classifier").is_exact for m in self.methods)
         n_points = sum(spec.steps if spec.kind == "sequential" else max(len(spec.percents), 1) for spec in specs)
-        return len(self.seeds) * n_points * (2 + n_methods)
+        return len(self.seeds) * n_points * ((2 if self.reference else 1) + n_methods)
 
     def _check_accelerate(self) -> None:
         """What ``--accelerate N`` supports (:mod:`obliviate.classifier.launch`), checked before any work."""
@@ -249,6 +258,10 @@ def _run_grid(bench: ClassifierBench, conf: dict[str, Any], splits: ImageSplits,
             points, search = points_of(ctx, spec)
             refs = []
             for point in points:
+                if not bench.reference:  # no retrain trained: the original alone, no gap to retrain
+                    refs.append(NO_REFERENCE)
+                    emit(_with_recipe(_mark(ctx.original_row(point.task), point, pruning, search), bench))
+                    continue
                 ref_row, original_row = ctx.reference_rows(point.task)
                 refs.append(ref_row)
                 emit(_with_recipe(_mark(original_row, point, pruning, search), bench))
@@ -315,6 +328,7 @@ class _SeedRun:
 
     def key(self, task: Task) -> dict[str, Any]:
         key = {**self.base_key, "seed": self.seed, "forget": task.request.spec, "forget_hash": _hash_indices(task)}
+        key |= {} if self.bench.reference else {"reference": False}  # its rows have no gap to retrain
         return key | ({"prune": self.pruning["spec"]} if self.pruning else {})
 
     def reference_key(self, task: Task) -> dict[str, Any]:
@@ -336,6 +350,10 @@ class _SeedRun:
         timing = {"retrain_timing": retrain_timing(ref_meta)}  # this process's view, for its methods and search
         original_row = _original_row(self.store, key, task, self.original, ref_row["metrics"], retrain_seconds, self.bench)
         return ref_row | timing, original_row | timing
+
+    def original_row(self, task: Task) -> dict:
+        """The original's row without a reference (no gap to retrain, no retrain time)."""
+        return _original_row(self.store, self.key(task), task, self.original, None, None, self.bench)
 
     def method_row(self, task: Task, name: str, params: dict, ref_row: dict) -> dict:
         return _method_row(self.store, self.key(task), task, self.original, name, params, ref_row["metrics"],
@@ -457,6 +475,10 @@ def _row(task: Task, method: str, params: dict, seed: int, evaluation: dict, sec
                       retrain_seconds, timing)
 
 
+#: what a row compares with in a bench without its reference (``ClassifierBench.reference`` False)
+NO_REFERENCE: dict[str, Any] = {"metrics": None, "retrain_seconds": None}
+
+
 def _reference_row(store: RowStore, key: dict, task: Task, reference, retrain_seconds: float, conf: dict, bench: ClassifierBench) -> dict:
     row_key = {**key, "method": "retrain", "role": "reference"}
     row = store.get(row_key)
@@ -469,7 +491,8 @@ def _reference_row(store: RowStore, key: dict, task: Task, reference, retrain_se
     return row
 
 
-def _original_row(store: RowStore, key: dict, task: Task, original, ref_metrics: dict, retrain_seconds: float, bench: ClassifierBench) -> dict:
+def _original_row(store: RowStore, key: dict, task: Task, original, ref_metrics: dict | None,
+                  retrain_seconds: float | None, bench: ClassifierBench) -> dict:
     row_key = {**key, "method": "original"}
     row = store.get(row_key)
     if row is None:

@@ -10,8 +10,8 @@ from typing import Any
 from .columns import benchmark_of, label, metric_columns, settings, table_columns
 from .numbers import fmt_pm
 from .stats import REFERENCE_METHODS, STD_NOTE, GroupKey, argmins, closeness, group_key, group_title, method_name, runs
-from .verdict import (NO_BETTER, TIME_NOTE, all_tie, flat_metrics, group_notes, no_better, ranking, winner_note,
-                      winners)
+from .verdict import (NO_BETTER, TIME_NOTE, TUNED_MARK, all_tie, flat_metrics, group_notes, no_better, ranking,
+                      tuned_what, winner_note, winners)
 
 __all__ = ["REFERENCE_TAGS", "esc", "failed_html", "group_html", "header_html", "legend_html", "seeds_text",
            "settings_html", "table_html", "verdict_html"]
@@ -97,6 +97,10 @@ def table_html(family: str, entries: Sequence[dict], cols: Sequence[str], main: 
         tr = '<tr class="ref">' if tag else '<tr class="nb">' if m in losers else "<tr>"
         first = f'<td data-tag="{esc(tag)}">' if tag else "<td>"
         note = f'<span class="tag">{esc(NO_BETTER)}</span>' if m in losers else ""
+        if tuned_what(e):  # the recipe's values were tuned on some of these seeds (verdict.tuned_note)
+            note += ('<span class="tag tuned" style="display:block;font-size:10.5px;font-weight:700;'
+                     'color:var(--bad-ink)">'
+                     f'{TUNED_MARK} tuned on {esc(tuned_what(e))}</span>')
         cells = [f"{first}{esc(m)}{note}</td>", f"<td>{e['n_seeds']}</td>"]
         for c in cols:
             gap = e["gap_to_retrain"].get(c) if m != "retrain" else None

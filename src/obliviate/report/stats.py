@@ -21,6 +21,10 @@ GroupKey = tuple[str, str, str]
 #: ``retrain_timing`` of a row whose retrain seconds were measured by the process that timed the
 #: method (written by :mod:`obliviate.bench.rows`); any other value, or none, is a time from elsewhere.
 TIMING_MEASURED = "measured"
+#: the row field of a row on a seed its recipe values were tuned on (written by obliviate.bench.tuned_seeds)
+TUNED_ON_SEED = "tuned_on_seed"
+#: ... and of a row forgetting a class its recipe values were tuned on forgetting
+TUNED_ON_CLASS = "tuned_on_class"
 
 
 def is_num(value: Any) -> bool:
@@ -99,7 +103,10 @@ def summarize(results: dict) -> list[dict]:
     ``metrics``/``gap_to_retrain`` (key -> ``{"mean", "std", "n"}``), ``seconds`` and ``time_ratio``
     (``{"mean", "std", "n"}`` or None when no row has the value), ``time_ratio_cached`` (some ratio
     divides by a retrain time not measured by the same process: read from the model cache, or not
-    recorded) and ``per_seed`` (seed -> ``{"metrics", "gap_to_retrain"}`` of that seed's row, for
+    recorded), ``tuned_seeds`` (the seeds whose row is marked ``tuned_on_seed``: its recipe values
+    were tuned on that seed, run with ``--allow-tuned-seeds``), ``tuned_class`` (some row is marked
+    ``tuned_on_class``: they were tuned on forgetting this group's class) and ``per_seed`` (seed ->
+    ``{"metrics", "gap_to_retrain"}`` of that seed's row, for
     paired comparisons). The std is the sample std
     (ddof=1), so a single seed gives 0. ``None`` and non-finite values are left out of the statistics.
     Groups keep the order in which they first appear; within a group retrain and original come first.
@@ -140,6 +147,9 @@ def summarize(results: dict) -> list[dict]:
                     "seconds": stats(r.get("seconds") for r in rows),
                     "time_ratio": stats(_time_ratio(r) for r in rows),
                     "time_ratio_cached": any(_cached_ratio(r) for r in rows),
+                    "tuned_seeds": sorted({r["seed"] for r in rows
+                                           if r.get(TUNED_ON_SEED) is True and isinstance(r.get("seed"), int)}),
+                    "tuned_class": any(r.get(TUNED_ON_CLASS) is True for r in rows),
                     "per_seed": {
                         r["seed"]: {"metrics": dict(r.get("metrics") or {}),
                                     "gap_to_retrain": dict(r.get("gap_to_retrain") or {})}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from .columns import label, table_columns
 from .numbers import decimals, fmt_pm
 from .stats import REFERENCE_METHODS, STD_NOTE, group_key, group_title, grouped, method_name, runs, summarize
-from .verdict import NO_BETTER, TIME_NOTE, group_notes, no_better, ranking, winner_note, winners
+from .verdict import NO_BETTER, TIME_NOTE, TUNED_MARK, group_notes, no_better, ranking, tuned_what, winner_note, winners
 
 __all__ = ["decimals", "fmt_pm", "format_table_text"]
 
@@ -19,7 +19,8 @@ def format_table_text(results: dict) -> str:
     ratio (the last two only when some row has them). The winner (:mod:`.verdict`: lowest average gap
     among the methods better than the original, or the best headline metric in a group without
     retrain) is marked ``*``, a method no better than not unlearning ``†``, a time ratio against a
-    retrain time from another process ``≈``; the group's notes follow the table.
+    retrain time from another process ``≈``, a method with rows on tasks its recipe was tuned on ``‡``; the
+    group's notes follow the table.
     """
     summary = summarize(results)
     blocks: list[str] = []
@@ -44,7 +45,8 @@ def format_table_text(results: dict) -> str:
                 approx = e["time_ratio_cached"] and e["method"] not in REFERENCE_METHODS and e["time_ratio"]
                 cached = cached or bool(approx)
                 cells.append(("≈" if approx else "") + fmt_pm(e["time_ratio"], None, ""))
-            lines.append([f"{e['method']} (n={e['n_seeds']})", *cells])
+            tuned = f" {TUNED_MARK}" if tuned_what(e) else ""
+            lines.append([f"{e['method']} (n={e['n_seeds']}){tuned}", *cells])
         widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
         def fmt(row: Sequence[str]) -> str:

@@ -27,12 +27,14 @@ from ..metrics.registry import headline_metric, metric_label
 from .stats import REFERENCE_METHODS, is_num, stats
 from .numbers import fmt_pm
 
-__all__ = ["NO_BETTER", "TIME_NOTE", "Ranking", "flat_metrics", "group_notes", "no_better", "ranking", "winner_note",
-           "winners"]
+__all__ = ["NO_BETTER", "TIME_NOTE", "TUNED_MARK", "Ranking", "flat_metrics", "group_notes", "no_better", "ranking",
+           "tuned_note", "tuned_what", "winner_note", "winners"]
 
 TOL = 1e-9
 #: the words of the "no better" flag (text footnote, HTML tag)
 NO_BETTER = "no better than not unlearning"
+#: the mark of a method with rows on seeds its recipe values were tuned on (``tuned_on_seed``)
+TUNED_MARK = "‡"
 #: the footnote of a time ratio marked ``≈``
 TIME_NOTE = ("≈ time ratio: retrain's seconds come from the model cache or were not recorded (timed by another "
              "process, under other load), so the ratio compares times not measured under the same conditions")
@@ -178,4 +180,25 @@ def group_notes(family: str, entries: Sequence[Mapping[str, Any]], cols: Sequenc
         else:
             notes.append(f"{name} keeps the original's value ({value}) for {len(same)} of {n} methods: "
                          f"{', '.join(same)}.")
-    return notes
+    tuned = tuned_note(entries)
+    return notes + ([tuned] if tuned else [])
+
+
+def tuned_note(entries: Sequence[Mapping[str, Any]]) -> str | None:
+    """The footnote of the methods marked :data:`TUNED_MARK`: their recipe values were tuned on some of the
+    group's seeds (run with --allow-tuned-seeds), so those numbers are not held out; None when none is."""
+    tuned = [f"{e['method']} ({tuned_what(e)})" for e in entries if tuned_what(e)]
+    if not tuned:
+        return None
+    return (f"{TUNED_MARK} tuned on a reported task: {', '.join(tuned)}: the recipe's values were tuned on these "
+            "seeds or this forgotten class (run with --allow-tuned-seeds), so their numbers are partly tuned on "
+            "themselves, not held out.")
+
+
+def tuned_what(entry: Mapping[str, Any]) -> str:
+    """What a summary entry's recipe values were tuned on among its rows (``seeds 100, 101``, ``the forgotten
+    class``); empty when nothing."""
+    seeds = entry.get("tuned_seeds") or []
+    parts = ([f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"] if seeds else []) + (
+        ["the forgotten class"] if entry.get("tuned_class") else [])
+    return " and ".join(parts)

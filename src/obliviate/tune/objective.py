@@ -10,8 +10,9 @@
     model's test accuracy (forgotten samples should look like unseen ones);
   - utility: max(0, RA_original - RA), the retain accuracy lost against the original model.
 
-The bench still trains the cached reference, so every trial also records the other objective: the
-command reports where the retrain-free choice ranks under the retrain-based one (their agreement).
+With ``retrain-free`` no exact-retrain model is trained (the bench runs without its reference), unless the
+search measures the agreement (``--agreement``): then every trial also records the retrain-based score,
+and the command reports where the retrain-free choice ranks under it.
 """
 
 from __future__ import annotations
@@ -66,9 +67,21 @@ OBJECTIVES: dict[str, tuple[Callable[[Rows, str], float], str]] = {
 }
 
 
-def scores(rows: Rows, method: str) -> dict[str, float]:
-    """Every objective's score of one seed's rows."""
-    return {name: fn(rows, method) for name, (fn, _) in OBJECTIVES.items()}
+#: the objectives that read the exact-retrain reference (its gap to retrain)
+NEEDS_REFERENCE: frozenset[str] = frozenset({"retrain"})
+#: objective -> the families whose rows it can score (absent: every family)
+FAMILIES: dict[str, tuple[str, ...]] = {"retrain-free": ("classifier",)}  # it reads classification accuracies
+
+
+def applicable(family: str, reference: bool) -> list[str]:
+    """The objectives a search of ``family`` can record (those needing the reference only with it)."""
+    return [name for name in OBJECTIVES
+            if (reference or name not in NEEDS_REFERENCE) and family in FAMILIES.get(name, (family,))]
+
+
+def scores(rows: Rows, method: str, names: list[str] | None = None) -> dict[str, float]:
+    """The objectives ``names`` (default: every one) scored on one seed's rows."""
+    return {name: fn(rows, method) for name, (fn, _) in OBJECTIVES.items() if names is None or name in names}
 
 
 def spearman(xs: list[float], ys: list[float]) -> float | None:

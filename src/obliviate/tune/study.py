@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bench.tuned_seeds import forget_text, seeds_text
 from ..errors import ConfigError, ObliviateError
 from ..utils.io import atomic_write_json, atomic_write_text
-from .objective import OBJECTIVES, scores, spearman
+from .objective import OBJECTIVES, applicable, scores, spearman
 from .space import Dimension
 
 STUDY_FILE = "study.db"
@@ -55,13 +56,22 @@ class TuneSpec:
     base_recipe: str | None = None
     bench: dict[str, Any] = field(default_factory=dict)
     sampler_seed: int = 0
+    #: whether the trials train the exact-retrain reference (always for the retrain objective; for the
+    #: retrain-free one only with --agreement, to measure how its choice agrees with the retrain-based one)
+    reference: bool = True
+
+    def objectives(self) -> list[str]:
+        """The objectives every trial records (those needing the reference only when it is trained)."""
+        return applicable(self.family, self.reference)
 
     def as_dict(self) -> dict[str, Any]:
         return {"family": self.family, "method": self.method, "dataset": self.dataset, "model": self.model,
                 "objective": self.objective, "validation_seeds": list(self.validation_seeds),
                 "forget": list(self.forget), "space": [d.as_dict() for d in self.space], "fixed": dict(self.fixed),
                 "train": dict(self.train), "base_recipe": self.base_recipe,
-                "bench": self.bench, "sampler_seed": self.sampler_seed}
+                "bench": self.bench, "sampler_seed": self.sampler_seed,
+                # only when false: studies made before this field (which trained the reference) still resume
+                **({} if self.reference else {"reference": False})}
 
     def space_text(self) -> str:
         return ", ".join(d.describe() for d in self.space)
@@ -117,11 +127,11 @@ def objective(spec: TuneSpec, run_seed: RunSeed) -> Callable[[Any], float]:
 
     def run(trial: Any) -> float:
         params = {d.name: d.suggest(trial) for d in spec.space}
-        per_seed: dict[str, list[float]] = {name: [] for name in OBJECTIVES}
+        per_seed: dict[str, list[float]] = {name: [] for name in spec.objectives()}
         for step, seed in enumerate(spec.validation_seeds):
             try:
                 rows = run_seed(seed, params)
-                found = scores(rows, spec.method)
+                found = scores(rows, spec.method, spec.objectives())
             except ObliviateError as exc:  # a failing method fails this trial; the search goes on
                 trial.set_user_attr("error", str(exc))
                 return math.nan
@@ -176,8 +186,8 @@ def agreement(study: Any, objective: str) -> dict[str, Any] | None:
     best = min(done, key=lambda t: t.value)
     out: dict[str, Any] = {"trials": len(done), "best_trial": best.number, "by": {}}
     for other in OBJECTIVES:
-        if other == objective:
-            continue
+        if other == objective or any(other not in t.user_attrs["objectives"] for t in done):
+            continue  # itself, or not recorded (no reference trained)
         values = [t.user_attrs["objectives"][other] for t in done]
         mine = best.user_attrs["objectives"][other]
         out["by"][other] = {
@@ -212,8 +222,8 @@ def recipe_text(spec: TuneSpec, out: Path, command: str, params: dict[str, Any],
     from ..bench.config_file import _toml_key, _toml_value
 
     what = OBJECTIVES[spec.objective][1]
-    tuned = (f"tuned: study {out / STUDY_FILE}, {n_trials} trials, objective {value:.4g} ({what}), validation "
-             f"seeds {list(spec.validation_seeds)}, forget [{', '.join(spec.forget)}], space {spec.space_text()}")
+    tuned = (f"tuned: study {out / STUDY_FILE}, {n_trials} trials, objective {value:.4g} ({what}), "
+             f"{seeds_text(spec.validation_seeds)}, {forget_text(spec.forget)}, space {spec.space_text()}")
     chosen = {**spec.fixed, **params}
     provenance = {f"train.{name}": "given: --train on the tune command" for name in spec.train}
     provenance.update({f"methods.{spec.method}.{name}": tuned if name in params else "given: --param on the tune command"
