@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,28 @@ def split_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def seed_list(n: int) -> list[int]:
+def parse_seeds(value: "str | int | Sequence[int]") -> int | list[int]:
+    """``--seeds``: a count N (seeds 0..N-1) or explicit seeds ``10,11,12`` (held-out seeds for reports)."""
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return [int(v) for v in value]
+    try:
+        seeds = [int(v) for v in split_list(value)]
+    except ValueError:
+        raise ConfigError(f"--seeds takes a count N or comma-separated seeds (10,11,12), got {value!r}") from None
+    if not seeds:
+        raise ConfigError("--seeds is empty")
+    return seeds[0] if "," not in value else seeds
+
+
+def seed_list(n: "int | Sequence[int]") -> list[int]:
+    """The seeds of ``--seeds``: 0..n-1 for a count, else the explicit seeds (distinct, >= 0)."""
+    if not isinstance(n, int):
+        seeds = [int(s) for s in n]
+        if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"explicit --seeds must be distinct and >= 0, got {seeds}")
+        return seeds
     if n < 1:
         raise ConfigError(f"--seeds must be >= 1, got {n}")
     return list(range(n))
@@ -61,7 +82,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, inherited: bool = False)
     where they may also stand before the family name (``obliviate bench --seeds 1 lm``), so they default
     to what the bench parser read."""
     default = (lambda value: argparse.SUPPRESS) if inherited else (lambda value: value)
-    parser.add_argument("--seeds", type=int, default=default(3), help="number of seeds (0..N-1; default 3)")
+    parser.add_argument("--seeds", type=parse_seeds, default=default(3),
+                        help="number of seeds N (seeds 0..N-1; default 3) or explicit seeds, e.g. 10,11,12")
     parser.add_argument("--out", default=default(None),
                         help="output directory (default runs/<suite>-<hash of the resolved configuration>, so rerunning "
                         "the same command resumes it); rerun with the same --out to resume")

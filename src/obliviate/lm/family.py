@@ -51,8 +51,17 @@ class LMFamily(Family):
                             help="--corpus kjv: non-member chapters for PrivLeak: held-out chapters of the forget book "
                             "(default; style-matched) or of the other books (forgets the whole book, but PrivLeak is "
                             "then biased: see obliviate.lm.kjv)")
+        parser.add_argument("--benchmark", choices=("muse",), default=None,
+                            help="muse: MUSE's protocol (obliviate.lm.bench_muse_trained) on --data, by default the "
+                            "embedded bios written in MUSE's layout; target and retrained models trained per seed")
+        parser.add_argument("--data", default=None, metavar="DIR_OR_HUB_ID",
+                            help="--benchmark only: the benchmark as published (a local copy or its hub id)")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
+        if args.benchmark == "muse":
+            from .bench_muse_trained import muse_bench
+
+            return [muse_bench(args, options)]
         if args.corpus != "kjv" and (args.forget_book or args.kjv_books or args.kjv_holdout):
             raise ConfigError("--forget-book, --kjv-books and --kjv-holdout apply to --corpus kjv only")
         from .bench import LMBench
