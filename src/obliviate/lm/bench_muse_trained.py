@@ -135,7 +135,7 @@ class MuseTrainedBench:
                 data=str(data), target=str(target), retrain=str(retrain), methods=self.unlearning(), seeds=[seed],
                 series=list(self.series), params={m: lm.method_params(m) for m in self.unlearning()},
                 eval=dict(self.eval), max_length=lm.max_length, dtype="float32", cache_dir=str(self.cache()),
-                dataset="muse-bios" if self.data is None else None,
+                dataset="muse-bios" if self.data is None else f"muse:{Path(str(self.data)).name}",
             ).run(Path(out_dir))
         return rows
 
