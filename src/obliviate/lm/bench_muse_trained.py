@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bench.cache import cached_model, config_hash, default_cache_dir
+from ..bench.cache import cached_directory, cached_model, config_hash, default_cache_dir
 from ..bench.options import BenchOptions, kv
 from ..errors import ConfigError
 from ..families import Bench
@@ -41,6 +41,35 @@ from .defaults import DEFAULT_METHODS
 
 #: the lm family's forget specs -> MUSE's series
 SERIES_OF_SPEC = {"scaling": "scal", "sequential": "sust"}
+
+
+#: the bios MUSE layout's format version (part of its cache key)
+LAYOUT_VERSION = 1
+
+
+def bios_folds(corpus) -> list[tuple[int, ...]]:
+    """The forget people in MUSE's 4 folds: the bios bench's ``sequential:4`` folds (same seeded order)."""
+    from .bench_series import LMForgetSpec
+    from .benchmarks.muse import FOLDS
+    from .bios_muse import check_fold_people
+
+    check_fold_people(corpus)
+    return LMForgetSpec.parse(f"sequential:{len(FOLDS)}").folds(corpus.people_of("forget"), corpus.seed)
+
+
+def bios_muse_dir(cache_dir: Path, corpus_args: dict[str, Any], tokenizer, tokenizer_key: str) -> Path:
+    """The MUSE-layout directory of ``make_bios(**corpus_args)`` cut with ``tokenizer`` (``tokenizer_key``
+    identifies it in the key), a verified cache entry under ``cache_dir`` written when absent or damaged."""
+    from .benchmarks.muse import VERBMEM_PREFIX_TOKENS
+    from .bios import make_bios
+    from .bios_muse import ICL_SHOTS, muse_splits, write_layout
+
+    key = {"family": "lm", "layout": "muse", "version": LAYOUT_VERSION, "corpus": "bios",
+           "corpus_args": dict(corpus_args), "tokenizer": tokenizer_key, "icl_shots": ICL_SHOTS,
+           "verbmem_prefix_tokens": VERBMEM_PREFIX_TOKENS}
+    corpus = make_bios(**corpus_args)
+    splits = muse_splits(corpus, tokenizer, bios_folds(corpus))  # validates before anything is written
+    return cached_directory(Path(cache_dir), "bios-muse", key, lambda target: write_layout(target, splits))
 
 
 def default_methods() -> list[str]:
@@ -91,10 +120,11 @@ class MuseTrainedBench:
 
     def resolved(self) -> dict[str, Any]:
         lm = self.lm_bench()
+        corpus = {k: v for k, v in lm.corpus_args(0).items() if k != "seed"}
         return {
             "family": "lm", "benchmark": "muse", "model": self.model,
             "data": "bios (embedded, written as MUSE per seed)" if self.data is None else str(self.data),
-            **({"corpus_args": {k: v for k, v in lm.corpus_args(0).items() if k != "seed"}} if self.data is None else {}),
+            **({"corpus_args": corpus} if self.data is None else {}),
             "max_length": lm.max_length, "train": lm.train_config().as_dict(),
             "eval": vars(MuseEvalConfig.from_params(self.eval)), "seeds": list(self.seeds),
             "series": list(self.series), "methods": {m: lm.method_params(m) for m in self.unlearning()},
@@ -113,10 +143,10 @@ class MuseTrainedBench:
             raise ConfigError(f"unknown MUSE series {bad}; known: {', '.join(SERIES)}")
         check_params(self.params, self.methods)
         if self.data is None:
-            from .bios_muse import folds, retain_halves
+            from .bios_muse import retain_halves
 
             corpus = self.lm_bench().make_corpus(0)
-            folds(corpus), retain_halves(corpus)  # the people fit MUSE's splits
+            bios_folds(corpus), retain_halves(corpus)  # the people fit MUSE's splits
         else:
             load_muse(self.data, tuple(self.series))
         self.lm_bench().validate()
@@ -145,8 +175,6 @@ class MuseTrainedBench:
 
     def bios_models(self, seed: int) -> tuple[Path, Path, Path]:
         """The bios bench's cached original and retrain reference, and the seed's corpus as a MUSE directory."""
-        from .bios_muse import bios_muse_dir
-
         lm = self.lm_bench(seed)
         pretrained = None
         if self.model == "smollm2":

@@ -3,7 +3,8 @@
 
 Layout: JSON files ``<config>/<split>.json`` (muse_bench's ``load_data.py`` layout; the hub's parquet needs
 pyarrow, which obliviate does not require), written once per corpus and tokenizer as a verified cache entry
-``<cache>/bios-muse-<hash>/`` (:func:`obliviate.bench.cache.cached_directory`: staged, manifest, renamed).
+``<cache>/bios-muse-<hash>/`` by :func:`obliviate.lm.bench_muse_trained.bios_muse_dir` (staged, manifest,
+renamed: :func:`obliviate.bench.cache.cached_directory`).
 
 Mapping (MUSE-News's dataset card: ``retain1`` is "data used optionally as a calibrator for unlearning",
 ``retain2`` "data seen by the target model and used for evaluation", ``holdout`` "never seen"; ``scal``
@@ -32,8 +33,8 @@ folds nested, ``sust`` folds pairwise disjoint):
   ``retain2`` and holdout people, as the bios bench's membership inference reads documents.
 - ``scal/forget_1..4`` and ``sust/forget_1..4``: the forget people in 4 folds, the folds of the bios bench's
   ``scaling:4`` / ``sequential:4`` (:meth:`obliviate.lm.bench_series.LMForgetSpec.folds`, seeded by the corpus
-  seed): ``scal/forget_k`` = folds 1..k (nested; ``forget_4`` = ``raw/forget``), ``sust/forget_k`` = fold k
-  (pairwise disjoint). Each fold holds its people's documents and QA text. Needs at least 4 forget people.
+  seed; given by the caller): ``scal/forget_k`` = folds 1..k (nested; ``forget_4`` = ``raw/forget``),
+  ``sust/forget_k`` = fold k (pairwise disjoint). Each fold holds its people's documents and QA text. Needs at least 4 forget people.
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..bench.cache import cached_directory
 from ..errors import ConfigError
 from .benchmarks.muse import FOLDS, VERBMEM_PREFIX_TOKENS
-from .bios import ATTRIBUTES, BiosCorpus, make_bios
+from .bios import ATTRIBUTES, BiosCorpus
 from .prompts import qa_text
 
 if TYPE_CHECKING:
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
 #: few-shot examples per ``_icl`` split (MUSE-News's icl parquet files are ~2.9 kB against ~10 kB for
 #: 100 QA pairs: a handful; 3 keeps the prompt well inside the tiny Llama's 128-token training length)
 ICL_SHOTS = 3
-#: the layout's format version (part of the cache key)
-LAYOUT_VERSION = 1
 
 
 def retain_halves(corpus: BiosCorpus) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -107,22 +105,31 @@ def verbmem_rows(documents: list[str], tokenizer: "PreTrainedTokenizerBase",
     return rows
 
 
-def folds(corpus: BiosCorpus) -> list[tuple[int, ...]]:
-    """The 4 folds of the forget people (the bios bench's ``sequential:4`` folds)."""
-    from .bench_series import LMForgetSpec
-
+def check_fold_people(corpus: BiosCorpus) -> None:
+    """A clear error when the forget people are too few for MUSE's :data:`FOLDS`."""
     pool = corpus.people_of("forget")
     if len(pool) < len(FOLDS):
         raise ConfigError(f"bios as MUSE needs at least {len(FOLDS)} forget people for MUSE's scal / sust folds, got "
                           f"{len(pool)}; use more people (e.g. --people 20 with forget fraction 0.2)")
-    return LMForgetSpec.parse(f"sequential:{len(FOLDS)}").folds(pool, corpus.seed)
 
 
-def muse_splits(corpus: BiosCorpus, tokenizer: "PreTrainedTokenizerBase") -> dict[str, dict[str, list[Any]]]:
-    """config -> split -> rows of the MUSE layout (see the module doc for every mapping)."""
+def check_folds(corpus: BiosCorpus, groups: list[tuple[int, ...]]) -> None:
+    """``groups`` are :data:`FOLDS`-many disjoint non-empty folds covering the forget people."""
+    check_fold_people(corpus)
+    pool = corpus.people_of("forget")
+    flat = [p for g in groups for p in g]
+    if len(groups) != len(FOLDS) or not all(groups) or sorted(flat) != sorted(pool):
+        raise ConfigError(f"bios as MUSE: the {len(FOLDS)} folds must split the forget people {list(pool)}, "
+                          f"got {groups}")
+
+
+def muse_splits(corpus: BiosCorpus, tokenizer: "PreTrainedTokenizerBase",
+                groups: list[tuple[int, ...]]) -> dict[str, dict[str, list[Any]]]:
+    """config -> split -> rows of the MUSE layout (see the module doc for every mapping); ``groups`` are the
+    4 folds of the forget people."""
     retain1, retain2 = retain_halves(corpus)
     forget, holdout = corpus.people_of("forget"), corpus.people_of("holdout")
-    groups = folds(corpus)
+    check_folds(corpus, groups)
     forget_docs = _texts(corpus, forget, with_qa=False)
     second = ICL_SHOTS if len(retain1) > ICL_SHOTS else 1  # other people for retain_qa_icl when retain1 has them
     return {
@@ -130,7 +137,8 @@ def muse_splits(corpus: BiosCorpus, tokenizer: "PreTrainedTokenizerBase") -> dic
                 "retain2": _texts(corpus, retain2), "holdout": _texts(corpus, holdout)},
         "verbmem": {"forget": verbmem_rows(forget_docs, tokenizer)},
         "knowmem": {"forget_qa": _qa_rows(corpus, forget), "retain_qa": _qa_rows(corpus, retain2),
-                    "forget_qa_icl": icl_shots(corpus, retain1, 0), "retain_qa_icl": icl_shots(corpus, retain1, second)},
+                    "forget_qa_icl": icl_shots(corpus, retain1, 0),
+                    "retain_qa_icl": icl_shots(corpus, retain1, second)},
         "privleak": {"forget": forget_docs, "retain": _texts(corpus, retain2, with_qa=False),
                      "holdout": _texts(corpus, holdout, with_qa=False)},
         "scal": {name: _texts(corpus, tuple(p for g in groups[:k + 1] for p in g)) for k, name in enumerate(FOLDS)},
@@ -145,14 +153,3 @@ def write_layout(directory: Path, splits: dict[str, dict[str, list[Any]]]) -> No
         for split, rows in parts.items():
             (directory / config / f"{split}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=0),
                                                               encoding="utf-8")
-
-
-def bios_muse_dir(cache_dir: Path, corpus_args: dict[str, Any], tokenizer: "PreTrainedTokenizerBase",
-                  tokenizer_key: str) -> Path:
-    """The MUSE-layout directory of ``make_bios(**corpus_args)`` cut with ``tokenizer`` (``tokenizer_key``
-    identifies it in the cache key), written under ``cache_dir`` when absent."""
-    key = {"family": "lm", "layout": "muse", "version": LAYOUT_VERSION, "corpus": "bios",
-           "corpus_args": dict(corpus_args), "tokenizer": tokenizer_key, "icl_shots": ICL_SHOTS,
-           "verbmem_prefix_tokens": VERBMEM_PREFIX_TOKENS}
-    splits = muse_splits(make_bios(**corpus_args), tokenizer)  # validates before anything is written
-    return cached_directory(Path(cache_dir), "bios-muse", key, lambda target: write_layout(target, splits))
