@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bench.cache import cached_directory, cached_model, config_hash, default_cache_dir
 from ..bench.options import BenchOptions, kv
@@ -39,15 +39,18 @@ from .bench_hub import check_params, data_fingerprint, unlearning_methods
 from .bench_muse import SERIES, MuseBench, MuseEvalConfig, load_muse
 from .defaults import DEFAULT_METHODS
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from .bios import BiosCorpus
+
 #: the lm family's forget specs -> MUSE's series
 SERIES_OF_SPEC = {"scaling": "scal", "sequential": "sust"}
-
-
 #: the bios MUSE layout's format version (part of its cache key)
 LAYOUT_VERSION = 1
 
 
-def bios_folds(corpus) -> list[tuple[int, ...]]:
+def bios_folds(corpus: "BiosCorpus") -> list[tuple[int, ...]]:
     """The forget people in MUSE's 4 folds: the bios bench's ``sequential:4`` folds (same seeded order)."""
     from .bench_series import LMForgetSpec
     from .benchmarks.muse import FOLDS
@@ -57,7 +60,8 @@ def bios_folds(corpus) -> list[tuple[int, ...]]:
     return LMForgetSpec.parse(f"sequential:{len(FOLDS)}").folds(corpus.people_of("forget"), corpus.seed)
 
 
-def bios_muse_dir(cache_dir: Path, corpus_args: dict[str, Any], tokenizer, tokenizer_key: str) -> Path:
+def bios_muse_dir(cache_dir: Path, corpus_args: dict[str, Any], tokenizer: "PreTrainedTokenizerBase",
+                  tokenizer_key: str) -> Path:
     """The MUSE-layout directory of ``make_bios(**corpus_args)`` cut with ``tokenizer`` (``tokenizer_key``
     identifies it in the key), a verified cache entry under ``cache_dir`` written when absent or damaged."""
     from .benchmarks.muse import VERBMEM_PREFIX_TOKENS

@@ -34,7 +34,8 @@ folds nested, ``sust`` folds pairwise disjoint):
 - ``scal/forget_1..4`` and ``sust/forget_1..4``: the forget people in 4 folds, the folds of the bios bench's
   ``scaling:4`` / ``sequential:4`` (:meth:`obliviate.lm.bench_series.LMForgetSpec.folds`, seeded by the corpus
   seed; given by the caller): ``scal/forget_k`` = folds 1..k (nested; ``forget_4`` = ``raw/forget``),
-  ``sust/forget_k`` = fold k (pairwise disjoint). Each fold holds its people's documents and QA text. Needs at least 4 forget people.
+  ``sust/forget_k`` = fold k (pairwise disjoint). Each fold holds its people's documents and QA text. Needs
+  at least 4 forget people.
 """
 
 from __future__ import annotations

@@ -53,7 +53,9 @@ class LMFamily(Family):
                             "then biased: see obliviate.lm.kjv)")
         parser.add_argument("--benchmark", choices=("muse",), default=None,
                             help="muse: MUSE's protocol (obliviate.lm.bench_muse_trained) on --data, by default the "
-                            "embedded bios written in MUSE's layout; target and retrained models trained per seed")
+                            "embedded bios written in MUSE's layout; target and retrained models trained per seed; "
+                            "--eval then sets MUSE's verbmem_max_new_tokens, knowmem_max_new_tokens, "
+                            "privleak_max_length, batch_size; --forget scaling:4 / sequential:4 add scal / sust")
         parser.add_argument("--data", default=None, metavar="DIR_OR_HUB_ID",
                             help="--benchmark only: the benchmark as published (a local copy or its hub id)")
 
