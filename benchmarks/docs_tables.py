@@ -29,6 +29,7 @@ Options are ``key=value`` words (shell quoting allowed). Kinds (``KINDS``):
   ``methods=`` the methods; with several files rows are prefixed with their directory's name).
 * ``performance``: :func:`benchmarks.performance.summarise`: time ratio at every forget size, growth
   at the largest and the range of peak memory.
+* ``claims``: the rows of ``benchmarks/results/claims/claims.json`` (``benchmarks/claims.py``).
 * ``sweep``: rows ``rows=METHOD[:SETTING];...`` of sweep files (``benchmarks/sweep_classifier.py``), each
   from the first file that has it; the label cells (method, setting) stay as written.
 
@@ -324,9 +325,16 @@ def kind_sweep(results: list[dict], opts: Mapping[str, str], body: str = "") -> 
     return "\n".join(rows), False
 
 
+def kind_claims(results: list[dict], opts: Mapping[str, str]) -> tuple[str, bool]:
+    """The seed papers' claims re-measured (``benchmarks/claims.py``): paper, claim, our number, verdict, why."""
+    return "\n".join(_row([c["paper"], c["claim"], c["number"], f"**{c['verdict']}**", c["reason"]])
+                     for c in results[0]["claims"]), False
+
+
 KINDS: dict[str, Callable[..., tuple[str, bool]]] = {
     "summary": kind_summary, "text": kind_text, "worst_case": kind_worst_case, "series": kind_series,
     "lm_sustain": kind_lm_sustain, "clip": kind_clip, "performance": kind_performance, "sweep": kind_sweep,
+    "claims": kind_claims,
 }
 
 

@@ -162,3 +162,21 @@ def test_bench_end_to_end_on_embedded_bios_and_on_a_directory(tmp_path):
     assert all(r["status"] == "ok" and metrics <= set(r["metrics"]) for r in rows)
     assert {r["task"]["dataset"] for r in rows} == {f"muse:{data.name}"}
     assert list((tmp_path / "cache").glob("lm-muse-target-*")) and list((tmp_path / "cache").glob("lm-muse-retrain-*"))
+
+
+@pytest.mark.slow
+def test_cli_benchmark_muse_options(tmp_path):
+    """``bench lm --benchmark muse``: MUSE's series come from --forget; wrong specs and tofu's flag are refused."""
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "obliviate", "bench", "lm", "--benchmark", "muse", *args,
+                               "--out", str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+
+    for extra, message in ((["--forget", "sequential:2"], "4 folds"), (["--forget-split", "forget05"], "tofu only"),
+                           (["--corpus", "kjv"], "--corpus"), (["--eval", "prefix_tokens=12"], "prefix_tokens")):
+        result = cli(*extra)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert not (tmp_path / "out").exists()

@@ -75,11 +75,17 @@ class TofuBench:
     max_length: int = QA_MAX_LENGTH
     dtype: str = "auto"
     cache_dir: str | None = None
+    #: the fine-tune recipe and the method defaults that ``train`` / ``params`` override (TOFU's; ``bench lm
+    #: --benchmark tofu`` gives the lm family's recipes for a model trained from scratch)
+    train_defaults: dict[str, Any] = field(default_factory=lambda: dict(TOFU_FINETUNE))
+    method_table: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(TOFU_METHOD_PARAMS))
+    #: the model's name in rows and the report (default: the model directory's name)
+    label: str | None = None
 
     def train_config(self):
         from .train import LMTrainConfig
 
-        return LMTrainConfig.from_params({**TOFU_FINETUNE, **self.train})
+        return LMTrainConfig.from_params({**self.train_defaults, **self.train})
 
     def eval_config(self):
         from ..metrics.tofu import TofuEvalConfig
@@ -99,7 +105,7 @@ class TofuBench:
             "forget_split": self.forget_split, "original": self.original, "max_length": self.max_length,
             "dtype": self.dtype, "train": self.train_config().as_dict(),
             "eval": vars(self.eval_config()), "seeds": list(self.seeds),
-            "methods": {m: pretrained_params(m, self.params, TOFU_METHOD_PARAMS)
+            "methods": {m: pretrained_params(m, self.params, self.method_table)
                         for m in unlearning_methods(self.methods)},
         }
 
@@ -186,7 +192,7 @@ class _TofuSeed:
     def task(self) -> dict[str, Any]:
         return {"dataset": "tofu", "scenario": "documents", "forget_size": len(self.pairs["forget"]),
                 "retain_size": len(self.pairs["retain"]), "forget_spec": f"documents:{self.bench.forget_split}",
-                "size_unit": "questions", "model": Path(self.bench.model).name}
+                "size_unit": "questions", "model": self.bench.label or Path(self.bench.model).name}
 
     def evaluate(self, model, reference_statistic) -> tuple[dict[str, Any], list[float]]:
         """(evaluation, the model's forget truth-ratio statistic): TOFU's metrics (forget quality against

@@ -9,7 +9,7 @@ from ..bench.plan import Plan, register_planner
 from ..errors import ConfigError
 from ..families import Bench, Family, register_family
 from .corpora import CORPORA
-from .defaults import DEFAULT_METHODS
+from .defaults import BENCHMARKS, DEFAULT_METHODS
 from .report import SECTION
 
 MODEL_HELP = ("tiny, small (trained from scratch) or smollm2 (pretrained SmolLM2-135M-Instruct fine-tuned TOFU-style; "
@@ -51,19 +51,22 @@ class LMFamily(Family):
                             help="--corpus kjv: non-member chapters for PrivLeak: held-out chapters of the forget book "
                             "(default; style-matched) or of the other books (forgets the whole book, but PrivLeak is "
                             "then biased: see obliviate.lm.kjv)")
-        parser.add_argument("--benchmark", choices=("muse",), default=None,
-                            help="muse: MUSE's protocol (obliviate.lm.bench_muse_trained) on --data, by default the "
-                            "embedded bios written in MUSE's layout; target and retrained models trained per seed; "
-                            "--eval then sets MUSE's verbmem_max_new_tokens, knowmem_max_new_tokens, "
-                            "privleak_max_length, batch_size; --forget scaling:4 / sequential:4 add scal / sust")
+        parser.add_argument("--benchmark", choices=BENCHMARKS, default=None,
+                            help="run a published benchmark's protocol and metrics instead of the bios bench: tofu "
+                            "(TOFU's forget quality / model utility) or muse (MUSE's six criteria; --forget "
+                            "scaling:4 / sequential:4 add its scal / sust series); its data is --data, by default the "
+                            "embedded bios written in the benchmark's layout; --eval then sets the benchmark's "
+                            "evaluation settings (see obliviate bench tofu|muse --help)")
         parser.add_argument("--data", default=None, metavar="DIR_OR_HUB_ID",
                             help="--benchmark only: the benchmark as published (a local copy or its hub id)")
+        parser.add_argument("--forget-split", default="forget10",
+                            help="--benchmark tofu: forget01, forget05 or forget10 (default)")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
-        if args.benchmark == "muse":
-            from .bench_muse_trained import muse_bench
-
-            return [muse_bench(args, options)]
+        if args.benchmark:
+            return [self._benchmark(args, options)]
+        if args.data or args.forget_split != "forget10":
+            raise ConfigError("--data and --forget-split apply to --benchmark only")
         if args.corpus != "kjv" and (args.forget_book or args.kjv_books or args.kjv_holdout):
             raise ConfigError("--forget-book, --kjv-books and --kjv-holdout apply to --corpus kjv only")
         from .bench import LMBench
@@ -83,6 +86,28 @@ class LMFamily(Family):
             eval=kv(args.eval, "--eval"),
             cache_dir=options.cache_dir,
         )]
+
+    @staticmethod
+    def _benchmark(args: argparse.Namespace, options: BenchOptions) -> Bench:
+        """The ``--benchmark`` bench (:mod:`obliviate.lm.bench_layouts`), after refusing the bios bench's options."""
+        muse = args.benchmark == "muse"  # its --forget scaling:4 / sequential:4 are MUSE's scal / sust series
+        given = [flag for flag, value in (("--forget", None if muse else args.forget),
+                                          ("--forget-book", args.forget_book), ("--kjv-books", args.kjv_books),
+                                          ("--kjv-holdout", args.kjv_holdout)) if value]
+        if args.corpus != "bios":
+            given.append("--corpus")
+        if given:
+            raise ConfigError(f"{', '.join(given)} apply to the bios bench, not to --benchmark {args.benchmark} "
+                              "(whose forget set is its own split)")
+        if muse:
+            if args.forget_split != "forget10":
+                raise ConfigError("--forget-split applies to --benchmark tofu only")
+            from .bench_muse_trained import muse_bench
+
+            return muse_bench(args, options)
+        from .bench_layouts import tofu_bench
+
+        return tofu_bench(args, options)
 
     def quick_benches(self, cache_dir: str | None, seeds: int) -> list[Bench]:
         """The LM methods on 20 bios people (half the bench's default, for speed) with at most 2 seeds, and

@@ -1,0 +1,182 @@
+"""The nine seed papers' headline claims, re-measured: one row per claim with the paper's claim, our number
+(mean ± sample std over held-out seeds, i.e. seeds no tuning saw) and a verdict, computed here from the
+results files under ``benchmarks/results/`` by a rule stated next to each claim.
+
+    python benchmarks/claims.py            # writes benchmarks/results/claims/claims.json
+    python benchmarks/claims.py --check    # exit 1 when the file differs from what the results give
+
+``docs/benchmarks.md`` renders the file (``benchmarks/docs_tables.py``, kind ``claims``). Verdicts:
+*reproduced* (the claim's direction and size hold), *partly* (the direction holds, the size or one of
+several parts does not), *not* (the direction does not hold), each with the measured reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from obliviate.lm.report import muse_verdicts
+from obliviate.report import fmt_pm, summarize
+from obliviate.utils.io import atomic_write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = RESULTS / "claims" / "claims.json"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one claim's results show."""
+
+    number: str
+    verdict: str  # reproduced | partly | not
+    reason: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    paper: str
+    claim: str
+    sources: tuple[str, ...]
+    measure: Callable[[list[list[dict]]], Finding]
+
+
+# ----- reading results ------------------------------------------------------------------------------
+
+def load(source: str) -> list[dict]:
+    """The summary entries (:func:`obliviate.report.summarize`) of ``benchmarks/results/<source>``."""
+    path = RESULTS / source
+    return summarize(json.loads(path.read_text(encoding="utf-8")))
+
+
+def entry(entries: Sequence[dict], method: str, spec: str | None = None) -> dict:
+    found = [e for e in entries if e["method"] == method and (spec is None or e["forget_spec"].startswith(spec))]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} entries for {method!r} (spec {spec!r})")
+    return found[0]
+
+
+def metric(e: Mapping[str, Any], name: str) -> dict[str, float]:
+    return e["metrics"][name]
+
+
+def gap(e: Mapping[str, Any], name: str = "average") -> dict[str, float]:
+    return e["gap_to_retrain"][name]
+
+
+def seeds(e: Mapping[str, Any]) -> str:
+    return ",".join(str(s) for s in e["seeds"])
+
+
+def pm(stat: Mapping[str, float], digits: int = 1) -> str:
+    return fmt_pm(stat, digits)
+
+
+def verdict(*parts: bool) -> str:
+    """reproduced when every part holds, partly when some do, not when none does."""
+    return "reproduced" if all(parts) else ("partly" if any(parts) else "not")
+
+
+# ----- the claims -----------------------------------------------------------------------------------
+
+def _muse(runs: list[list[dict]]) -> Finding:
+    """MUSE: no method passes all four per-row criteria; its evidence is the bios bench on held-out seeds."""
+    (entries,) = runs
+    group = [e for e in entries if e["forget_spec"].startswith("documents")]
+    verdicts = muse_verdicts(group)
+    passed = {m: sum(bool(v) for v in checks.values()) for m, checks in verdicts.items()}
+    best = max(passed.values())
+    all_four = [m for m, n in passed.items() if n == len(next(iter(verdicts.values())))]
+    numbers = ", ".join(f"{m} {n}/4" for m, n in sorted(passed.items(), key=lambda kv: -kv[1])[:4])
+    return Finding(f"most criteria passed: {numbers} (seeds {seeds(group[0])})", "not" if all_four else "reproduced",
+                   f"{', '.join(all_four)} pass every criterion" if all_four else
+                   f"no method passes all four (best {best}/4)")
+
+
+def _whp(runs: list[list[dict]]) -> Finding:
+    """WHP: forgets the target (forget KnowMem / VerbMem fall toward retrain) while utility stays."""
+    (entries,) = runs
+    orig, whp, ret = (entry(entries, m, "documents") for m in ("original", "whp", "retrain"))
+    fell = [metric(whp, k)["mean"] < metric(orig, k)["mean"] for k in ("verbmem_forget", "knowmem_forget")]
+    kept = metric(whp, "knowmem_retain")["mean"] >= metric(orig, "knowmem_retain")["mean"] - 5
+    number = (f"VerbMem forget {pm(metric(orig, 'verbmem_forget'))} → {pm(metric(whp, 'verbmem_forget'))} "
+              f"(retrain {pm(metric(ret, 'verbmem_forget'))}); KnowMem forget {pm(metric(orig, 'knowmem_forget'))} → "
+              f"{pm(metric(whp, 'knowmem_forget'))}; KnowMem retain {pm(metric(orig, 'knowmem_retain'))} → "
+              f"{pm(metric(whp, 'knowmem_retain'))} (seeds {seeds(whp)})")
+    why = [] if all(fell) else ["forget memorisation did not fall on every measure"]
+    why += [] if kept else ["retain knowledge fell by more than 5 points"]
+    return Finding(number, verdict(all(fell), kept), "; ".join(why) or "forgets and keeps")
+
+
+def _eco(runs: list[list[dict]]) -> Finding:
+    """ECO: forgets the flagged prompts with nearly no side effect on others (retain KnowMem, perplexity)."""
+    (entries,) = runs
+    orig, eco = entry(entries, "original", "documents"), entry(entries, "eco", "documents")
+    fell = metric(eco, "knowmem_forget")["mean"] < metric(orig, "knowmem_forget")["mean"]
+    kept = abs(metric(eco, "knowmem_retain")["mean"] - metric(orig, "knowmem_retain")["mean"]) <= 2
+    number = (f"KnowMem forget {pm(metric(orig, 'knowmem_forget'))} → {pm(metric(eco, 'knowmem_forget'))}; "
+              f"KnowMem retain {pm(metric(orig, 'knowmem_retain'))} → {pm(metric(eco, 'knowmem_retain'))} "
+              f"(seeds {seeds(eco)})")
+    return Finding(number, verdict(fell, kept), "forgets, retain within 2 points" if fell and kept else
+                   ("retain moved by more than 2 points" if fell else "forget KnowMem did not fall"))
+
+
+def _laf(runs: list[list[dict]]) -> Finding:
+    """LAF: without labels, comparable to the supervised methods (within 2 points of the best average gap)."""
+    (entries,) = runs
+    supervised = [e for e in entries if e["method"] not in ("original", "retrain", "laf")]
+    best = min(supervised, key=lambda e: gap(e)["mean"])
+    laf = entry(entries, "laf")
+    ok = gap(laf)["mean"] <= gap(best)["mean"] + 2
+    return Finding(f"average gap LAF {pm(gap(laf), 2)} vs best supervised ({best['method']}) {pm(gap(best), 2)} "
+                   f"on {laf['forget_spec']} (seeds {seeds(laf)})", "reproduced" if ok else "not",
+                   "within 2 points of the best supervised method" if ok else
+                   f"{gap(laf)['mean'] - gap(best)['mean']:.2f} points behind the best supervised method")
+
+
+CLAIMS: list[Claim] = [
+    Claim("MUSE (Shi et al. 2024)", "no method passes every criterion",
+          ("lm-bios20-heldout/results.json",), _muse),
+    Claim("Who's Harry Potter? (Eldan & Russinovich 2023)", "erases the target's recall, keeps utility",
+          ("lm-bios20-heldout/results.json",), _whp),
+    Claim("ECO prompts (Liu et al. 2024)", "forgets flagged prompts with nearly no side effects",
+          ("lm-bios20-heldout/results.json",), _eco),
+    Claim("LAF (Shen et al. 2024)", "label-free, comparable to supervised methods (class-wise)",
+          ("laf-digits-heldout/results.json",), _laf),
+]
+
+
+def findings() -> list[dict[str, Any]]:
+    rows = []
+    for claim in CLAIMS:
+        missing = [s for s in claim.sources if not (RESULTS / s).is_file()]
+        if missing:
+            raise SystemExit(f"claims: {claim.paper}: results file(s) missing: {', '.join(missing)}")
+        found = claim.measure([load(s) for s in claim.sources])
+        rows.append({"paper": claim.paper, "claim": claim.claim, "number": found.number, "verdict": found.verdict,
+                     "reason": found.reason, "sources": [f"benchmarks/results/{s}" for s in claim.sources]})
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare with the written file; write nothing")
+    args = parser.parse_args(argv)
+    rows = findings()
+    if args.check:
+        same = OUT.is_file() and json.loads(OUT.read_text(encoding="utf-8")) == {"claims": rows}
+        print("claims.json is up to date" if same else f"claims.json differs from the results: rerun {__file__}")
+        return 0 if same else 1
+    atomic_write_json(OUT, {"claims": rows})
+    for row in rows:
+        print(f"{row['paper']}: {row['verdict']} — {row['number']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
