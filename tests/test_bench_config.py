@@ -120,7 +120,7 @@ def test_unknown_key_and_another_familys_key_are_errors_naming_the_known_keys(tm
 
 def test_bad_values_and_misplaced_keys_are_errors(tmp_path):
     cases = [
-        ({**TINY, "seeds": "many"}, "invalid int value: 'many'"),
+        ({**TINY, "seeds": "many"}, "argument --seeds: a count N or comma-separated seeds (e.g. 10,11,12), got 'many'"),
         ({**TINY, "overwrite": "yes"}, "overwrite takes true or false"),
         ({"benches": [{**TINY, "out": "x"}]}, "belong(s) to the whole run"),
         ({"benches": [{"dataset": "digits"}]}, "'family' must be one of"),

@@ -53,9 +53,9 @@ def parse_seeds(value: "str | int | Sequence[int]") -> int | list[int]:
     try:
         seeds = [int(v) for v in split_list(value)]
     except ValueError:
-        raise ConfigError(f"--seeds takes a count N or comma-separated seeds (10,11,12), got {value!r}") from None
-    if not seeds:
-        raise ConfigError("--seeds is empty")
+        seeds = []
+    if not seeds:  # argparse names the flag: "argument --seeds: ..."
+        raise argparse.ArgumentTypeError(f"a count N or comma-separated seeds (e.g. 10,11,12), got {value!r}")
     return seeds[0] if "," not in value else seeds
 
 
