@@ -98,6 +98,23 @@ def _muse(runs: list[list[dict]]) -> Finding:
                    f"no method passes all four (best {best}/4)")
 
 
+def _muse_sustain(runs: list[list[dict]]) -> Finding:
+    """MUSE C6: utility (KnowMem retain) degrades over sequential requests: after the last request below after
+    the first, for each method of the sequential series."""
+    (entries,) = runs
+    steps = sorted({e["forget_spec"] for e in entries if e["forget_spec"].startswith("sequential:")},
+                   key=lambda spec: int(spec.rsplit("@", 1)[1].split("/")[0]))
+    methods = sorted({e["method"] for e in entries if e["method"] not in ("original", "retrain")})
+    first = {m: metric(entry(entries, m, steps[0]), "utility") for m in methods}
+    last = {m: metric(entry(entries, m, steps[-1]), "utility") for m in methods}
+    fell = {m: last[m]["mean"] < first[m]["mean"] for m in methods}
+    number = "; ".join(f"{m} {pm(first[m])} → {pm(last[m])}" for m in methods)
+    number = f"utility after request 1 → {len(steps)}: {number} (seeds {seeds(entry(entries, methods[0], steps[-1]))})"
+    kept = [m for m in methods if not fell[m]]
+    return Finding(number, verdict(*fell.values()),
+                   "utility fell for every method" if not kept else f"utility did not fall for {', '.join(kept)}")
+
+
 def _whp(runs: list[list[dict]]) -> Finding:
     """WHP: forgets the target (forget KnowMem / VerbMem fall toward retrain) while utility stays."""
     (entries,) = runs
@@ -164,6 +181,8 @@ def _dp2(runs: list[list[dict]]) -> Finding:
 CLAIMS: list[Claim] = [
     Claim("MUSE (Shi et al. 2024)", "no method passes every criterion",
           ("lm-bios20-heldout/results.json",), _muse),
+    Claim("MUSE (Shi et al. 2024)", "sustainability: utility degrades over sequential unlearning requests",
+          ("lm-bios20-heldout-sust/results.json",), _muse_sustain),
     Claim("Who's Harry Potter? (Eldan & Russinovich 2023)", "erases the target's recall, keeps utility",
           ("lm-bios20-heldout/results.json",), _whp),
     Claim("ECO prompts (Liu et al. 2024)", "forgets flagged prompts with nearly no side effects",

@@ -68,6 +68,8 @@ class RunConfig:
         found: list[Bench] = []
         for request in self.requests:
             if request.family is None:
+                if not isinstance(request.args.seeds, int):
+                    raise ConfigError("the quick suite takes --seeds N (a count), not explicit seeds")
                 found += quick_suite(request.args.cache_dir, seeds=request.args.seeds)
             else:
                 found += get_family(request.family).benches(request.args, BenchOptions.from_args(request.args))

@@ -161,10 +161,16 @@ class MuseBench(UsesRecipe):
     max_length: int = MUSE_MAX_LENGTH
     dtype: str = "auto"
     cache_dir: str | None = None
+    #: the rows' dataset name (default ``muse-<corpus>``; ``muse-bios`` for the embedded bios as MUSE)
+    dataset: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.dataset or f"muse-{self.corpus}"
 
     def resolved(self) -> dict[str, Any]:
         return {
-            "family": "lm", "dataset": f"muse-{self.corpus}", "data": str(self.data), "target": str(self.target),
+            "family": "lm", "dataset": self.label, "data": str(self.data), "target": str(self.target),
             "retrain": str(self.retrain), "tokenizer": str(self.model or self.target), "series": list(self.series),
             "max_length": self.max_length, "dtype": self.dtype, "eval": vars(MuseEvalConfig.from_params(self.eval_params())),
             "seeds": list(self.seeds),
@@ -217,7 +223,7 @@ class _MuseSeed:
         self.eval_config = MuseEvalConfig.from_params(bench.eval_params())
         self.target, tok = load_model(bench.target, bench.dtype)
         self.tok = load_model(bench.model, bench.dtype)[1] if bench.model else tok
-        self.key = {"family": "lm", "dataset": f"muse-{bench.corpus}", "seed": seed, "max_length": bench.max_length,
+        self.key = {"family": "lm", "dataset": bench.label, "seed": seed, "max_length": bench.max_length,
                     "data": data_fingerprint(vars(self.data)), "target": model_fingerprint(bench.target),
                     "retrain": model_fingerprint(bench.retrain), "eval": conf["eval"],
                     "tokenizer": model_fingerprint(bench.model) if bench.model else None}
@@ -226,7 +232,7 @@ class _MuseSeed:
         self.references: list[dict] = []  # the original and retrain rows, once run() has them
 
     def task(self, spec: str, scenario: str, forget_size: int) -> dict[str, Any]:
-        return {"dataset": f"muse-{self.bench.corpus}", "scenario": scenario, "forget_size": forget_size,
+        return {"dataset": self.bench.label, "scenario": scenario, "forget_size": forget_size,
                 "retain_size": len(self.data.retain), "forget_spec": spec, "size_unit": "texts",
                 "model": Path(self.bench.target).name}
 

@@ -57,9 +57,10 @@ class LMFamily(Family):
                             "then biased: see obliviate.lm.kjv)")
         parser.add_argument("--benchmark", choices=BENCHMARKS, default=None,
                             help="run a published benchmark's protocol and metrics instead of the bios bench: tofu "
-                            "(TOFU's forget quality / model utility); its data is --data, by default the embedded "
-                            "bios written in the benchmark's layout; --eval then sets the benchmark's evaluation "
-                            "sizes (see obliviate bench tofu --help)")
+                            "(TOFU's forget quality / model utility) or muse (MUSE's six criteria; --forget "
+                            "scaling:4 / sequential:4 add its scal / sust series); its data is --data, by default the "
+                            "embedded bios written in the benchmark's layout; --eval then sets the benchmark's "
+                            "evaluation settings (see obliviate bench tofu|muse --help)")
         parser.add_argument("--data", default=None, metavar="DIR_OR_HUB_ID",
                             help="--benchmark only: the benchmark as published (a local copy or its hub id)")
         parser.add_argument("--forget-split", default="forget10",
@@ -94,14 +95,21 @@ class LMFamily(Family):
     @staticmethod
     def _benchmark(args: argparse.Namespace, options: BenchOptions) -> Bench:
         """The ``--benchmark`` bench (:mod:`obliviate.lm.bench_layouts`), after refusing the bios bench's options."""
-        given = [flag for flag, value in (("--forget", args.forget), ("--forget-book", args.forget_book),
-                                          ("--kjv-books", args.kjv_books), ("--kjv-holdout", args.kjv_holdout))
-                 if value]
+        muse = args.benchmark == "muse"  # its --forget scaling:4 / sequential:4 are MUSE's scal / sust series
+        given = [flag for flag, value in (("--forget", None if muse else args.forget),
+                                          ("--forget-book", args.forget_book), ("--kjv-books", args.kjv_books),
+                                          ("--kjv-holdout", args.kjv_holdout)) if value]
         if args.corpus != "bios":
             given.append("--corpus")
         if given:
             raise ConfigError(f"{', '.join(given)} apply to the bios bench, not to --benchmark {args.benchmark} "
                               "(whose forget set is its own split)")
+        if muse:
+            if args.forget_split != "forget10":
+                raise ConfigError("--forget-split applies to --benchmark tofu only")
+            from .bench_muse_trained import muse_bench
+
+            return muse_bench(args, options)
         from .bench_layouts import tofu_bench
 
         return tofu_bench(args, options)
