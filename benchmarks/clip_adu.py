@@ -1,34 +1,56 @@
 """Evidence for ADU vs its prompt-learning baseline on the embedded multi-domain digits benchmark.
 
 Runs ``obliviate bench clip`` (tiny CLIP pretrained per seed, 4 domains, forget specs domain:any=1/2/3,
-i.e. all 14 forget-domain combinations, 16 shots) for domain_baseline and adu over 3 seeds, then prints
+i.e. all 14 forget-domain combinations, 16 shots) for domain_baseline and adu over the seeds, then prints
 H / Mem / For as mean ± std over seeds for each |D_forget| and for their average, the unlearning time
 per combination, the pretraining time and the zero-shot per-domain accuracy of the pretrained CLIPs.
-``--ablations`` adds ADU without the prompt generator, ADU without the Domain Disentangling Loss, and
-the baseline with a 3x forgetting weight, on domain:any=1. Usage::
+``--ablations`` adds, on domain:any=1, the paper's ablations of ADU (without the prompt generator,
+without the Domain Disentangling Loss, DDL with only its domain cross-entropy or only its MMD) and the
+baseline with a 3x forgetting weight (``--ablation NAME`` picks some).
 
-    python benchmarks/clip_adu.py [--seeds 3] [--out benchmarks/results/clip_adu] [--ablations]
+``--tune`` searches ADU's two DDL weights (``gamma``, ``mmd_weight``) on a grid (:data:`GRID`) on
+*validation* seeds (``--validation-seeds``, >= 100, so disjoint from every reported seed: they vary the
+pretrained CLIP, the few-shot draw and the prompts' initialisation), objective H on domain:any=1, and
+writes ``OUT/validation/study.json`` (every point's H / Mem / For and the chosen weights). The chosen
+point is the best H among points with both weights > 0 (ADU's full loss); points with a zero weight are
+measured too, so the study shows whether either term helps at all. ``--part I/N`` runs every N-th point
+(several processes share one study; rerun without it to collect). Usage::
+
+    python benchmarks/clip_adu.py [--seeds 3 | --seed-list 10,11,12] [--out DIR] [--ablations]
+    python benchmarks/clip_adu.py --tune [--validation-seeds 100] --out benchmarks/results/clip_adu_tuned
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
-from obliviate.clip.bench import ClipBench
-from obliviate.report import STD_NOTE, sample_std
 from obliviate.bench.run import run_suite
-from obliviate.utils.io import atomic_write_text
+from obliviate.clip.bench import ClipBench
+from obliviate.errors import ConfigError
+from obliviate.report import STD_NOTE, sample_std
+from obliviate.tune.command import FIRST_VALIDATION_SEED
+from obliviate.utils.io import atomic_write_json, atomic_write_text
 
-#: name -> (method, params) on domain:any=1: ADU without each component, and a baseline that weighs its
-#: forgetting term 3x (is the baseline's low For just an under-weighted entropy term?)
+#: name -> (method, params) on domain:any=1: the paper's ablations of ADU (Kawamura et al. 2025, Office-Home
+#: |D_forget| = 1: without InstaPG, without DDL, DDL's CE only, DDL's MMD only), and a baseline that weighs
+#: its forgetting term 3x (is the baseline's low For just an under-weighted entropy term?)
 ABLATIONS = {
     "adu_no_generator": ("adu", {"generator_layers": "none"}),
     "adu_no_ddl": ("adu", {"gamma": 0.0, "mmd_weight": 0.0}),
+    "adu_ce_only": ("adu", {"mmd_weight": 0.0}),
+    "adu_mmd_only": ("adu", {"gamma": 0.0}),
     "baseline_forget_weight_3": ("domain_baseline", {"forget_weight": 3.0}),
 }
+
+#: ADU's DDL weights searched by ``--tune``, each crossed with each: 0 (the term off), a decade below the
+#: old untuned default 1, 1, and the paper's values (gamma 30, lambda 10)
+GRID = {"gamma": (0.0, 0.1, 1.0, 30.0), "mmd_weight": (0.0, 0.1, 1.0, 10.0)}
+TUNE_SPEC = "domain:any=1"
 
 
 def _pm(values: list[float]) -> str:
@@ -64,25 +86,116 @@ def zero_shot(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def grid_points() -> list[dict[str, float]]:
+    """Every (gamma, mmd_weight) of :data:`GRID`, in a fixed order."""
+    return [{"gamma": g, "mmd_weight": m} for g, m in itertools.product(GRID["gamma"], GRID["mmd_weight"])]
+
+
+def point_dir(point: dict[str, float]) -> str:
+    return f"gamma_{point['gamma']:g}_mmd_{point['mmd_weight']:g}"
+
+
+def point_score(runs: list[dict], point: dict[str, float]) -> dict[str, Any]:
+    """ADU's H / Mem / For at one grid point: the mean over seeds of each seed's row (itself the mean over
+    the spec's combinations), and H per seed."""
+    rows = sorted((r for r in runs if r["method"]["name"] == "adu"), key=lambda r: r["seed"])
+    failed = [r for r in rows if r["status"] != "ok"]
+    if not rows or failed:
+        raise ConfigError(f"ADU at {point} failed: {failed[0].get('error') if failed else 'no rows'}")
+    score = {k: statistics.fmean(r["metrics"][k] for r in rows) for k in ("h", "mem", "for")}
+    return {**point, **score, "h_per_seed": {str(r["seed"]): r["metrics"]["h"] for r in rows}, "dir": point_dir(point)}
+
+
+def choose(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best H among points with both DDL weights > 0 (ADU's full loss; ties: the earlier point)."""
+    full = [p for p in points if p["gamma"] > 0 and p["mmd_weight"] > 0]
+    if not full:
+        raise ConfigError("no grid point with both DDL weights > 0 was measured")
+    return max(full, key=lambda p: p["h"])
+
+
+def validation_seeds(text: str) -> list[int]:
+    """``--validation-seeds``: distinct integers, each >= :data:`FIRST_VALIDATION_SEED` (reported seeds are lower)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--validation-seeds expects comma-separated integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < FIRST_VALIDATION_SEED:
+        raise ConfigError(f"--validation-seeds needs distinct seeds >= {FIRST_VALIDATION_SEED} (reports use lower "
+                          f"ones), got {text!r}")
+    return seeds
+
+
+def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: str | None, command: str) -> str:
+    """Run the grid (or every N-th point of it) on the validation seeds; without ``part`` also write the study."""
+    points = grid_points()
+    mine = points if part is None else points[part[0]::part[1]]
+    scored = []
+    for point in mine:
+        bench = ClipBench(seeds=seeds, forget=[TUNE_SPEC], methods=["adu"], params={"adu": dict(point)},
+                          cache_dir=cache_dir)
+        doc = run_suite("clip", [bench], out / "validation" / point_dir(point), command)
+        scored.append(point_score(doc["runs"], point))
+    if part is not None:
+        return f"grid part {part[0]}/{part[1]}: {len(scored)} points done"
+    chosen, best = choose(scored), max(scored, key=lambda p: p["h"])
+    study = {
+        "method": "adu", "objective": f"H (higher is better), mean over the validation seeds of the mean over the "
+        f"{TUNE_SPEC} combinations", "forget": TUNE_SPEC, "validation_seeds": seeds, "grid": GRID,
+        "chosen_rule": "the best H among points with gamma > 0 and mmd_weight > 0 (ADU's full loss)",
+        "chosen": chosen, "best_any": best, "points": scored, "command": command,
+    }
+    atomic_write_json(out / "validation" / "study.json", study)
+    lines = [f"## ADU's DDL weights on validation seeds {seeds} ({TUNE_SPEC}; H / Mem / For in %)",
+             "| gamma | mmd_weight | H | Mem | For | H per seed |", "|---|---|---|---|---|---|"]
+    for p in scored:
+        per = ", ".join(f"{v:.1f}" for v in p["h_per_seed"].values())
+        mark = " (chosen)" if p is chosen else ""
+        lines.append(f"| {p['gamma']:g} | {p['mmd_weight']:g}{mark} | {p['h']:.1f} | {p['mem']:.1f} | {p['for']:.1f} | {per} |")
+    lines.append(f"\nchosen: gamma={chosen['gamma']:g}, mmd_weight={chosen['mmd_weight']:g} (H {chosen['h']:.1f}); best "
+                 f"of any point: gamma={best['gamma']:g}, mmd_weight={best['mmd_weight']:g} (H {best['h']:.1f})")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    import shlex
+    import sys
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="report seeds 0..N-1 (default 3)")
+    ap.add_argument("--seed-list", default=None, metavar="S1,S2,...", help="report these seeds instead of --seeds")
     ap.add_argument("--out", default="benchmarks/results/clip_adu")
+    ap.add_argument("--forget", action="append", metavar="SPEC", help="forget specs of the main run (default "
+                    "domain:any=1, 2, 3)")
     ap.add_argument("--max-combinations", type=int, default=None)
     ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--ablation", action="append", choices=tuple(ABLATIONS), help="run only these ablations")
+    ap.add_argument("--tune", action="store_true", help="search ADU's DDL weights on the validation seeds instead")
+    ap.add_argument("--validation-seeds", default=str(FIRST_VALIDATION_SEED), metavar="S1,S2,...")
+    ap.add_argument("--part", default=None, metavar="I/N", help="--tune: run only every N-th grid point from the I-th")
     ap.add_argument("--cache-dir", default=None)
     args = ap.parse_args()
     out = Path(args.out)
-    seeds = list(range(args.seeds))
-    bench = ClipBench(seeds=seeds, max_combinations=args.max_combinations, cache_dir=args.cache_dir)
-    doc = run_suite("clip", [bench], out / "main", "python benchmarks/clip_adu.py")
+    command = "python benchmarks/clip_adu.py " + shlex.join(sys.argv[1:])
+    if args.tune:
+        part = None if args.part is None else tuple(int(x) for x in args.part.split("/"))
+        text = tune(out, validation_seeds(args.validation_seeds), part, args.cache_dir, command)  # type: ignore[arg-type]
+        print(text)
+        if part is None:
+            atomic_write_text(out / "validation" / "summary.md", text + "\n")
+        return
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    bench = ClipBench(seeds=seeds, max_combinations=args.max_combinations, cache_dir=args.cache_dir,
+                      **({"forget": args.forget} if args.forget else {}))
+    doc = run_suite("clip", [bench], out / "main", command)
     text = ["## ADU vs baseline (H, Mem, For in %, mean ± std over seeds)", summarise(doc["runs"]), "", STD_NOTE,
             "", zero_shot(doc["runs"])]
-    if args.ablations:
-        for name, (method, params) in ABLATIONS.items():
+    if args.ablations or args.ablation:
+        for name in args.ablation or ABLATIONS:
+            method, params = ABLATIONS[name]
             abl = ClipBench(seeds=seeds, forget=["domain:any=1"], methods=[method], params={method: params},
                             cache_dir=args.cache_dir)
-            adoc = run_suite("clip", [abl], out / name, f"python benchmarks/clip_adu.py --ablations ({name})")
+            adoc = run_suite("clip", [abl], out / name, f"{command} ({name})")
             text += ["", f"## ablation {name}: {json.dumps(params)}", summarise(adoc["runs"], label=f"{name}: ")]
     report = "\n".join(text) + "\n"
     atomic_write_text(out / "summary.md", report)
