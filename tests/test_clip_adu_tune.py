@@ -24,7 +24,7 @@ def _row(seed: int, h: float, mem: float, fo: float, status: str = "ok") -> dict
 
 def test_grid_crosses_every_weight_and_names_distinct_dirs() -> None:
     points = clip_adu.grid_points()
-    assert len(points) == len(clip_adu.GRID["gamma"]) * len(clip_adu.GRID["mmd_weight"])
+    assert len(points) == len(clip_adu.GRID["gamma"]) * len(clip_adu.GRID["mmd_weight"]) + len(clip_adu.EXTRA_POINTS)
     assert len({clip_adu.point_dir(p) for p in points}) == len(points)
     assert {"gamma": 0.0, "mmd_weight": 0.0} in points  # the no-DDL point is measured too
 
