@@ -8,7 +8,7 @@ per combination, the pretraining time and the zero-shot per-domain accuracy of t
 without the Domain Disentangling Loss, DDL with only its domain cross-entropy or only its MMD) and the
 baseline with a 3x forgetting weight (``--ablation NAME`` picks some).
 
-``--tune`` searches ADU's two DDL weights (``gamma``, ``mmd_weight``) on a grid (:data:`GRID`) on
+``--tune`` searches ADU's two DDL weights (``gamma``, ``mmd_weight``) on a grid (:data:`GRID`, :data:`EXTRA_POINTS`) on
 *validation* seeds (``--validation-seeds``, >= 100, so disjoint from every reported seed: they vary the
 pretrained CLIP, the few-shot draw and the prompts' initialisation), objective H on domain:any=1, and
 writes ``OUT/validation/study.json`` (every point's H / Mem / For and the chosen weights). The chosen
