@@ -14,7 +14,8 @@ pretrained CLIP, the few-shot draw and the prompts' initialisation), objective H
 writes ``OUT/validation/study.json`` (every point's H / Mem / For and the chosen weights). The chosen
 point is the best H among points with both weights > 0 (ADU's full loss); points with a zero weight are
 measured too, so the study shows whether either term helps at all. ``--part I/N`` runs every N-th point
-(several processes share one study; rerun without it to collect). Usage::
+(several processes share one study; rerun without it to collect, or with ``--collect`` to write the
+study from the finished points only, running nothing). Usage::
 
     python benchmarks/clip_adu.py [--seeds 3 | --seed-list 10,11,12] [--out DIR] [--ablations]
     python benchmarks/clip_adu.py --tune [--validation-seeds 100] --out benchmarks/results/clip_adu_tuned
@@ -129,16 +130,27 @@ def validation_seeds(text: str) -> list[int]:
     return seeds
 
 
-def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: str | None, command: str) -> str:
-    """Run the grid (or every N-th point of it) on the validation seeds; without ``part`` also write the study."""
+def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: str | None, command: str,
+         collect: bool = False) -> str:
+    """Run the grid (or every N-th point of it) on the validation seeds; without ``part`` also write the study.
+    ``collect``: run nothing, write the study from the points whose runs finished (the others listed as not run)."""
     points = grid_points()
     mine = points if part is None else points[part[0]::part[1]]
-    scored = []
+    scored, not_run = [], []
     for point in mine:
-        bench = ClipBench(seeds=seeds, forget=[TUNE_SPEC], methods=["adu"], params={"adu": dict(point)},
-                          cache_dir=cache_dir)
-        doc = run_suite("clip", [bench], out / "validation" / point_dir(point), command)
-        scored.append(point_score(doc["runs"], point))
+        path = out / "validation" / point_dir(point)
+        if collect:
+            if not (path / "results.json").is_file():
+                not_run.append(point)
+                continue
+            runs = json.loads((path / "results.json").read_text(encoding="utf-8"))["runs"]
+        else:
+            bench = ClipBench(seeds=seeds, forget=[TUNE_SPEC], methods=["adu"], params={"adu": dict(point)},
+                              cache_dir=cache_dir)
+            runs = run_suite("clip", [bench], path, command)["runs"]
+        if sorted({r["seed"] for r in runs}) != sorted(seeds):
+            raise ConfigError(f"{path} holds seeds {sorted({r['seed'] for r in runs})}, not the validation seeds {seeds}")
+        scored.append(point_score(runs, point))
     if part is not None:
         return f"grid part {part[0]}/{part[1]}: {len(scored)} points done"
     chosen, best = choose(scored), max(scored, key=lambda p: p["h"])
@@ -147,7 +159,7 @@ def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: s
         f"{TUNE_SPEC} combinations", "forget": TUNE_SPEC, "validation_seeds": seeds, "grid": GRID,
         "extra_points": EXTRA_POINTS,
         "chosen_rule": "the best H among points with gamma > 0 and mmd_weight > 0 (ADU's full loss)",
-        "chosen": chosen, "best_any": best, "points": scored, "command": command,
+        "chosen": chosen, "best_any": best, "points": scored, "not_run": not_run, "command": command,
     }
     atomic_write_json(out / "validation" / "study.json", study)
     lines = [f"## ADU's DDL weights on validation seeds {seeds} ({TUNE_SPEC}; H / Mem / For in %)",
@@ -156,6 +168,8 @@ def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: s
         per = ", ".join(f"{v:.1f}" for v in p["h_per_seed"].values())
         mark = " (chosen)" if p is chosen else ""
         lines.append(f"| {p['gamma']:g} | {p['mmd_weight']:g}{mark} | {p['h']:.1f} | {p['mem']:.1f} | {p['for']:.1f} | {per} |")
+    if not_run:
+        lines.append("\nnot run (CPU time): " + ", ".join(point_dir(p) for p in not_run))
     lines.append(f"\nchosen: gamma={chosen['gamma']:g}, mmd_weight={chosen['mmd_weight']:g} (H {chosen['h']:.1f}); best "
                  f"of any point: gamma={best['gamma']:g}, mmd_weight={best['mmd_weight']:g} (H {best['h']:.1f})")
     return "\n".join(lines)
@@ -210,9 +224,12 @@ def main() -> None:
                     "domain_baseline,adu)")
     ap.add_argument("--max-combinations", type=int, default=None)
     ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--skip-main", action="store_true", help="run only the ablations (a later run collects all)")
     ap.add_argument("--ablation", action="append", choices=tuple(ABLATIONS), help="run only these ablations")
     ap.add_argument("--tune", action="store_true", help="search ADU's DDL weights on the validation seeds instead")
     ap.add_argument("--validation-seeds", default=str(FIRST_VALIDATION_SEED), metavar="S1,S2,...")
+    ap.add_argument("--collect", action="store_true", help="--tune: run nothing, write the study from the finished "
+                    "points")
     ap.add_argument("--part", default=None, metavar="I/N", help="--tune: run only every N-th grid point from the I-th")
     ap.add_argument("--separability", action="store_true", help="only measure how separable the pretrained CLIPs' "
                     "domains are (--seed-list; writes OUT/domain_separability.json)")
@@ -222,7 +239,7 @@ def main() -> None:
     command = "python benchmarks/clip_adu.py " + shlex.join(sys.argv[1:])
     if args.tune:
         part = None if args.part is None else tuple(int(x) for x in args.part.split("/"))
-        text = tune(out, validation_seeds(args.validation_seeds), part, args.cache_dir, command)  # type: ignore[arg-type]
+        text = tune(out, validation_seeds(args.validation_seeds), part, args.cache_dir, command, args.collect)  # type: ignore[arg-type]
         print(text)
         if part is None:
             atomic_write_text(out / "validation" / "summary.md", text + "\n")
@@ -236,9 +253,11 @@ def main() -> None:
     bench = ClipBench(seeds=seeds, max_combinations=args.max_combinations, cache_dir=args.cache_dir,
                       **({"forget": args.forget} if args.forget else {}),
                       **({"methods": args.methods.split(",")} if args.methods else {}))
-    doc = run_suite("clip", [bench], out / "main", command)
-    text = ["## ADU vs baseline (H, Mem, For in %, mean ± std over seeds)", summarise(doc["runs"]), "", STD_NOTE,
-            "", zero_shot(doc["runs"])]
+    text = []
+    if not args.skip_main:
+        doc = run_suite("clip", [bench], out / "main", command)
+        text += ["## ADU vs baseline (H, Mem, For in %, mean ± std over seeds)", summarise(doc["runs"]), "", STD_NOTE,
+                 "", zero_shot(doc["runs"])]
     if args.ablations or args.ablation:
         for name in args.ablation or ABLATIONS:
             method, params = ABLATIONS[name]
@@ -247,7 +266,8 @@ def main() -> None:
             adoc = run_suite("clip", [abl], out / name, f"{command} ({name})")
             text += ["", f"## ablation {name}: {json.dumps(params)}", summarise(adoc["runs"], label=f"{name}: ")]
     report = "\n".join(text) + "\n"
-    atomic_write_text(out / "summary.md", report)
+    if not args.skip_main:
+        atomic_write_text(out / "summary.md", report)
     print(report)
 
 

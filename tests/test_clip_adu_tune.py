@@ -52,3 +52,20 @@ def test_choose_takes_the_best_full_loss_point_even_when_a_zero_weight_point_sco
     assert clip_adu.choose(points) == points[2]
     with pytest.raises(ConfigError):
         clip_adu.choose(points[:1])
+
+
+def test_collect_writes_the_study_from_finished_points_only(tmp_path: Path) -> None:
+    import json
+
+    done = {"gamma": 0.1, "mmd_weight": 0.01}, {"gamma": 0.0, "mmd_weight": 0.0}
+    for point, h in zip(done, (70.0, 80.0)):
+        d = tmp_path / "validation" / clip_adu.point_dir(point)
+        d.mkdir(parents=True)
+        (d / "results.json").write_text(json.dumps({"runs": [_row(100, h, 90.0, 60.0)]}))
+    text = clip_adu.tune(tmp_path, [100], None, None, "cmd", collect=True)
+    study = json.loads((tmp_path / "validation" / "study.json").read_text())
+    assert study["chosen"]["gamma"] == 0.1 and study["best_any"]["gamma"] == 0.0  # no DDL is better, not chosen
+    assert len(study["points"]) == 2 and len(study["not_run"]) == len(clip_adu.grid_points()) - 2
+    assert "not run" in text and study["validation_seeds"] == [100]
+    with pytest.raises(ConfigError, match="not the validation seeds"):
+        clip_adu.tune(tmp_path, [101], None, None, "cmd", collect=True)
