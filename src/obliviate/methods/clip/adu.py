@@ -54,7 +54,7 @@ def mean_pairwise_mmd2(emb: torch.Tensor, domains: torch.Tensor, min_samples: in
 @dataclass
 class ADUConfig(DomainPromptConfig):
     gamma: float = param(1.0, "weight of the domain-classification cross-entropy of the Domain Disentangling Loss", ge=0)
-    mmd_weight: float = param(1.0, "weight (lambda) of the MMD^2 between domains, maximised", ge=0)
+    mmd_weight: float = param(0.01, "weight (lambda) of the MMD^2 between domains, maximised", ge=0)
     generator_layers: str = param("middle", "blocks with the Instance-wise Prompt Generator: middle (the middle "
                                   "half of the prompted blocks), none, or indices like 1,2")
 
