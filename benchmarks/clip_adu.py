@@ -262,7 +262,7 @@ def main() -> None:
         for name in args.ablation or ABLATIONS:
             method, params = ABLATIONS[name]
             abl = ClipBench(seeds=seeds, forget=["domain:any=1"], methods=[method], params={method: params},
-                            cache_dir=args.cache_dir)
+                            max_combinations=args.max_combinations, cache_dir=args.cache_dir)
             adoc = run_suite("clip", [abl], out / name, f"{command} ({name})")
             text += ["", f"## ablation {name}: {json.dumps(params)}", summarise(adoc["runs"], label=f"{name}: ")]
     report = "\n".join(text) + "\n"
