@@ -131,7 +131,7 @@ def validation_seeds(text: str) -> list[int]:
 
 
 def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: str | None, command: str,
-         collect: bool = False) -> str:
+         collect: bool = False, study_name: str = "study") -> str:
     """Run the grid (or every N-th point of it) on the validation seeds; without ``part`` also write the study.
     ``collect``: run nothing, write the study from the points whose runs finished (the others listed as not run)."""
     points = grid_points()
@@ -161,7 +161,7 @@ def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: s
         "chosen_rule": "the best H among points with gamma > 0 and mmd_weight > 0 (ADU's full loss)",
         "chosen": chosen, "best_any": best, "points": scored, "not_run": not_run, "command": command,
     }
-    atomic_write_json(out / "validation" / "study.json", study)
+    atomic_write_json(out / "validation" / f"{study_name}.json", study)
     lines = [f"## ADU's DDL weights on validation seeds {seeds} ({TUNE_SPEC}; H / Mem / For in %)",
              "| gamma | mmd_weight | H | Mem | For | H per seed |", "|---|---|---|---|---|---|"]
     for p in scored:
@@ -230,6 +230,8 @@ def main() -> None:
     ap.add_argument("--validation-seeds", default=str(FIRST_VALIDATION_SEED), metavar="S1,S2,...")
     ap.add_argument("--collect", action="store_true", help="--tune: run nothing, write the study from the finished "
                     "points")
+    ap.add_argument("--study", default="study", metavar="NAME", help="--tune: write OUT/validation/NAME.json and "
+                    "NAME.md (default study)")
     ap.add_argument("--part", default=None, metavar="I/N", help="--tune: run only every N-th grid point from the I-th")
     ap.add_argument("--separability", action="store_true", help="only measure how separable the pretrained CLIPs' "
                     "domains are (--seed-list; writes OUT/domain_separability.json)")
@@ -239,10 +241,11 @@ def main() -> None:
     command = "python benchmarks/clip_adu.py " + shlex.join(sys.argv[1:])
     if args.tune:
         part = None if args.part is None else tuple(int(x) for x in args.part.split("/"))
-        text = tune(out, validation_seeds(args.validation_seeds), part, args.cache_dir, command, args.collect)  # type: ignore[arg-type]
+        text = tune(out, validation_seeds(args.validation_seeds), part, args.cache_dir, command, args.collect,
+                    args.study)  # type: ignore[arg-type]
         print(text)
         if part is None:
-            atomic_write_text(out / "validation" / "summary.md", text + "\n")
+            atomic_write_text(out / "validation" / f"{args.study}.md", text + "\n")
         return
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     if args.separability:
