@@ -175,6 +175,24 @@ def tune(out: Path, seeds: list[int], part: tuple[int, int] | None, cache_dir: s
     return "\n".join(lines)
 
 
+def collect_rows(bench: ClipBench, out_dir: Path, command: str) -> dict[str, Any]:
+    """results.json of ``bench`` built from the finished rows under ``out_dir``/rows (written by runs of it, e.g.
+    one process per seed); nothing is trained and no report is drawn. A missing row is an error."""
+    from obliviate.bench.results import build_results, write_results
+    from obliviate.bench.run import suite_config
+
+    order = {name: i for i, name in enumerate(["original", *bench.methods])}
+    runs = [json.loads(f.read_text(encoding="utf-8")) for f in sorted((out_dir / "rows").glob("*.json"))]
+    runs = [r for r in runs if r.get("status") == "ok" and r["method"]["name"] in order and r["seed"] in bench.seeds
+            and r["task"]["forget_spec"] in bench.forget]
+    runs.sort(key=lambda r: (r["seed"], bench.forget.index(r["task"]["forget_spec"]), order[r["method"]["name"]]))
+    if len(runs) != bench.row_count():
+        raise ConfigError(f"{out_dir}: {len(runs)} finished rows, {bench.row_count()} expected: run the missing ones first")
+    doc = build_results("clip", runs, suite_config("clip", [bench]), command)
+    write_results(out_dir, doc)
+    return doc
+
+
 def separability(seeds: list[int], cache_dir: str | None) -> dict[str, Any]:
     """How separable the pretrained CLIPs' domains already are (the paper: zero-shot CLIP 25.8% domain accuracy
     on Office-Home, 79.4% after ADU): per seed, domain accuracy on the test images of (a) zero-shot domain
@@ -228,8 +246,8 @@ def main() -> None:
     ap.add_argument("--ablation", action="append", choices=tuple(ABLATIONS), help="run only these ablations")
     ap.add_argument("--tune", action="store_true", help="search ADU's DDL weights on the validation seeds instead")
     ap.add_argument("--validation-seeds", default=str(FIRST_VALIDATION_SEED), metavar="S1,S2,...")
-    ap.add_argument("--collect", action="store_true", help="--tune: run nothing, write the study from the finished "
-                    "points")
+    ap.add_argument("--collect", action="store_true", help="run nothing: --tune: write the study from the finished "
+                    "points; else: build each run's results.json from its finished rows (e.g. one process per seed)")
     ap.add_argument("--study", default="study", metavar="NAME", help="--tune: write OUT/validation/NAME.json and "
                     "NAME.md (default study)")
     ap.add_argument("--part", default=None, metavar="I/N", help="--tune: run only every N-th grid point from the I-th")
@@ -256,9 +274,11 @@ def main() -> None:
     bench = ClipBench(seeds=seeds, max_combinations=args.max_combinations, cache_dir=args.cache_dir,
                       **({"forget": args.forget} if args.forget else {}),
                       **({"methods": args.methods.split(",")} if args.methods else {}))
+    run = (lambda b, path, cmd: collect_rows(b, path, cmd)) if args.collect else \
+        (lambda b, path, cmd: run_suite("clip", [b], path, cmd))
     text = []
     if not args.skip_main:
-        doc = run_suite("clip", [bench], out / "main", command)
+        doc = run(bench, out / "main", command)
         text += ["## ADU vs baseline (H, Mem, For in %, mean ± std over seeds)", summarise(doc["runs"]), "", STD_NOTE,
                  "", zero_shot(doc["runs"])]
     if args.ablations or args.ablation:
@@ -266,7 +286,7 @@ def main() -> None:
             method, params = ABLATIONS[name]
             abl = ClipBench(seeds=seeds, forget=["domain:any=1"], methods=[method], params={method: params},
                             max_combinations=args.max_combinations, cache_dir=args.cache_dir)
-            adoc = run_suite("clip", [abl], out / name, f"{command} ({name})")
+            adoc = run(abl, out / name, f"{command} ({name})")
             text += ["", f"## ablation {name}: {json.dumps(params)}", summarise(adoc["runs"], label=f"{name}: ")]
     report = "\n".join(text) + "\n"
     if not args.skip_main:

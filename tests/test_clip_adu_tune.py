@@ -69,3 +69,28 @@ def test_collect_writes_the_study_from_finished_points_only(tmp_path: Path) -> N
     assert "not run" in text and study["validation_seeds"] == [100]
     with pytest.raises(ConfigError, match="not the validation seeds"):
         clip_adu.tune(tmp_path, [101], None, None, "cmd", collect=True)
+
+
+def test_collect_rows_builds_results_from_per_seed_rows_and_refuses_missing_ones(tmp_path: Path) -> None:
+    import json
+
+    from obliviate.clip.bench import ClipBench
+
+    bench = ClipBench(seeds=[10, 11], forget=["domain:any=1"], methods=["adu"])
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    for seed in (11, 10):
+        for name in ("adu", "original"):
+            task = {"dataset": "digits", "scenario": "domain", "forget_spec": "domain:any=1", "model": "tiny-clip",
+                    "forget_size": 160, "retain_size": 480}
+            row = {"family": "clip", "task": task, "method": {"name": name, "params": {}},
+                   "seed": seed, "status": "ok", "error": None, "seconds": 1.0, "retrain_seconds": None,
+                   "time_ratio": None, "metrics": {"h": 50.0 + seed, "mem": 60.0, "for": 40.0}}
+            (rows / f"{name}_s{seed}.json").write_text(json.dumps(row))
+    doc = clip_adu.collect_rows(bench, tmp_path, "cmd")
+    assert [(r["seed"], r["method"]["name"]) for r in doc["runs"]] == [(10, "original"), (10, "adu"), (11, "original"),
+                                                                         (11, "adu")]
+    assert json.loads((tmp_path / "results.json").read_text())["command"] == "cmd"
+    (rows / "adu_s11.json").unlink()
+    with pytest.raises(ConfigError, match="3 finished rows, 4 expected"):
+        clip_adu.collect_rows(bench, tmp_path, "cmd")
