@@ -90,10 +90,32 @@ def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
 def test_bios_bench_options_are_refused_with_a_benchmark(tmp_path):
     for extra, flag in ((["--benchmark", "tofu", "--forget", "documents"], "--forget"),
                         (["--benchmark", "tofu", "--corpus", "kjv"], "--corpus"),
-                        (["--data", str(tmp_path)], "--data")):
+                        (["--data", str(tmp_path)], "--data"),
+                        (["--recipe", "recipes/tofu-phi-1.5.toml"], "--recipe"),
+                        (["--benchmark", "muse", "--recipe", "recipes/tofu-phi-1.5.toml"], "--recipe")):
         result = _cli("bench", "lm", *extra, "--out", str(tmp_path / "out"), cwd=tmp_path)
         assert result.returncode == 2 and flag in result.stderr, result.stderr
         assert not (tmp_path / "out").exists()
+
+
+def test_benchmark_tofu_applies_a_recipe_file_over_the_models_defaults(tmp_path):
+    import argparse
+    from pathlib import Path
+
+    from obliviate.bench.options import BenchOptions
+    from obliviate.lm.bench_layouts import tofu_bench
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "tofu-phi-1.5.toml"
+    args = argparse.Namespace(model="tiny", people=10, data=None, forget_split="forget10", eval=None,
+                              recipe=str(recipe))
+    options = BenchOptions(methods=["grad_diff"], seeds=[0], params={}, train={"epochs": "2"},
+                           cache_dir=str(tmp_path))
+    bench = tofu_bench(args, options)
+    resolved = bench.resolved()
+    assert resolved["recipe"]["path"].endswith("tofu-phi-1.5.toml")
+    assert resolved["train"]["lr"] == 2e-5  # the file's [train] over the tiny model's from-scratch recipe
+    assert resolved["train"]["epochs"] == 2  # --train over the file
+    assert resolved["methods"]["grad_diff"]["lr"] == 2e-5  # the file's [methods.grad_diff] over the tiny recipe
 
 
 @pytest.mark.slow

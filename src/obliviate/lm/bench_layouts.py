@@ -92,4 +92,4 @@ def tofu_bench(args: argparse.Namespace, options: BenchOptions) -> Bench:
     return TofuBench(data=str(data), model=str(model), forget_split=args.forget_split,
                      methods=options.methods or list(TOFU_METHODS), seeds=options.seeds, params=options.params,
                      train=options.train, eval=kv(args.eval, "--eval"), cache_dir=options.cache_dir,
-                     label=Path(args.model).name if Path(args.model).is_dir() else args.model, **extra)
+                     recipe=args.recipe, label=Path(args.model).name if Path(args.model).is_dir() else args.model, **extra)

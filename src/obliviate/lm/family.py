@@ -63,14 +63,17 @@ class LMFamily(Family):
                             "evaluation settings (see obliviate bench tofu|muse --help)")
         parser.add_argument("--data", default=None, metavar="DIR_OR_HUB_ID",
                             help="--benchmark only: the benchmark as published (a local copy or its hub id)")
+        parser.add_argument("--recipe", default=None, metavar="FILE",
+                            help="--benchmark tofu: a TOFU recipe file (e.g. recipes/tofu-phi-1.5.toml; docs/recipes.md): "
+                            "its [train], [methods.X] and [eval]; --train / --param / --eval override it")
         parser.add_argument("--forget-split", default="forget10",
                             help="--benchmark tofu: forget01, forget05 or forget10 (default)")
 
     def benches(self, args: argparse.Namespace, options: BenchOptions) -> list[Bench]:
         if args.benchmark:
             return [self._benchmark(args, options)]
-        if args.data or args.forget_split != "forget10":
-            raise ConfigError("--data and --forget-split apply to --benchmark only")
+        if args.data or args.forget_split != "forget10" or args.recipe:
+            raise ConfigError("--data, --forget-split and --recipe apply to --benchmark only")
         if args.corpus != "kjv" and (args.forget_book or args.kjv_books or args.kjv_holdout):
             raise ConfigError("--forget-book, --kjv-books and --kjv-holdout apply to --corpus kjv only")
         from .bench import LMBench
@@ -105,8 +108,9 @@ class LMFamily(Family):
             raise ConfigError(f"{', '.join(given)} apply to the bios bench, not to --benchmark {args.benchmark} "
                               "(whose forget set is its own split)")
         if muse:
-            if args.forget_split != "forget10":
-                raise ConfigError("--forget-split applies to --benchmark tofu only")
+            if args.forget_split != "forget10" or args.recipe:
+                raise ConfigError("--forget-split and --recipe apply to --benchmark tofu only (MUSE's recipe files "
+                                  "are for its published 7B target models: obliviate bench muse --recipe)")
             from .bench_muse_trained import muse_bench
 
             return muse_bench(args, options)
