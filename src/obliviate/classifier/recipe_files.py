@@ -1,7 +1,7 @@
 """Recipe files (``--recipe FILE``): a paper's original-training recipe and its methods' unlearning
 settings as TOML, each value with its source. The format is documented in docs/recipes.md.
 
-    [recipe]      name, family ("classifier"), dataset, model, sources (list of URLs), description
+    [recipe]      name, family ("classifier"), dataset, model, max_train, sources (list of URLs), description
     [train]       fields of RetrainConfig (original training and the exact-retrain reference)
     [methods.X]   parameters of method X (a nested table is a nested config: [methods.X.dp] -> dp.NAME)
     [provenance]  "train.P", "methods.X.P" or "methods.X" -> where the value came from
@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigError, ObliviateError
 
 FAMILIES = ("classifier",)
-RECIPE_KEYS = {"name", "family", "dataset", "model", "sources", "description"}
+RECIPE_KEYS = {"name", "family", "dataset", "model", "max_train", "sources", "description"}
 TOP_KEYS = {"recipe", "train", "methods", "provenance"}
 
 
@@ -37,6 +37,8 @@ class RecipeFile:
     dataset: str | None
     model: str | None
     sources: tuple[str, ...]
+    #: the stratified training subset the recipe is for (``--max-train`` overrides it); None: the whole set
+    max_train: int | None = None
     train: dict[str, Any] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
@@ -104,6 +106,9 @@ def load_recipe(path: str | Path) -> RecipeFile:
     sources = head.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise ConfigError(f"recipe {path}: [recipe] sources must be a list of strings")
+    max_train = head.get("max_train")
+    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 1):
+        raise ConfigError(f"recipe {path}: [recipe] max_train must be a positive integer, got {max_train!r}")
     methods = _table(doc, "methods", path)
     for name, table in methods.items():
         if not isinstance(table, dict):
@@ -113,7 +118,7 @@ def load_recipe(path: str | Path) -> RecipeFile:
         raise ConfigError(f"recipe {path}: every [provenance] value must be a non-empty string (a source)")
     recipe = RecipeFile(
         path=str(path), sha256=hashlib.sha256(raw).hexdigest(), name=head["name"], family=head["family"],
-        dataset=head.get("dataset"), model=head.get("model"), sources=tuple(sources),
+        dataset=head.get("dataset"), model=head.get("model"), sources=tuple(sources), max_train=max_train,
         train=_flatten(_table(doc, "train", path)),
         methods={name: _flatten(table) for name, table in methods.items()},
         provenance=dict(provenance),
