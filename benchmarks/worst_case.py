@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-train", type=int, default=None)
     parser.add_argument("--size", required=True, help="forget-set size: a count (144) or a fraction (0.1)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", default=None, metavar="S1,S2,...",
+                        help="run these seeds instead of 0..N-1 (e.g. one seed per process on one --out; a last run "
+                        "with --seeds N then finds every row and writes the whole table)")
     parser.add_argument("--methods", default="retrain,finetune,random_label,grad_ascent")
     parser.add_argument("--lower", default="finetune,random_label", help="lower-level unlearners of the searches")
     parser.add_argument("--search", action="append", default=[], metavar="NAME=VALUE",
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = args.dataset or (load_recipe(args.recipe).dataset if args.recipe else None) or "digits"
     bench = ClassifierBench(
         dataset=dataset, recipe=args.recipe, forget=forget, methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-        seeds=list(range(args.seeds)), max_train=args.max_train, cache_dir=args.cache_dir,
+        seeds=[int(v) for v in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds)), max_train=args.max_train, cache_dir=args.cache_dir,
         mia_max_per_side=args.mia_max_per_side,
         params={"worst_case": dict(item.split("=", 1) for item in args.search)} if args.search else {},
     )
