@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     set_quiet(args.quiet)
-    from obliviate.cli import _kv, _method_params
+    from obliviate.bench.options import kv as _kv, method_params as _method_params
 
     load_all()
     methods = args.methods.split(",") if args.methods else [
