@@ -1,12 +1,15 @@
 """Every classifier method on one dataset: gaps to retrain and run time relative to retrain.
 
     python benchmarks/classifier_methods.py --dataset fashion-mnist --seeds 3 --out benchmarks/results/fashion
+    python benchmarks/classifier_methods.py --recipe recipes/fashion-mnist-memorise.toml --forget random:0.1 \
+        --methods retrain,finetune,l1_sparse,random_label,salun --prune '' --out benchmarks/results/fashion-mnist-memorise/heldout
 
 Runs the bench (dense model: every registered classifier method; prune-first: OMP then FT) on
 ``random:0.1`` and ``class:K``, then prints, as ratios measured in this one run:
 - per scenario, each method's average gap to retrain, UA gap and unlearning time / retrain time;
 - the best method (lowest average gap) and its time ratio;
-- the sparsity paper's claim: the fraction of FT's UA gap that l1_sparse and prune-first FT close.
+- the sparsity paper's claim: the fraction of FT's UA gap that l1_sparse and prune-first FT close;
+- how well the original fits its training set: train (retain + forget), retain and test accuracy.
 Writes results.json / report.html (the bench's) plus summary.json and sparsity_claim.png to --out.
 """
 
@@ -18,6 +21,7 @@ import sys
 from pathlib import Path
 
 from obliviate.classifier.bench import ClassifierBench
+from obliviate.classifier.recipe_files import load_recipe
 from obliviate.bench.run import run_suite
 from obliviate.methods import METHODS, load_all
 from obliviate.utils.io import atomic_write_json
@@ -41,6 +45,22 @@ def summarize(doc: dict) -> dict:
         cell["ua_gap"].append(run["gap_to_retrain"]["unlearning_accuracy"])
         cell["ratio"].append(run["seconds"] / run["retrain_seconds"])
     return {s: {m: {k: _mean(v) for k, v in c.items()} for m, c in methods.items()} for s, methods in table.items()}
+
+
+def original_fit(doc: dict) -> dict:
+    """Per forget spec (dense models): mean train / retain / test accuracy of the original and the retrain
+    reference over seeds; train accuracy is over retain + forget (the original's whole training set)."""
+    cells: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for run in doc["runs"]:
+        name, task = run["method"]["name"], run["task"]
+        if run["status"] != "ok" or name not in ("original", "retrain") or task.get("prune"):
+            continue
+        m, n_f, n_r = run["metrics"], task["forget_size"], task["retain_size"]
+        cell = cells.setdefault(task["forget_spec"], {}).setdefault(name, {"train": [], "retain": [], "test": []})
+        cell["train"].append((m["forget_accuracy"] * n_f + m["retain_accuracy"] * n_r) / (n_f + n_r))
+        cell["retain"].append(m["retain_accuracy"])
+        cell["test"].append(m["test_accuracy"])
+    return {s: {n: {k: _mean(v) for k, v in c.items()} for n, c in by.items()} for s, by in cells.items()}
 
 
 def sparsity_claim(summary: dict, spec: str, prune: str) -> dict:
@@ -78,11 +98,14 @@ def plot_claim(claims: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", default=None, help="default: the --recipe file's, else fashion-mnist")
+    p.add_argument("--recipe", default=None, help="recipe file (docs/recipes.md): original training, methods, subset")
+    p.add_argument("--forget", action="append", default=None,
+                   help="forget spec, repeatable (default: random:0.1 and class:K)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--forget-class", type=int, default=0, help="K of the class:K scenario")
     p.add_argument("--max-train", type=int, default=None, help="stratified training subset (CPU budget)")
-    p.add_argument("--prune", default="omp:0.95")
+    p.add_argument("--prune", default="omp:0.95", help="prune-first spec; '' for none")
     p.add_argument("--methods", default=None, help="comma list (default: every classifier method)")
     p.add_argument("--param", action="append", default=[], help="METHOD.NAME=VALUE, repeatable")
     p.add_argument("--train", action="append", default=[], help="NAME=VALUE recipe override, repeatable")
@@ -91,14 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     set_quiet(args.quiet)
-    from obliviate.cli import _kv, _method_params
+    from obliviate.bench.options import kv as _kv, method_params as _method_params
 
     load_all()
     methods = args.methods.split(",") if args.methods else [
         n for n in METHODS.names() if METHODS.get(n).family == "classifier"
     ]
-    specs = ["random:0.1", f"class:{args.forget_class}"]
-    common = dict(dataset=args.dataset, forget=specs, seeds=list(range(args.seeds)), max_train=args.max_train,
+    specs = args.forget or ["random:0.1", f"class:{args.forget_class}"]
+    dataset = args.dataset or (load_recipe(args.recipe).dataset if args.recipe else None) or "fashion-mnist"
+    common = dict(dataset=dataset, recipe=args.recipe, forget=specs, seeds=list(range(args.seeds)), max_train=args.max_train,
                   cache_dir=args.cache_dir, params=_method_params(args.param), train=_kv(args.train, "--train"))
     benches = [ClassifierBench(methods=methods, **common)]
     if args.prune:
@@ -107,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     doc = run_suite("classifier-methods", benches, out, " ".join(["python", *sys.argv]))
     summary = summarize(doc)
-    claims = {spec: sparsity_claim(summary, spec, args.prune) for spec in specs} if args.prune else {}
+    claims = {spec: sparsity_claim(summary, spec, args.prune) for spec in specs}  # l1_sparse alone when no --prune
     for scenario, rows in summary.items():
-        print(f"\n{args.dataset} {scenario}")
+        print(f"\n{dataset} {scenario}")
         print(f"{'method':<20}{'avg gap':>10}{'UA gap':>10}{'time/retrain':>14}")
         for name, r in sorted(rows.items(), key=lambda kv: kv[1]["gap"]):
             print(f"{name:<20}{r['gap']:>10.2f}{r['ua_gap']:>10.2f}{r['ratio']:>14.3f}")
@@ -119,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"best: {best} (avg gap {candidates[best]['gap']:.2f}, time ratio {candidates[best]['ratio']:.3f})")
     for spec, c in claims.items():
         print(f"\nsparsity claim on {spec}: " + ", ".join(f"{k}={v:.3f}" for k, v in c.items() if isinstance(v, float)))
-    atomic_write_json(out / "summary.json", {"summary": summary, "sparsity_claim": claims})
+    fit = original_fit(doc)
+    for spec, by in fit.items():
+        print(f"\nfit on {spec}: " + "; ".join(
+            f"{name} train {c['train']:.2f} retain {c['retain']:.2f} test {c['test']:.2f}" for name, c in by.items()))
+    atomic_write_json(out / "summary.json", {"summary": summary, "sparsity_claim": claims, "fit": fit})
     if claims:
         plot_claim(claims, out / "sparsity_claim.png")
     return 0

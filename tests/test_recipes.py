@@ -70,6 +70,8 @@ def test_every_shipped_recipe_validates_against_the_method_configs(path):
             assert config.as_dict()[key] == value, (name, key)
         assert recipe.provenance_of(name), f"{path.name}: methods.{name} has no provenance"
     assert recipe.provenance_of("train")
+    if recipe.model != "resnet18":  # an embedded setting (fashion-mnist-memorise: tests/test_memorise_recipe.py)
+        return
     # the paper's original training (Model Sparsity / SalUn code defaults)
     assert (recipe.train["epochs"], recipe.train["lr"], recipe.train["batch_size"]) == (182, 0.1, 256)
     assert recipe.train["augment"] is (recipe.dataset != "svhn")
@@ -85,6 +87,8 @@ def test_every_shipped_recipe_validates_against_the_method_configs(path):
     ("[recipe]\nname='x'\nfamily='classifier'\nmodel='resnet99'\n", "resnet99"),
     ("[recipe]\nname='x'\nfamily='classifier'\n[extra]\n", "unknown top-level"),
     ("[recipe\n", "not valid TOML"),
+    ("[recipe]\nname='x'\nfamily='classifier'\nmax_train=0\n", "max_train"),
+    ("[recipe]\nname='x'\nfamily='classifier'\nmax_train='2000'\n", "max_train"),
 ])
 def test_bad_recipes_fail_naming_the_file_and_the_value(tmp_path, body, match):
     path = _write(tmp_path, body)

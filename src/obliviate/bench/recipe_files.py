@@ -34,7 +34,7 @@ TRAIN_CONFIGS: dict[str, str] = {
 #: family -> "module:attribute" of the registry its [recipe] model must be in (a family without one takes any
 #: string, e.g. a Hugging Face model id)
 MODEL_REGISTRIES: dict[str, str] = {"classifier": "obliviate.models:CLASSIFIERS"}
-RECIPE_KEYS = {"name", "family", "bench", "dataset", "model", "sources", "description"}
+RECIPE_KEYS = {"name", "family", "bench", "dataset", "model", "max_train", "sources", "description"}
 SECTIONS = ("train", "methods", "eval")
 TOP_KEYS = {"recipe", "provenance", *SECTIONS}
 
@@ -55,6 +55,8 @@ class RecipeFile:
     dataset: str | None
     model: str | None
     sources: tuple[str, ...]
+    #: the stratified training subset the recipe is for (``--max-train`` overrides it); None: the whole set
+    max_train: int | None = None
     train: dict[str, Any] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
@@ -151,6 +153,9 @@ def load_recipe(path: str | Path) -> RecipeFile:
     sources = head.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise ConfigError(f"recipe {path}: [recipe] sources must be a list of strings")
+    max_train = head.get("max_train")
+    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 1):
+        raise ConfigError(f"recipe {path}: [recipe] max_train must be a positive integer, got {max_train!r}")
     methods = _table(doc, "methods", path)
     for name, table in methods.items():
         if not isinstance(table, dict):
@@ -160,7 +165,7 @@ def load_recipe(path: str | Path) -> RecipeFile:
         raise ConfigError(f"recipe {path}: every [provenance] value must be a non-empty string (a source)")
     recipe = RecipeFile(
         path=str(path), sha256=hashlib.sha256(raw).hexdigest(), name=head["name"], family=head["family"],
-        dataset=head.get("dataset"), model=head.get("model"), sources=tuple(sources),
+        dataset=head.get("dataset"), model=head.get("model"), sources=tuple(sources), max_train=max_train,
         train=_flatten(_table(doc, "train", path)),
         methods={name: _flatten(table) for name, table in methods.items()},
         provenance=dict(provenance), bench=head.get("bench"), eval=_flatten(_table(doc, "eval", path)),

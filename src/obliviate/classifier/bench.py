@@ -100,7 +100,7 @@ class ClassifierBench:
             "model_factory": self.model_factory,
             "accelerate": self.accelerate if self.accelerate and self.accelerate > 1 else None,
             "model_kwargs": dict(recipe.model_kwargs),
-            "max_train": self.max_train if self.max_train is not None else recipe.max_train,
+            "max_train": next((m for m in (self.max_train, file and file.max_train, recipe.max_train) if m is not None), None),
             "train": train,
             "forget": list(self.forget),
             "seeds": list(self.seeds),
