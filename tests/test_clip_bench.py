@@ -35,7 +35,11 @@ def test_bench_rows_average_over_combinations_and_resume(tmp_path):
         m = r["metrics"]
         assert {"mem", "for", "h"} <= set(m) and 0 <= m["h"] <= 100
         if m["mem"] + m["for"] > 0:
-            assert m["h"] == pytest.approx(2 * m["mem"] * m["for"] / (m["mem"] + m["for"]))
+            harmonic = 2 * m["mem"] * m["for"] / (m["mem"] + m["for"])
+            if len(r["task"]["combinations"]) == 1:
+                assert m["h"] == pytest.approx(harmonic)
+            else:  # the mean of per-combination H, at most H of the means (H is concave)
+                assert m["h"] <= harmonic + 1e-9
     any2 = runs[3]["task"]
     assert len(any2["combinations"]) == 2 and any2["forget_size"] == 2 * 10 * 2
     assert runs[0]["task"]["combinations"] == ["sketch"]
