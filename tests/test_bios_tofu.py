@@ -98,6 +98,15 @@ def test_bios_bench_options_are_refused_with_a_benchmark(tmp_path):
         assert not (tmp_path / "out").exists()
 
 
+def test_building_and_dry_running_the_benchmark_write_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    result = _cli("bench", "lm", "--benchmark", "tofu", "--people", "10", "--dry-run", "--cache-dir", str(cache),
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "dataset tofu" in result.stdout
+    assert not cache.exists() and not (tmp_path / "runs").exists()  # the layout and model start: written by a run
+
+
 def test_benchmark_tofu_applies_a_recipe_file_over_the_models_defaults(tmp_path):
     import argparse
     from pathlib import Path

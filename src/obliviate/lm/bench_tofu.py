@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ class TofuBench(UsesRecipe):
     method_table: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(TOFU_METHOD_PARAMS))
     #: the model's name in rows and the report (default: the model directory's name)
     label: str | None = None
+    #: writes what ``data`` / ``model`` name when they are cache entries still to write (``bench lm --benchmark
+    #: tofu``): called when the bench runs, so building, validating it and ``--dry-run`` write nothing
+    prepare: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
     def train_config(self):
         from .train import LMTrainConfig
@@ -125,12 +129,15 @@ class TofuBench(UsesRecipe):
         self.recipe_file()  # a recipe for another bench or family: refused first
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
-        check_model_dir(self.model, "--model")
+        check_params(self.params, self.methods)
+        self.resolved()  # every method and evaluation setting
+        # entries still to be written by ``prepare`` (our own layout and model start) are checked once written
+        if self.prepare is None or Path(self.model).exists():
+            check_model_dir(self.model, "--model")
         if self.original:
             check_model_dir(self.original, "--original")
-        check_params(self.params, self.methods)
-        load_tofu(self.data, self.forget_split)  # every split and column, with the file named on error
-        self.resolved()
+        if self.prepare is None or Path(self.data).exists():
+            load_tofu(self.data, self.forget_split)  # every split and column, with the file named on error
 
     def row_count(self) -> int:
         return len(self.seeds) * (2 + len(self.resolved()["methods"]))
@@ -138,6 +145,8 @@ class TofuBench(UsesRecipe):
     def run(self, out_dir: Path) -> list[dict[str, Any]]:
         from ..utils.threads import thread_scope
 
+        if self.prepare is not None:
+            self.prepare()
         self.validate()
         conf = self.resolved()
         methods = list(conf["methods"])

@@ -36,13 +36,21 @@ def gguf_file() -> Path:
     return files[0]
 
 
+#: the kind of the converted model's cache entry
+CACHE_KIND = "smollm2"
+
+
+def cache_key(source: Path) -> dict[str, object]:
+    """The converted model's cache key: the gguf file's name and size."""
+    return {"gguf": source.name, "size": source.stat().st_size}
+
+
 def converted_dir(cache_dir: str | Path) -> Path:
     """The cached HF directory of SmolLM2 (converted on first use; later calls verify its checksums)."""
     from ..bench.cache import cached_directory
 
     source = gguf_file()
-    key = {"gguf": source.name, "size": source.stat().st_size}
-    return cached_directory(Path(cache_dir), "smollm2", key, lambda target: convert(source, target))
+    return cached_directory(Path(cache_dir), CACHE_KIND, cache_key(source), lambda target: convert(source, target))
 
 
 def convert(source: Path, target: Path) -> float:
